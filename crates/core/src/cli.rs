@@ -1,0 +1,119 @@
+//! The plumbing every binary shares: common options, messages on stderr
+//! prefixed with the tool's name, and one way to start, run and exit.
+//!
+//! Each tool's `main.rs` is one line, `refinery_core::tool_main!("name", run)`,
+//! so every tool exits, flushes and handles a closed pipe the same way.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::reader::{total_size, Input, LineReader, DEFAULT_MAX_LINE_BYTES};
+use crate::rejects::{rejected_error, Rejects, Tally};
+
+/// Options every tool takes, flattened into each tool's own `Cli`.
+#[derive(Args, Clone, Debug, Default)]
+pub struct CommonArgs {
+    /// Input JSONL files; none, or `-`, reads standard input
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Keep going past bad lines, writing each with its line number and
+    /// reason to FILE as JSONL; exit 1 at the end if any were rejected
+    #[arg(long, value_name = "FILE", help_heading = "Common options")]
+    pub rejects: Option<PathBuf>,
+
+    /// Longest input line accepted, in bytes; a longer line is bad input
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES, help_heading = "Common options")]
+    pub max_line_bytes: usize,
+
+    /// No messages and no progress bar on stderr (errors are still printed)
+    #[arg(short, long, help_heading = "Common options")]
+    pub quiet: bool,
+}
+
+impl CommonArgs {
+    /// The inputs, refusing to wait on a terminal for data that is not coming.
+    pub fn inputs(&self, tool: &Tool) -> Result<Vec<Input>> {
+        let inputs = Input::from_args(&self.files);
+        if inputs.contains(&Input::Stdin) && std::io::stdin().is_terminal() {
+            return Err(Error::usage(format!(
+                "no input: give FILE arguments or pipe JSON Lines into {0} (see {0} --help)",
+                tool.name
+            )));
+        }
+        Ok(inputs)
+    }
+
+    pub fn reader(&self, tool: &Tool) -> Result<(LineReader, Progress)> {
+        let inputs = self.inputs(tool)?;
+        let progress = Progress::new(self.quiet, total_size(&inputs));
+        Ok((LineReader::new(inputs, self.max_line_bytes), progress))
+    }
+
+    pub fn rejects(&self) -> Result<Rejects> {
+        Rejects::new(self.rejects.as_deref())
+    }
+
+    /// Ends a run: moves the rejects file into place, prints the summary
+    /// line, and fails if rows were rejected.
+    pub fn finish(&self, tool: &Tool, mut tally: Tally, rejects: Rejects) -> Result<()> {
+        tally.rejected = rejects.finish()?;
+        tool.note(&tally.summary());
+        debug_assert!(tally.balanced(), "rows unaccounted for: {tally:?}");
+        rejected_error(tally.rejected, self.rejects.as_deref())
+    }
+}
+
+/// A running tool: its name, for every message, and whether to be quiet.
+#[derive(Clone, Debug)]
+pub struct Tool {
+    pub name: &'static str,
+    pub quiet: bool,
+}
+
+impl Tool {
+    pub fn new(name: &'static str) -> Self {
+        Tool { name, quiet: false }
+    }
+
+    /// An informational message (silenced by `--quiet`).
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            self.say(message);
+        }
+    }
+
+    /// A message printed even under `--quiet` (failed checks, errors).
+    pub fn say(&self, message: &str) {
+        // stderr may itself be closed; there is nowhere left to complain then.
+        let _ = writeln!(std::io::stderr().lock(), "{}: {message}", self.name);
+    }
+}
+
+/// Runs a tool's body and turns its result into an exit status: errors are
+/// printed as `tool: message`, a closed stdout ends quietly with 0.
+pub fn run_tool(name: &'static str, body: fn(&mut Tool) -> Result<()>) -> ExitCode {
+    let mut tool = Tool::new(name);
+    match body(&mut tool) {
+        Ok(()) | Err(Error::BrokenPipe) => ExitCode::SUCCESS,
+        Err(e) => {
+            tool.say(&e.to_string());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Generates a tool's `main`: `refinery_core::tool_main!("stats", refinery_stats::run);`
+#[macro_export]
+macro_rules! tool_main {
+    ($name:literal, $run:path) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::cli::run_tool($name, $run)
+        }
+    };
+}

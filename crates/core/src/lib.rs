@@ -1,0 +1,27 @@
+//! refinery-core: what every refinery tool shares.
+//!
+//! - [`reader`] reads JSONL lines from files or stdin, naming `file:line`;
+//! - [`record`] parses a line into a record, whole or only the needed fields;
+//! - [`writer`] writes JSONL to stdout or, atomically, to files;
+//! - [`rejects`] is the reject policy and the read/written/filtered/rejected tally;
+//! - [`expr`] is the row-predicate and aggregate-gate language;
+//! - [`text`] is the text normalisation behind duplicate detection;
+//! - [`config`] loads the shipped thresholds and archetype targets;
+//! - [`cli`] and [`progress`] are the plumbing every `main` uses;
+//! - [`error`] is the one error type, mapped to exit statuses 0/1/2.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod expr;
+pub mod progress;
+pub mod reader;
+pub mod record;
+pub mod rejects;
+pub mod text;
+pub mod writer;
+
+pub use cli::{CommonArgs, Tool};
+pub use error::{Error, Location, Result};
+pub use record::Row;
+pub use rejects::{Rejects, Tally};

@@ -1,0 +1,297 @@
+//! Records: one JSON object per line. Parsing a line either whole (keeping
+//! every field in order, numbers exactly as written) or only the fields a
+//! tool needs, and the dotted-path look-up the expression language uses.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// A record: field order and number text are preserved (serde_json's
+/// `preserve_order` and `arbitrary_precision`).
+pub type Row = Map<String, Value>;
+
+/// Why a line is not a record. The message is what the user sees after
+/// `file:line: `.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError(pub String);
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks the parts every parse shares: UTF-8 and an object at the top.
+fn check_object_text(bytes: &[u8]) -> Result<&str, LineError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        LineError(format!(
+            "invalid UTF-8 at byte {} of the line",
+            e.valid_up_to() + 1
+        ))
+    })?;
+    let first = text.trim_start().chars().next();
+    match first {
+        Some('{') => Ok(text),
+        Some(c) => Err(LineError(format!(
+            "expected a JSON object, found {}",
+            describe_start(c)
+        ))),
+        None => Err(LineError("empty line".into())),
+    }
+}
+
+fn describe_start(c: char) -> &'static str {
+    match c {
+        '[' => "an array",
+        '"' => "a string",
+        '-' | '0'..='9' => "a number",
+        't' | 'f' => "a boolean",
+        'n' => "null",
+        _ => "text that is not JSON",
+    }
+}
+
+fn json_error(e: serde_json::Error) -> LineError {
+    let full = e.to_string();
+    let message = match full.rfind(" at line ") {
+        Some(i) => &full[..i],
+        None => &full,
+    };
+    LineError(format!("invalid JSON at column {}: {message}", e.column()))
+}
+
+/// Parses a whole line into a record.
+pub fn parse_row(bytes: &[u8]) -> Result<Row, LineError> {
+    let text = check_object_text(bytes)?;
+    serde_json::from_str(text).map_err(json_error)
+}
+
+/// The top-level fields a tool needs from each row; the rest are checked for
+/// well-formedness and skipped without being built.
+#[derive(Clone, Debug, Default)]
+pub struct FieldSet {
+    names: BTreeSet<String>,
+}
+
+impl FieldSet {
+    pub fn new() -> Self {
+        FieldSet::default()
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>) {
+        self.names.insert(name.into());
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+}
+
+/// Parses a line, building only the fields in `fields`. The whole line must
+/// still be valid JSON: skipped values are parsed, not trusted.
+pub fn parse_fields(bytes: &[u8], fields: &FieldSet) -> Result<Row, LineError> {
+    let text = check_object_text(bytes)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let row = ProjectSeed(fields)
+        .deserialize(&mut de)
+        .map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    Ok(row)
+}
+
+struct ProjectSeed<'f>(&'f FieldSet);
+
+impl<'de> DeserializeSeed<'de> for ProjectSeed<'_> {
+    type Value = Row;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Row, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ProjectSeed<'_> {
+    type Value = Row;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
+        let mut row = Row::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if self.0.contains(&key) {
+                let value: Value = map.next_value()?;
+                row.insert(key.into_owned(), value);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(row)
+    }
+}
+
+/// Looks up a dotted path (`vet.score`, `context.0`): object keys by name,
+/// array elements by index.
+pub fn lookup<'a>(row: &'a Row, path: &[String]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let mut value = row.get(first)?;
+    for segment in rest {
+        value = match value {
+            Value::Object(map) => map.get(segment)?,
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// A JSON value as a number, if it is one.
+pub fn as_number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+/// The name of a JSON value's type, for messages.
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The line with `fields` added at the end of the object. When none of them
+/// is in the row already, the original bytes are kept exactly (numbers,
+/// spacing, escapes) and the new fields spliced in before the closing brace;
+/// otherwise the row is rebuilt with the fields replaced where they stand.
+/// `raw` must be the line `row` was parsed from.
+pub fn with_fields(raw: &[u8], row: &Row, fields: &[(&str, Value)]) -> Vec<u8> {
+    if fields.iter().any(|(k, _)| row.contains_key(*k)) {
+        let mut row = row.clone();
+        for (k, v) in fields {
+            row.insert((*k).to_string(), v.clone());
+        }
+        return to_line(&row).into_bytes();
+    }
+    let close = raw
+        .iter()
+        .rposition(|&b| b == b'}')
+        .expect("a parsed object ends with `}`");
+    let mut out = Vec::with_capacity(raw.len() + 32 * fields.len());
+    out.extend_from_slice(&raw[..close]);
+    let mut first = row.is_empty();
+    if first {
+        // `{ }`: drop the inner white space so the output reads `{"a":1}`.
+        let open = out.iter().position(|&b| b == b'{').map_or(0, |i| i + 1);
+        out.truncate(open);
+    }
+    for (k, v) in fields {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut out, k).expect("strings serialise");
+        out.push(b':');
+        serde_json::to_writer(&mut out, v).expect("values serialise");
+    }
+    out.push(b'}');
+    out
+}
+
+/// Serialises a record as one line (without the newline).
+pub fn to_line(row: &Row) -> String {
+    serde_json::to_string(row).expect("a JSON map always serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_field_order_and_number_text() {
+        let line = br#"{"z":1,"a":0.10,"m":-0.0,"big":123456789012345678901234567890}"#;
+        let row = parse_row(line).unwrap();
+        assert_eq!(to_line(&row).as_bytes(), line);
+        // serde_json spells an exponent with its sign when it re-serialises;
+        // tools that add fields splice them in (`with_fields`) to avoid that.
+        let row = parse_row(br#"{"m":1e5}"#).unwrap();
+        assert_eq!(to_line(&row), r#"{"m":1e+5}"#);
+    }
+
+    #[test]
+    fn with_fields_keeps_the_original_bytes() {
+        let line = br#"{"m":1e5, "t":"x"}  "#;
+        let row = parse_row(line).unwrap();
+        let out = with_fields(line, &row, &[("split", Value::from("dev"))]);
+        assert_eq!(out, br#"{"m":1e5, "t":"x","split":"dev"}"#);
+        let out = with_fields(b"{ }", &Row::new(), &[("a", Value::from(1))]);
+        assert_eq!(out, br#"{"a":1}"#);
+        // A field that is already there is replaced where it stands.
+        let line = br#"{"split":"train","t":1}"#;
+        let row = parse_row(line).unwrap();
+        let out = with_fields(line, &row, &[("split", Value::from("test"))]);
+        assert_eq!(out, br#"{"split":"test","t":1}"#);
+    }
+
+    #[test]
+    fn reports_each_kind_of_bad_line() {
+        assert_eq!(
+            parse_row(b"[1,2]").unwrap_err().0,
+            "expected a JSON object, found an array"
+        );
+        assert_eq!(
+            parse_row(b"42").unwrap_err().0,
+            "expected a JSON object, found a number"
+        );
+        assert_eq!(
+            parse_row(b"\"s\"").unwrap_err().0,
+            "expected a JSON object, found a string"
+        );
+        assert_eq!(
+            parse_row(b"null").unwrap_err().0,
+            "expected a JSON object, found null"
+        );
+        let e = parse_row(b"{\"a\": 1,}").unwrap_err().0;
+        assert!(e.starts_with("invalid JSON at column 9: "), "{e}");
+        let e = parse_row(b"{\"a\": \"\xff\"}").unwrap_err().0;
+        assert_eq!(e, "invalid UTF-8 at byte 8 of the line");
+        let e = parse_row(b"{\"a\": 1} x").unwrap_err().0;
+        assert!(e.contains("trailing characters"), "{e}");
+    }
+
+    #[test]
+    fn projection_builds_only_named_fields_but_checks_everything() {
+        let mut fields = FieldSet::new();
+        fields.insert("valence");
+        let row = parse_fields(br#"{"text":"hi","valence":0.5,"tags":["a"]}"#, &fields).unwrap();
+        assert_eq!(row.len(), 1);
+        assert_eq!(as_number(&row["valence"]), Some(0.5));
+        assert!(parse_fields(br#"{"text":"hi,"valence":0.5}"#, &fields).is_err());
+        assert!(parse_fields(br#"{"valence":0.5} {}"#, &fields).is_err());
+        assert!(parse_fields(br#"[{"valence":0.5}]"#, &fields).is_err());
+    }
+
+    #[test]
+    fn projection_handles_escaped_keys() {
+        let mut fields = FieldSet::new();
+        fields.insert("tags");
+        let row = parse_fields(br#"{"t\u0061gs":["x"]}"#, &fields).unwrap();
+        assert_eq!(row["tags"][0], "x");
+    }
+
+    #[test]
+    fn lookup_walks_objects_and_arrays() {
+        let row = parse_row(br#"{"vet":{"score":71},"context":["a","b"]}"#).unwrap();
+        let path = |s: &str| s.split('.').map(String::from).collect::<Vec<_>>();
+        assert_eq!(lookup(&row, &path("vet.score")).unwrap(), 71);
+        assert_eq!(lookup(&row, &path("context.1")).unwrap(), "b");
+        assert!(lookup(&row, &path("vet.nope")).is_none());
+        assert!(lookup(&row, &path("context.x")).is_none());
+    }
+}

@@ -1,0 +1,188 @@
+//! The reject policy and the row accounting every tool reports.
+//!
+//! By default the first bad line stops the tool (exit 1, `file:line: why`).
+//! With `--rejects FILE` each bad line goes to FILE as
+//! `{"file", "line", "reason", "raw"}` and the tool keeps going, exiting 1 at
+//! the end if anything was rejected. Either way nothing is dropped silently:
+//! rows read = written + filtered + rejected.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Location, Result};
+use crate::writer::JsonlFile;
+
+/// Where bad lines go.
+pub struct Rejects {
+    sink: Option<JsonlFile>,
+    count: u64,
+}
+
+impl Rejects {
+    /// Stop at the first bad line.
+    pub fn fail_fast() -> Self {
+        Rejects {
+            sink: None,
+            count: 0,
+        }
+    }
+
+    /// Keep going, writing bad lines to `path` (atomically, at the end).
+    pub fn to_file(path: &Path) -> Result<Self> {
+        Ok(Rejects {
+            sink: Some(JsonlFile::create(path)?),
+            count: 0,
+        })
+    }
+
+    pub fn new(path: Option<&Path>) -> Result<Self> {
+        match path {
+            Some(p) => Rejects::to_file(p),
+            None => Ok(Rejects::fail_fast()),
+        }
+    }
+
+    pub fn keeps_going(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Rejects a line: an error when failing fast, a record in the rejects
+    /// file otherwise.
+    pub fn reject(&mut self, location: &Location, reason: &str, raw: &[u8]) -> Result<()> {
+        self.reject_with(location, &[reason.to_string()], raw)
+    }
+
+    /// Rejects a line for several reasons at once (a row with many bad fields).
+    pub fn reject_with(&mut self, location: &Location, reasons: &[String], raw: &[u8]) -> Result<()> {
+        let Some(sink) = self.sink.as_mut() else {
+            return Err(Error::data(location.clone(), reasons.join("; ")));
+        };
+        self.count += 1;
+        let record = json!({
+            "file": &*location.source,
+            "line": location.line,
+            "reason": reasons.join("; "),
+            "raw": String::from_utf8_lossy(raw),
+        });
+        sink.write_value(&record)
+    }
+
+    /// Moves the rejects file into place. Returns how many lines were rejected.
+    pub fn finish(self) -> Result<u64> {
+        if let Some(sink) = self.sink {
+            sink.commit()?;
+        }
+        Ok(self.count)
+    }
+}
+
+/// Rows in and where they went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub read: u64,
+    pub written: u64,
+    pub filtered: u64,
+    pub rejected: u64,
+    pub blank: u64,
+}
+
+impl Tally {
+    /// The one summary line every tool prints (without the tool's name).
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} read, {} written, {} filtered, {} rejected",
+            self.read, self.written, self.filtered, self.rejected
+        );
+        if self.blank > 0 {
+            s.push_str(&format!(" ({} blank lines skipped)", self.blank));
+        }
+        s
+    }
+
+    /// Whether every row read is accounted for.
+    pub fn balanced(&self) -> bool {
+        self.read == self.written + self.filtered + self.rejected
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "read": self.read,
+            "written": self.written,
+            "filtered": self.filtered,
+            "rejected": self.rejected,
+            "blank_lines": self.blank,
+        })
+    }
+}
+
+/// The error a tool returns at the end when it kept going past bad rows.
+pub fn rejected_error(rejected: u64, path: Option<&Path>) -> Result<()> {
+    if rejected == 0 {
+        return Ok(());
+    }
+    let rows = if rejected == 1 { "row" } else { "rows" };
+    Err(Error::Check(match path {
+        Some(p) => format!("{rejected} {rows} rejected (see {})", p.display()),
+        None => format!("{rejected} {rows} rejected"),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(line: u64) -> Location {
+        Location {
+            source: "in.jsonl".into(),
+            line,
+        }
+    }
+
+    #[test]
+    fn fail_fast_names_the_line() {
+        let mut r = Rejects::fail_fast();
+        let err = r.reject(&loc(7), "invalid JSON", b"{").unwrap_err();
+        assert_eq!(err.to_string(), "in.jsonl:7: invalid JSON");
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    #[test]
+    fn rejects_file_gets_one_record_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rej.jsonl");
+        let mut r = Rejects::to_file(&path).unwrap();
+        r.reject(&loc(2), "bad", b"{x").unwrap();
+        r.reject_with(&loc(5), &["a".into(), "b".into()], b"[]")
+            .unwrap();
+        assert_eq!(r.finish().unwrap(), 2);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "{\"file\":\"in.jsonl\",\"line\":2,\"reason\":\"bad\",\"raw\":\"{x\"}\n\
+             {\"file\":\"in.jsonl\",\"line\":5,\"reason\":\"a; b\",\"raw\":\"[]\"}\n"
+        );
+        assert!(rejected_error(2, Some(&path)).is_err());
+        assert!(rejected_error(0, Some(&path)).is_ok());
+    }
+
+    #[test]
+    fn tally_summary() {
+        let t = Tally {
+            read: 10,
+            written: 7,
+            filtered: 2,
+            rejected: 1,
+            blank: 3,
+        };
+        assert!(t.balanced());
+        assert_eq!(
+            t.summary(),
+            "10 read, 7 written, 2 filtered, 1 rejected (3 blank lines skipped)"
+        );
+    }
+}

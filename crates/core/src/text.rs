@@ -1,0 +1,55 @@
+//! Text normalisation for duplicate detection, shared by `validate`,
+//! `extract-candidates` and `stratify-split` so they agree on what a
+//! duplicate is.
+
+/// The normal form used to find duplicate texts: Unicode lowercase
+/// (`char::to_lowercase`), every run of white space (Unicode `White_Space`)
+/// replaced by one ASCII space, and leading and trailing white space removed.
+/// Punctuation, accents and everything else are kept as they are.
+pub fn normalize_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// The help text that says what [`normalize_text`] does, for `--help`.
+pub const NORMALIZATION_HELP: &str = "Two texts are duplicates when they are equal after lowercasing (Unicode), \
+replacing every run of white space with one space, and trimming both ends; \
+punctuation and accents count.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_case_and_white_space_only() {
+        assert_eq!(normalize_text("  Hello\t\nWORLD  "), "hello world");
+        assert_eq!(normalize_text("Ünïcode\u{00A0}Straße"), "ünïcode straße");
+        assert_eq!(normalize_text("Hi!"), "hi!");
+        assert_ne!(normalize_text("Hi!"), normalize_text("Hi"));
+        assert_eq!(normalize_text(" \t "), "");
+    }
+
+    #[test]
+    fn is_idempotent() {
+        for s in ["A  b", "ÀÉ x\u{2003}y", "", "ǅ"] {
+            let once = normalize_text(s);
+            assert_eq!(normalize_text(&once), once);
+        }
+    }
+}

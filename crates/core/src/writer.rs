@@ -1,0 +1,185 @@
+//! Buffered JSONL output. Every write maps a closed pipe to
+//! [`Error::BrokenPipe`], which the runner turns into a quiet exit 0.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::record::Row;
+
+const WRITE_BUFFER_BYTES: usize = 128 * 1024;
+
+/// Writes records, one per line, to stdout or a file.
+pub struct JsonlWriter<W: Write> {
+    out: BufWriter<W>,
+    name: String,
+}
+
+impl JsonlWriter<io::Stdout> {
+    pub fn stdout() -> Self {
+        JsonlWriter::new("<stdout>", io::stdout())
+    }
+}
+
+impl<W: Write> JsonlWriter<W> {
+    pub fn new(name: impl Into<String>, out: W) -> Self {
+        JsonlWriter {
+            out: BufWriter::with_capacity(WRITE_BUFFER_BYTES, out),
+            name: name.into(),
+        }
+    }
+
+    fn fail(&self, e: io::Error) -> Error {
+        Error::io(&self.name, e)
+    }
+
+    pub fn write_row(&mut self, row: &Row) -> Result<()> {
+        serde_json::to_writer(&mut self.out, row).map_err(|e| self.fail(e.into()))?;
+        self.out.write_all(b"\n").map_err(|e| self.fail(e))
+    }
+
+    pub fn write_value(&mut self, value: &serde_json::Value) -> Result<()> {
+        serde_json::to_writer(&mut self.out, value).map_err(|e| self.fail(e.into()))?;
+        self.out.write_all(b"\n").map_err(|e| self.fail(e))
+    }
+
+    /// Writes a line exactly as it was read (a pass-through keeps its bytes).
+    pub fn write_raw_line(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).map_err(|e| self.fail(e))?;
+        self.out.write_all(b"\n").map_err(|e| self.fail(e))
+    }
+
+    /// Writes text that is not a record (a report).
+    pub fn write_text(&mut self, text: &str) -> Result<()> {
+        self.out.write_all(text.as_bytes()).map_err(|e| self.fail(e))
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| self.fail(e))
+    }
+
+    /// Flushes and hands back the inner writer.
+    pub fn into_inner(self) -> Result<W> {
+        let name = self.name;
+        self.out
+            .into_inner()
+            .map_err(|e| Error::io(&name, e.into_error()))
+    }
+}
+
+/// A file written under a temporary name and renamed into place by
+/// [`AtomicFile::commit`], so a killed run never leaves half a file. Dropped
+/// without a commit, the temporary file is removed.
+pub struct AtomicFile {
+    file: Option<File>,
+    temp: PathBuf,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn create(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut temp = path.clone().into_os_string();
+        temp.push(format!(".tmp-{}", std::process::id()));
+        let temp = PathBuf::from(temp);
+        let file = File::create(&temp).map_err(|e| Error::io(&path, e))?;
+        Ok(AtomicFile {
+            file: Some(file),
+            temp,
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn commit(mut self) -> Result<()> {
+        let file = self.file.take().expect("not yet committed");
+        file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+        drop(file);
+        fs::rename(&self.temp, &self.path).map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.as_mut().expect("not yet committed").write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().expect("not yet committed").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// A JSONL file written atomically.
+pub type JsonlFile = JsonlWriter<AtomicFile>;
+
+impl JsonlFile {
+    pub fn create(path: impl AsRef<Path>) -> Result<Self> {
+        let file = AtomicFile::create(path.as_ref())?;
+        Ok(JsonlWriter::new(path.as_ref().display().to_string(), file))
+    }
+
+    pub fn commit(self) -> Result<()> {
+        self.into_inner()?.commit()
+    }
+}
+
+/// Writes `text` to `path` atomically.
+pub fn write_file_atomically(path: impl AsRef<Path>, text: &str) -> Result<()> {
+    let mut file = AtomicFile::create(path.as_ref())?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| Error::io(path.as_ref(), e))?;
+    file.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct ClosedPipe;
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
+        }
+    }
+
+    #[test]
+    fn closed_pipe_is_a_quiet_success() {
+        let mut w = JsonlWriter::new("<stdout>", ClosedPipe);
+        w.write_raw_line(b"{}").unwrap();
+        let err = w.flush().unwrap_err();
+        assert!(matches!(err, Error::BrokenPipe));
+        assert_eq!(err.exit_code(), 0);
+    }
+
+    #[test]
+    fn atomic_file_appears_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut w = JsonlFile::create(&path).unwrap();
+        w.write_raw_line(b"{}").unwrap();
+        w.flush().unwrap();
+        assert!(!path.exists());
+        w.commit().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{}\n");
+
+        let other = dir.path().join("dropped.jsonl");
+        let w = JsonlFile::create(&other).unwrap();
+        drop(w);
+        assert!(!other.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
