@@ -51,7 +51,8 @@ impl Progress {
         if self.bar.is_hidden() || rows % 1024 != 0 {
             return;
         }
-        self.bar.set_position(if self.by_bytes { bytes } else { rows });
+        self.bar
+            .set_position(if self.by_bytes { bytes } else { rows });
     }
 
     pub fn set_message(&self, message: String) {

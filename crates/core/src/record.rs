@@ -53,7 +53,13 @@ fn describe_start(c: char) -> &'static str {
     }
 }
 
-fn json_error(e: serde_json::Error) -> LineError {
+fn json_error(text: &str, e: serde_json::Error) -> LineError {
+    if let Some(word) = non_json_number_at(text, e.column()) {
+        return LineError(format!(
+            "invalid JSON at column {}: {word} is not a JSON number (Python's json.dumps writes it for a float {word}); write null or drop the row",
+            e.column()
+        ));
+    }
     let full = e.to_string();
     let message = match full.rfind(" at line ") {
         Some(i) => &full[..i],
@@ -62,10 +68,21 @@ fn json_error(e: serde_json::Error) -> LineError {
     LineError(format!("invalid JSON at column {}: {message}", e.column()))
 }
 
+/// `NaN`/`Infinity` where serde_json stopped: the usual way a Python
+/// pipeline produces a line that is not JSON.
+fn non_json_number_at(text: &str, column: usize) -> Option<&'static str> {
+    let start = text.char_indices().nth(column.saturating_sub(1))?.0;
+    let back = text[..start].rfind(|c: char| c == ':' || c == '[' || c == ',')? + 1;
+    let word = text[back..].trim_start();
+    ["NaN", "-Infinity", "Infinity"]
+        .into_iter()
+        .find(|w| word.starts_with(w))
+}
+
 /// Parses a whole line into a record.
 pub fn parse_row(bytes: &[u8]) -> Result<Row, LineError> {
     let text = check_object_text(bytes)?;
-    serde_json::from_str(text).map_err(json_error)
+    serde_json::from_str(text).map_err(|e| json_error(text, e))
 }
 
 /// The top-level fields a tool needs from each row; the rest are checked for
@@ -96,8 +113,8 @@ pub fn parse_fields(bytes: &[u8], fields: &FieldSet) -> Result<Row, LineError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let row = ProjectSeed(fields)
         .deserialize(&mut de)
-        .map_err(json_error)?;
-    de.end().map_err(json_error)?;
+        .map_err(|e| json_error(text, e))?;
+    de.end().map_err(|e| json_error(text, e))?;
     Ok(row)
 }
 
@@ -261,6 +278,10 @@ mod tests {
         assert!(e.starts_with("invalid JSON at column 9: "), "{e}");
         let e = parse_row(b"{\"a\": \"\xff\"}").unwrap_err().0;
         assert_eq!(e, "invalid UTF-8 at byte 8 of the line");
+        let e = parse_row(br#"{"valence": NaN}"#).unwrap_err().0;
+        assert!(e.contains("NaN is not a JSON number"), "{e}");
+        let e = parse_row(br#"{"v": [1, -Infinity]}"#).unwrap_err().0;
+        assert!(e.contains("-Infinity is not a JSON number"), "{e}");
         let e = parse_row(b"{\"a\": 1} x").unwrap_err().0;
         assert!(e.contains("trailing characters"), "{e}");
     }

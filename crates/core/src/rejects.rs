@@ -16,6 +16,7 @@ use crate::writer::JsonlFile;
 /// Where bad lines go.
 pub struct Rejects {
     sink: Option<JsonlFile>,
+    keep_going: bool,
     count: u64,
 }
 
@@ -24,6 +25,17 @@ impl Rejects {
     pub fn fail_fast() -> Self {
         Rejects {
             sink: None,
+            keep_going: false,
+            count: 0,
+        }
+    }
+
+    /// Keep going and only count (a checker such as `validate` reports every
+    /// bad row itself and fails at the end).
+    pub fn count_only() -> Self {
+        Rejects {
+            sink: None,
+            keep_going: true,
             count: 0,
         }
     }
@@ -32,6 +44,7 @@ impl Rejects {
     pub fn to_file(path: &Path) -> Result<Self> {
         Ok(Rejects {
             sink: Some(JsonlFile::create(path)?),
+            keep_going: true,
             count: 0,
         })
     }
@@ -44,7 +57,7 @@ impl Rejects {
     }
 
     pub fn keeps_going(&self) -> bool {
-        self.sink.is_some()
+        self.keep_going
     }
 
     pub fn count(&self) -> u64 {
@@ -58,11 +71,19 @@ impl Rejects {
     }
 
     /// Rejects a line for several reasons at once (a row with many bad fields).
-    pub fn reject_with(&mut self, location: &Location, reasons: &[String], raw: &[u8]) -> Result<()> {
-        let Some(sink) = self.sink.as_mut() else {
+    pub fn reject_with(
+        &mut self,
+        location: &Location,
+        reasons: &[String],
+        raw: &[u8],
+    ) -> Result<()> {
+        if !self.keep_going {
             return Err(Error::data(location.clone(), reasons.join("; ")));
-        };
+        }
         self.count += 1;
+        let Some(sink) = self.sink.as_mut() else {
+            return Ok(());
+        };
         let record = json!({
             "file": &*location.source,
             "line": location.line,

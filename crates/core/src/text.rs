@@ -27,8 +27,16 @@ pub fn normalize_text(text: &str) -> String {
     out
 }
 
+/// A 128-bit key for a text's normal form (XXH3-128 of [`normalize_text`]),
+/// so duplicate detection holds 16 bytes a row, not the text. Two different
+/// normal forms share a key with probability about 2^-128 per pair.
+pub fn text_key(text: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(normalize_text(text).as_bytes())
+}
+
 /// The help text that says what [`normalize_text`] does, for `--help`.
-pub const NORMALIZATION_HELP: &str = "Two texts are duplicates when they are equal after lowercasing (Unicode), \
+pub const NORMALIZATION_HELP: &str =
+    "Two texts are duplicates when they are equal after lowercasing (Unicode), \
 replacing every run of white space with one space, and trimming both ends; \
 punctuation and accents count.";
 
@@ -43,6 +51,12 @@ mod tests {
         assert_eq!(normalize_text("Hi!"), "hi!");
         assert_ne!(normalize_text("Hi!"), normalize_text("Hi"));
         assert_eq!(normalize_text(" \t "), "");
+    }
+
+    #[test]
+    fn keys_agree_with_normal_forms() {
+        assert_eq!(text_key("Hello  World"), text_key(" hello world "));
+        assert_ne!(text_key("hello world"), text_key("hello, world"));
     }
 
     #[test]

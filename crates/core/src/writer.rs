@@ -52,7 +52,9 @@ impl<W: Write> JsonlWriter<W> {
 
     /// Writes text that is not a record (a report).
     pub fn write_text(&mut self, text: &str) -> Result<()> {
-        self.out.write_all(text.as_bytes()).map_err(|e| self.fail(e))
+        self.out
+            .write_all(text.as_bytes())
+            .map_err(|e| self.fail(e))
     }
 
     pub fn flush(&mut self) -> Result<()> {

@@ -182,7 +182,10 @@ mod tests {
         assert!(!check(r#"text matches "^stop""#, ROW));
         assert!(check(r#"text has "said""#, ROW));
         assert!(check("flag", ROW));
-        assert!(check("!(valence > 0) && (tension > 0.5 || intimacy < 0)", ROW));
+        assert!(check(
+            "!(valence > 0) && (tension > 0.5 || intimacy < 0)",
+            ROW
+        ));
         assert!(check("context.1 == 'b'", ROW));
         assert!(check("-valence == 0.5", ROW));
         assert!(check("valence != null", ROW));
@@ -217,7 +220,11 @@ mod tests {
         let err = |s: &str| Predicate::parse(s).unwrap_err();
         let e = err("valence <= and x");
         assert_eq!(e.column, 12);
-        assert!(e.message.starts_with("expected a field, a value or `(`"), "{}", e.message);
+        assert!(
+            e.message.starts_with("expected a field, a value or `(`"),
+            "{}",
+            e.message
+        );
         assert_eq!(
             e.to_string(),
             "expected a field, a value or `(`, found `and` at column 12\n  valence <= and x\n             ^"

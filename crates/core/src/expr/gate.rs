@@ -62,8 +62,7 @@ pub struct Gate {
     pub threshold: f64,
 }
 
-const AGGREGATES: &str =
-    "count, share, mean, min, max, std, sum, mae, rmse, bias, spearman";
+const AGGREGATES: &str = "count, share, mean, min, max, std, sum, mae, rmse, bias, spearman";
 
 impl Gate {
     pub fn parse(source: &str) -> Result<Gate, ParseError> {
@@ -110,7 +109,13 @@ impl Gate {
         let col = p.col();
         let threshold = match p.literal()? {
             serde_json::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-            _ => return Err(ParseError::new(source, col, "expected a number to compare with")),
+            _ => {
+                return Err(ParseError::new(
+                    source,
+                    col,
+                    "expected a number to compare with",
+                ))
+            }
         };
         p.expect_end()?;
         Ok(Gate {

@@ -120,7 +120,13 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
             '.' => simple(Tok::Dot, 1),
             '-' => simple(Tok::Minus, 1),
             '=' if next == Some('=') => simple(Tok::Cmp(CmpOp::Eq), 2),
-            '=' => return Err(ParseError::new(src, col, "`=` is not an operator; use `==`")),
+            '=' => {
+                return Err(ParseError::new(
+                    src,
+                    col,
+                    "`=` is not an operator; use `==`",
+                ))
+            }
             '!' if next == Some('=') => simple(Tok::Cmp(CmpOp::Ne), 2),
             '!' => simple(Tok::Not, 1),
             '<' if next == Some('=') => simple(Tok::Cmp(CmpOp::Le), 2),

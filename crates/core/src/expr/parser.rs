@@ -123,10 +123,18 @@ impl<'s> Parser<'s> {
                 self.bump();
                 let col = self.col();
                 let Tok::Str(pattern) = self.bump() else {
-                    return Err(ParseError::new(self.src, col, "expected a regex string after `matches`"));
+                    return Err(ParseError::new(
+                        self.src,
+                        col,
+                        "expected a regex string after `matches`",
+                    ));
                 };
                 let re = regex::Regex::new(&pattern).map_err(|e| {
-                    ParseError::new(self.src, col, format!("bad regex: {}", first_line(&e.to_string())))
+                    ParseError::new(
+                        self.src,
+                        col,
+                        format!("bad regex: {}", first_line(&e.to_string())),
+                    )
                 })?;
                 Expr::Matches(Box::new(left), re)
             }

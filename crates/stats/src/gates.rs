@@ -1,0 +1,224 @@
+//! Measuring `--require` gates over the rows, and the paired prediction
+//! metrics (`--compare`) that gates can also name.
+
+use refinery_core::expr::gate::{Aggregate, PairedMetric};
+use refinery_core::expr::{Gate, Predicate};
+use refinery_core::record::{as_number, lookup};
+use refinery_core::Row;
+
+use crate::numeric::Moments;
+
+/// A prediction field against a label field: absolute and squared errors,
+/// bias, and the pairs kept for Spearman's rank correlation.
+#[derive(Clone, Debug, Default)]
+pub struct PairStats {
+    pub pairs: u64,
+    /// rows where either field is missing or not a number
+    pub missing: u64,
+    abs_err: f64,
+    sq_err: f64,
+    signed_err: f64,
+    values: Vec<(f64, f64)>,
+}
+
+impl PairStats {
+    pub fn push(&mut self, pred: Option<f64>, label: Option<f64>) {
+        let (Some(p), Some(l)) = (pred, label) else {
+            self.missing += 1;
+            return;
+        };
+        self.pairs += 1;
+        let e = p - l;
+        self.abs_err += e.abs();
+        self.sq_err += e * e;
+        self.signed_err += e;
+        self.values.push((p, l));
+    }
+
+    pub fn metric(&self, metric: PairedMetric) -> Option<f64> {
+        if self.pairs == 0 {
+            return None;
+        }
+        let n = self.pairs as f64;
+        match metric {
+            PairedMetric::Mae => Some(self.abs_err / n),
+            PairedMetric::Rmse => Some((self.sq_err / n).sqrt()),
+            PairedMetric::Bias => Some(self.signed_err / n),
+            PairedMetric::Spearman => spearman(&self.values),
+        }
+    }
+}
+
+/// Spearman's rho: Pearson correlation of the ranks, ties given their mean
+/// rank. None when either side is constant or there are fewer than 2 pairs.
+pub fn spearman(pairs: &[(f64, f64)]) -> Option<f64> {
+    if pairs.len() < 2 {
+        return None;
+    }
+    let a = ranks(pairs.iter().map(|p| p.0));
+    let b = ranks(pairs.iter().map(|p| p.1));
+    pearson(&a, &b)
+}
+
+fn ranks(values: impl Iterator<Item = f64>) -> Vec<f64> {
+    let values: Vec<f64> = values.collect();
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        let mean_rank = (start + end - 1) as f64 / 2.0 + 1.0;
+        for &i in &order[start..end] {
+            ranks[i] = mean_rank;
+        }
+        start = end;
+    }
+    ranks
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
+    let n = a.len() as f64;
+    let ma = a.iter().sum::<f64>() / n;
+    let mb = b.iter().sum::<f64>() / n;
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        cov += (x - ma) * (y - mb);
+        va += (x - ma) * (x - ma);
+        vb += (y - mb) * (y - mb);
+    }
+    (va > 0.0 && vb > 0.0).then(|| cov / (va.sqrt() * vb.sqrt()))
+}
+
+/// A number at a dotted path, if there is one.
+pub fn number_at(row: &Row, path: &[String]) -> Option<f64> {
+    lookup(row, path)
+        .and_then(as_number)
+        .filter(|x| x.is_finite())
+}
+
+enum GateState {
+    Count(Option<Predicate>, u64),
+    Share(Predicate, u64),
+    Field(Vec<String>, Moments),
+    Paired(Vec<String>, Vec<String>, PairStats),
+}
+
+/// A gate being measured.
+pub struct GateMeter {
+    pub gate: Gate,
+    state: GateState,
+    rows: u64,
+}
+
+/// A gate's outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GateResult {
+    pub gate: String,
+    pub actual: Option<f64>,
+    pub passed: bool,
+}
+
+impl GateMeter {
+    pub fn new(gate: Gate) -> Self {
+        let pred = |e: &refinery_core::expr::Expr| Predicate {
+            source: String::new(),
+            expr: e.clone(),
+        };
+        let state = match &gate.aggregate {
+            Aggregate::Count(e) => GateState::Count(e.as_ref().map(pred), 0),
+            Aggregate::Share(e) => GateState::Share(pred(e), 0),
+            Aggregate::Mean(p)
+            | Aggregate::Min(p)
+            | Aggregate::Max(p)
+            | Aggregate::Std(p)
+            | Aggregate::Sum(p) => GateState::Field(p.clone(), Moments::default()),
+            Aggregate::Paired(_, a, b) => {
+                GateState::Paired(a.clone(), b.clone(), PairStats::default())
+            }
+        };
+        GateMeter {
+            gate,
+            state,
+            rows: 0,
+        }
+    }
+
+    pub fn push(&mut self, row: &Row) {
+        self.rows += 1;
+        match &mut self.state {
+            GateState::Count(None, n) => *n += 1,
+            GateState::Count(Some(p), n) | GateState::Share(p, n) => {
+                if p.matches(row) {
+                    *n += 1;
+                }
+            }
+            GateState::Field(path, m) => {
+                if let Some(x) = number_at(row, path) {
+                    m.push(x);
+                }
+            }
+            GateState::Paired(a, b, stats) => stats.push(number_at(row, a), number_at(row, b)),
+        }
+    }
+
+    pub fn actual(&self) -> Option<f64> {
+        match (&self.state, &self.gate.aggregate) {
+            (GateState::Count(_, n), _) => Some(*n as f64),
+            (GateState::Share(_, n), _) => (self.rows > 0).then(|| *n as f64 / self.rows as f64),
+            (GateState::Field(_, m), Aggregate::Mean(_)) => m.mean(),
+            (GateState::Field(_, m), Aggregate::Min(_)) => m.min(),
+            (GateState::Field(_, m), Aggregate::Max(_)) => m.max(),
+            (GateState::Field(_, m), Aggregate::Std(_)) => m.std(),
+            (GateState::Field(_, m), _) => m.sum(),
+            (GateState::Paired(_, _, s), Aggregate::Paired(metric, ..)) => s.metric(*metric),
+            (GateState::Paired(..), _) => None,
+        }
+    }
+
+    pub fn result(&self) -> GateResult {
+        let actual = self.actual();
+        GateResult {
+            gate: self.gate.source.clone(),
+            actual,
+            passed: self.gate.passes(actual),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spearman_handles_ties_and_constants() {
+        let perfect = [(1.0, 10.0), (2.0, 20.0), (3.0, 35.0)];
+        assert!((spearman(&perfect).unwrap() - 1.0).abs() < 1e-12);
+        let reversed = [(1.0, 3.0), (2.0, 2.0), (3.0, 1.0)];
+        assert!((spearman(&reversed).unwrap() + 1.0).abs() < 1e-12);
+        assert_eq!(spearman(&[(1.0, 1.0), (2.0, 1.0)]), None);
+        assert_eq!(
+            ranks([1.0, 2.0, 2.0, 3.0].into_iter()),
+            vec![1.0, 2.5, 2.5, 4.0]
+        );
+        // scipy.stats.spearmanr([1,2,3,4,5],[5,6,7,8,7]) = 0.8207826816681233
+        let s = spearman(&[(1.0, 5.0), (2.0, 6.0), (3.0, 7.0), (4.0, 8.0), (5.0, 7.0)]).unwrap();
+        assert!((s - 0.820_782_681_668_123_3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pair_errors() {
+        let mut s = PairStats::default();
+        s.push(Some(0.5), Some(0.0));
+        s.push(Some(-0.5), Some(0.5));
+        s.push(None, Some(0.5));
+        assert_eq!(s.pairs, 2);
+        assert_eq!(s.missing, 1);
+        assert_eq!(s.metric(PairedMetric::Mae), Some(0.75));
+        assert_eq!(s.metric(PairedMetric::Bias), Some(-0.25));
+        assert!((s.metric(PairedMetric::Rmse).unwrap() - (1.25f64 / 2.0).sqrt()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,317 @@
+//! `stats`: summarise affect rows (or any rows) and gate them in CI.
+//!
+//! ```text
+//! stats [OPTIONS] [FILE...]
+//! stats data.jsonl                                   # table on the terminal
+//! stats --format markdown data.jsonl > report.md
+//! stats --require 'count() >= 8000' --require 'share(intimacy <= -0.1) >= 0.05' data.jsonl
+//! stats --where 'source == "goemotions"' --by archetype data.jsonl
+//! stats --compare 'pred_*' --require 'mae(pred_valence, valence) <= 0.25' preds.jsonl
+//! ```
+//!
+//! It streams: memory holds the counters, the tag and group tables, and
+//! (only with `--compare` or a `spearman` gate) the compared pairs.
+
+mod gates;
+mod numeric;
+mod render;
+mod report;
+mod summary;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use refinery_core::config::{load_targets, Baseline};
+use refinery_core::expr::{parse_path, Gate, Predicate};
+use refinery_core::record::{lookup, parse_fields, FieldSet};
+use refinery_core::writer::JsonlWriter;
+use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
+
+pub use gates::{spearman, GateResult, PairStats};
+pub use numeric::{Histogram, Moments};
+pub use report::SCHEMA;
+pub use summary::{Summary, AXES};
+
+use gates::{number_at, GateMeter};
+use report::{Comparison, Report};
+use summary::{category_key, SPLIT_FIELD, SUMMARY_FIELDS};
+
+const AFTER_HELP: &str = "\
+Report: per axis (valence, intimacy, tension on [-1, 1]; confidence on [0, 1]) the count,
+missing and non-numeric rows, mean, population std, min, max and a 10-bin histogram; the
+seed's baseline block (thresholds from pipelines/baseline.json, or --thresholds); the top
+tags; rows per archetype against the targets in pipelines/archetypes.json (or --targets)
+and how many more each needs; rows per source and per split when those fields exist.
+
+Gates (--require, repeatable; exit 1 listing the gates that failed and their values):
+  count() >= 8000                 count(archetype == \"hostile_intimacy\") >= 600
+  share(intimacy <= -0.1) >= 0.05 mean(valence) <= 0.1     min(F) max(F) std(F) sum(F)
+  mae(P, L) rmse(P, L) bias(P, L) spearman(P, L)   compared by < <= > >= == !=
+Predicates (--where, and inside count/share): valence <= -0.2 and intimacy >= 0.3,
+  tags has \"tension\", source == \"goemotions\", not exists(context), vet.score >= 60, ...
+
+--compare PRED=LABEL measures a prediction against its label (MAE, RMSE, bias =
+mean(PRED - LABEL), Spearman) overall, per archetype and per split; 'pred_*' means
+pred_valence=valence, pred_intimacy=intimacy and pred_tension=tension. Rows missing
+either field are counted as missing, never guessed.
+
+--format json is the machine interface: schema \"refinery.stats/1\", documented in the
+README. The summary line counts rows summarised as written and --where misses as filtered.";
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
+/// Summarise affect rows: axes, the seed's baseline, archetype gaps; gate them in CI
+#[derive(Parser, Debug)]
+#[command(name = "stats", version, after_long_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+
+    /// A gate the data must pass, e.g. 'count() >= 8000' (repeatable)
+    #[arg(long = "require", value_name = "GATE")]
+    pub require: Vec<String>,
+
+    /// Report only on rows matching PREDICATE
+    #[arg(long = "where", value_name = "PREDICATE")]
+    pub where_: Option<String>,
+
+    /// Also report per value of FIELD (dotted paths allowed)
+    #[arg(long, value_name = "FIELD")]
+    pub by: Option<String>,
+
+    /// Measure prediction PRED against label LABEL (repeatable), or 'PREFIX*'
+    #[arg(long, value_name = "PRED=LABEL")]
+    pub compare: Vec<String>,
+
+    /// Baseline thresholds file [default: pipelines/baseline.json, built in]
+    #[arg(long, value_name = "FILE")]
+    pub thresholds: Option<PathBuf>,
+
+    /// Archetype targets file [default: pipelines/archetypes.json, built in]
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+}
+
+pub fn run(tool: &mut Tool) -> Result<()> {
+    run_with(Cli::parse(), tool)
+}
+
+struct CompareSpec {
+    prediction: Vec<String>,
+    label: Vec<String>,
+    stats: Comparison,
+}
+
+fn flag_error(flag: &str, e: impl std::fmt::Display) -> Error {
+    Error::usage(format!("{flag}: {e}"))
+}
+
+fn parse_compare(spec: &str) -> Result<Vec<(String, String)>> {
+    if let Some(prefix) = spec.strip_suffix('*') {
+        if prefix.is_empty() || prefix.contains('=') {
+            return Err(flag_error("--compare", format!("bad prefix form `{spec}`")));
+        }
+        return Ok(["valence", "intimacy", "tension"]
+            .iter()
+            .map(|axis| (format!("{prefix}{axis}"), axis.to_string()))
+            .collect());
+    }
+    match spec.split_once('=') {
+        Some((p, l)) if !p.trim().is_empty() && !l.trim().is_empty() => {
+            Ok(vec![(p.trim().to_string(), l.trim().to_string())])
+        }
+        _ => Err(flag_error(
+            "--compare",
+            format!("expected PRED=LABEL or PREFIX*, got `{spec}`"),
+        )),
+    }
+}
+
+fn compare_specs(cli: &Cli) -> Result<Vec<CompareSpec>> {
+    let mut out = Vec::new();
+    for spec in &cli.compare {
+        for (p, l) in parse_compare(spec)? {
+            out.push(CompareSpec {
+                prediction: parse_path(&p).map_err(|e| flag_error("--compare", e))?,
+                label: parse_path(&l).map_err(|e| flag_error("--compare", e))?,
+                stats: Comparison {
+                    prediction: p,
+                    label: l,
+                    overall: PairStats::default(),
+                    by_archetype: BTreeMap::new(),
+                    by_split: BTreeMap::new(),
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The key a row's group or category is filed under.
+fn key_of(value: Option<&serde_json::Value>) -> String {
+    match value {
+        None | Some(serde_json::Value::Null) => "(none)".into(),
+        Some(v) => category_key(v),
+    }
+}
+
+/// Everything measured while the rows stream past.
+struct Meters {
+    summary: Summary,
+    groups: HashMap<String, Summary>,
+    by: Option<Vec<String>>,
+    gates: Vec<GateMeter>,
+    compares: Vec<CompareSpec>,
+}
+
+impl Meters {
+    fn push(&mut self, row: &Row, thresholds: &Baseline) {
+        self.summary.push(row, thresholds);
+        if let Some(by) = &self.by {
+            let key = key_of(lookup(row, by));
+            self.groups.entry(key).or_default().push(row, thresholds);
+        }
+        for g in &mut self.gates {
+            g.push(row);
+        }
+        for c in &mut self.compares {
+            let p = number_at(row, &c.prediction);
+            let l = number_at(row, &c.label);
+            c.stats.overall.push(p, l);
+            let archetype = key_of(row.get("archetype"));
+            c.stats
+                .by_archetype
+                .entry(archetype)
+                .or_default()
+                .push(p, l);
+            if let Some(split) = row.get(SPLIT_FIELD).filter(|v| !v.is_null()) {
+                let split = category_key(split);
+                c.stats.by_split.entry(split).or_default().push(p, l);
+            }
+        }
+    }
+}
+
+pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
+    tool.quiet = cli.common.quiet;
+    let thresholds = Baseline::load(cli.thresholds.as_deref())?;
+    let targets = load_targets(cli.targets.as_deref())?;
+    let predicate = match &cli.where_ {
+        Some(src) => Some(Predicate::parse(src).map_err(|e| flag_error("--where", e))?),
+        None => None,
+    };
+    let gates: Vec<Gate> = cli
+        .require
+        .iter()
+        .map(|g| Gate::parse(g).map_err(|e| flag_error("--require", e)))
+        .collect::<Result<_>>()?;
+    let by = match &cli.by {
+        Some(f) => Some(parse_path(f).map_err(|e| flag_error("--by", e))?),
+        None => None,
+    };
+    let compares = compare_specs(&cli)?;
+
+    let mut fields = FieldSet::new();
+    for f in SUMMARY_FIELDS.iter().chain([&SPLIT_FIELD]) {
+        fields.insert(*f);
+    }
+    let named = predicate.iter().flat_map(|p| p.fields());
+    let named = named.chain(gates.iter().flat_map(|g| g.fields()));
+    let named = named.chain(by.iter().map(|b| b[0].clone()));
+    let named = named.chain(
+        compares
+            .iter()
+            .flat_map(|c| [c.prediction[0].clone(), c.label[0].clone()]),
+    );
+    for f in named {
+        fields.insert(f);
+    }
+
+    let mut meters = Meters {
+        summary: Summary::new(),
+        groups: HashMap::new(),
+        by,
+        gates: gates.into_iter().map(GateMeter::new).collect(),
+        compares,
+    };
+    let (mut reader, progress) = cli.common.reader(tool)?;
+    let mut rejects = cli.common.rejects()?;
+    let mut tally = Tally::default();
+    while let Some(line) = reader.next_line()? {
+        tally.read += 1;
+        if let Some(len) = line.too_long {
+            let why = format!(
+                "line is {len} bytes, over the --max-line-bytes cap of {}",
+                cli.common.max_line_bytes
+            );
+            rejects.reject(&line.location, &why, line.bytes)?;
+            continue;
+        }
+        let row = match parse_fields(line.bytes, &fields) {
+            Ok(row) => row,
+            Err(e) => {
+                rejects.reject(&line.location, &e.0, line.bytes)?;
+                continue;
+            }
+        };
+        if predicate.as_ref().is_some_and(|p| !p.matches(&row)) {
+            tally.filtered += 1;
+            continue;
+        }
+        meters.push(&row, &thresholds);
+        tally.written += 1;
+        progress.update(tally.read, reader.bytes_read());
+    }
+    progress.finish();
+    tally.blank = reader.blank_lines();
+
+    let gate_results: Vec<GateResult> = meters.gates.iter().map(GateMeter::result).collect();
+    let mut groups: Vec<(String, &Summary)> =
+        meters.groups.iter().map(|(k, s)| (k.clone(), s)).collect();
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    let comparisons: Vec<Comparison> = meters.compares.into_iter().map(|c| c.stats).collect();
+    let report = Report {
+        summary: &meters.summary,
+        thresholds: &thresholds,
+        targets: &targets,
+        groups: cli.by.as_deref().map(|by| (by, groups)),
+        comparisons: &comparisons,
+        gates: &gate_results,
+    };
+    let mut out = JsonlWriter::stdout();
+    match cli.format {
+        Format::Json => out.write_value(&report::to_json(&report))?,
+        Format::Table => out.write_text(&render::as_text(&report::sections(&report)))?,
+        Format::Markdown => out.write_text(&render::as_markdown(&report::sections(&report)))?,
+    }
+    out.flush()?;
+
+    let failed: Vec<&GateResult> = gate_results.iter().filter(|g| !g.passed).collect();
+    for g in &failed {
+        let actual = g.actual.map_or(
+            "no value (no rows with the field)".into(),
+            report::format_actual,
+        );
+        tool.say(&format!("gate failed: {} (actual {actual})", g.gate));
+    }
+    cli.common.finish(tool, tally, rejects)?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Check(format!(
+            "{} of {} gates failed",
+            failed.len(),
+            gate_results.len()
+        )))
+    }
+}

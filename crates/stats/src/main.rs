@@ -1,0 +1,1 @@
+refinery_core::tool_main!("stats", refinery_stats::run);

@@ -1,0 +1,144 @@
+//! Streaming numeric summaries: count, mean, standard deviation, extremes,
+//! and a fixed-range histogram, in constant memory.
+
+/// Count, mean, population standard deviation, min and max by Welford's
+/// method, which stays accurate over millions of values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Moments {
+    pub count: u64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Moments {
+    pub fn push(&mut self, x: f64) {
+        self.count += 1;
+        if self.count == 1 {
+            self.min = x;
+            self.max = x;
+        } else {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+        let delta = x - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.mean)
+    }
+
+    /// Population standard deviation (divides by n, as numpy's default).
+    pub fn std(&self) -> Option<f64> {
+        (self.count > 0).then(|| (self.m2 / self.count as f64).max(0.0).sqrt())
+    }
+
+    pub fn min(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.min)
+    }
+
+    pub fn max(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.max)
+    }
+
+    pub fn sum(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.mean * self.count as f64)
+    }
+}
+
+pub const BINS: usize = 10;
+
+/// Ten equal bins over `[lo, hi]`; the last bin includes `hi`. Values outside
+/// the range are counted below or above, not clamped into an edge bin.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Histogram {
+    pub lo: f64,
+    pub hi: f64,
+    pub bins: [u64; BINS],
+    pub below: u64,
+    pub above: u64,
+}
+
+impl Histogram {
+    pub fn new(lo: f64, hi: f64) -> Self {
+        Histogram {
+            lo,
+            hi,
+            bins: [0; BINS],
+            below: 0,
+            above: 0,
+        }
+    }
+
+    pub fn push(&mut self, x: f64) {
+        if x < self.lo {
+            self.below += 1;
+        } else if x > self.hi {
+            self.above += 1;
+        } else {
+            self.bins[self.bin_of(x)] += 1;
+        }
+    }
+
+    /// The bin of an in-range value. Scaling first (`x * k - lo * k`, not
+    /// `(x - lo) / width`) keeps decimal edges such as -0.8 in the bin they
+    /// open: `(-0.8 + 1.0) / 0.2` is 0.999…, `-0.8 * 5 + 5` is exactly 1.
+    pub fn bin_of(&self, x: f64) -> usize {
+        let scale = BINS as f64 / (self.hi - self.lo);
+        let pos = (x * scale - self.lo * scale).floor();
+        (pos.max(0.0) as usize).min(BINS - 1)
+    }
+
+    /// The lower edge of bin `i`.
+    pub fn edge(&self, i: usize) -> f64 {
+        self.lo + (self.hi - self.lo) * i as f64 / BINS as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_of_a_small_set() {
+        let mut m = Moments::default();
+        assert_eq!(m.mean(), None);
+        for x in [1.0, 2.0, 3.0, 4.0] {
+            m.push(x);
+        }
+        assert_eq!(m.mean(), Some(2.5));
+        assert!((m.std().unwrap() - 1.118_033_988_749_895).abs() < 1e-12);
+        assert_eq!(m.min(), Some(1.0));
+        assert_eq!(m.max(), Some(4.0));
+        assert_eq!(m.sum(), Some(10.0));
+    }
+
+    #[test]
+    fn every_two_decimal_value_lands_in_its_decimal_bin() {
+        let h = Histogram::new(-1.0, 1.0);
+        for k in -100i64..=100 {
+            let x = k as f64 / 100.0;
+            let expected = (((k + 100) / 20) as usize).min(BINS - 1);
+            assert_eq!(h.bin_of(x), expected, "{x}");
+        }
+        let c = Histogram::new(0.0, 1.0);
+        for k in 0i64..=100 {
+            let x = k as f64 / 100.0;
+            let expected = ((k / 10) as usize).min(BINS - 1);
+            assert_eq!(c.bin_of(x), expected, "{x}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_counted_apart() {
+        let mut h = Histogram::new(-1.0, 1.0);
+        h.push(-1.5);
+        h.push(1.0);
+        h.push(2.0);
+        assert_eq!((h.below, h.above, h.bins[9]), (1, 1, 1));
+        assert_eq!(h.edge(1), -0.8);
+    }
+}

@@ -1,0 +1,1 @@
+refinery_core::tool_main!("validate", refinery_validate::run);

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Writes the bundled sample dataset (pipelines/sample/run002_plus_goe.sample.jsonl).
+
+A stand-in for the seed's run002_plus_goe: a few hundred rows in the seed's
+affect schema, warmth-heavy like the real baseline, with some rows in every
+archetype. Deterministic: the same script writes the same bytes.
+Usage: python3 scripts/make_sample.py > pipelines/sample/run002_plus_goe.sample.jsonl
+"""
+import json
+import random
+
+rng = random.Random(3)
+
+# (archetype or None, axis centre (valence, intimacy, tension), tags, texts)
+CELLS = [
+    (None, (0.6, 0.7, 0.2), ["affection", "care"], [
+        "I missed you so much today, tell me everything.",
+        "You always know how to make me feel better.",
+        "Thank you for staying up with me last night.",
+        "I love how you remember the little things.",
+        "Come here, I saved you the last slice.",
+        "Honestly you're the best part of my week.",
+        "I'm so proud of you for finishing that.",
+        "Can we just stay like this a bit longer?",
+    ]),
+    (None, (0.3, 0.5, 0.5), ["tension", "care"], [
+        "I know it's hard, but we'll figure it out together.",
+        "Please text me when you land, I worry.",
+        "I'm nervous about tomorrow but glad you'll be there.",
+        "We should talk about what happened, gently.",
+    ]),
+    ("hostile_intimacy", (-0.6, 0.6, 0.7), ["argument", "tension"], [
+        "You said you'd be home hours ago and you didn't even call me.",
+        "Don't you dare tell me I'm overreacting, not after what you did.",
+        "I saw the messages. Who is she to you?",
+        "Every time I open up to you, you use it against me.",
+        "You promised, and you lied to my face again.",
+    ]),
+    ("aggressive_distance", (-0.6, -0.4, 0.7), ["hostile"], [
+        "I don't care who you are, get out of my thread.",
+        "Read the manual before wasting everyone's time.",
+        "Nobody asked for your opinion, move along.",
+        "This is the third ticket you've botched. Fix it.",
+    ]),
+    ("neutral_but_close", (0.0, 0.6, 0.1), ["routine"], [
+        "Did you want me to pick up milk on the way back?",
+        "I'm on the couch, the game's on if you want to join.",
+        "Mom called, she'll come by Sunday around noon.",
+        "I left your charger on the kitchen table.",
+    ]),
+    ("flat_numb", (-0.4, -0.1, 0.1), ["numb"], [
+        "I don't really feel anything about it anymore.",
+        "Work, sleep, repeat. It's fine. Whatever.",
+        "I guess I'm just tired all the time now.",
+        "Nothing's wrong exactly, it's all just grey.",
+    ]),
+    ("fearful_urgent", (-0.6, 0.1, 0.9), ["fear", "tension"], [
+        "Someone's trying the door handle, what do I do?",
+        "I can't breathe, my chest is so tight, please answer.",
+        "The water's still rising and the car won't start.",
+        "He's not picking up and he was driving in this storm.",
+    ]),
+    ("playful_neutral", (0.1, 0.3, 0.1), ["playful", "teasing"], [
+        "Oh sure, 'five more minutes', I've heard that one before.",
+        "Nice parking job, did the curb do something to you?",
+        "You call that a sandwich? Bold choice.",
+    ]),
+    ("safety_edge_cases", (-0.3, 0.2, 0.6), ["boundary", "discomfort"], [
+        "Please stop asking me about that, it makes me uncomfortable.",
+        "I said no, and I need you to respect that boundary.",
+        "That joke went too far and I'm not okay with it.",
+    ]),
+]
+WEIGHTS = [110, 40, 25, 20, 22, 18, 20, 15, 12]
+SOURCES = ["manual_chat", "goemotions", "synthetic_probe"]
+
+
+def clamp(x, lo=-1.0, hi=1.0):
+    return max(lo, min(hi, x))
+
+
+def main():
+    rows = []
+    for (archetype, centre, tags, texts), n in zip(CELLS, WEIGHTS):
+        for i in range(n):
+            text = texts[i % len(texts)]
+            if i >= len(texts):
+                text = f"{text} ({i // len(texts) + 1})"
+            v, it, t = (round(clamp(c + rng.gauss(0, 0.12)), 2) for c in centre)
+            source = rng.choices(SOURCES, weights=[6, 3, 1])[0]
+            row = {
+                "text": text,
+                "valence": v,
+                "intimacy": it,
+                "tension": t,
+                "confidence": round(rng.uniform(0.5, 1.0), 2),
+                "tags": ([archetype] if archetype else []) + tags,
+                "source": source,
+            }
+            if archetype:
+                row["archetype"] = archetype
+            if source == "manual_chat":
+                row["session_id"] = f"s{rng.randrange(40):03d}"
+                row["context"] = ["earlier turn", text]
+            else:
+                row["file"] = "goemotions/train.tsv" if source == "goemotions" else "probes/run002.jsonl"
+            rows.append(row)
+    rng.shuffle(rows)
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
