@@ -7,6 +7,7 @@
 //! - [`expr`] is the row-predicate and aggregate-gate language;
 //! - [`text`] is the text normalisation behind duplicate detection;
 //! - [`config`] loads the shipped thresholds and archetype targets;
+//! - [`parallel`] maps chunks of lines on several threads, results in order;
 //! - [`cli`] and [`progress`] are the plumbing every `main` uses;
 //! - [`error`] is the one error type, mapped to exit statuses 0/1/2.
 
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod expr;
+pub mod parallel;
 pub mod progress;
 pub mod reader;
 pub mod record;

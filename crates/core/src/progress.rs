@@ -55,6 +55,15 @@ impl Progress {
             .set_position(if self.by_bytes { bytes } else { rows });
     }
 
+    /// Reports where the reader is, unthrottled (for callers that already
+    /// report once per chunk).
+    pub fn update_now(&self, rows: u64, bytes: u64) {
+        if !self.bar.is_hidden() {
+            self.bar
+                .set_position(if self.by_bytes { bytes } else { rows });
+        }
+    }
+
     pub fn set_message(&self, message: String) {
         self.bar.set_message(message);
     }

@@ -50,7 +50,7 @@ impl Input {
         }
     }
 
-    fn open(&self) -> Result<Box<dyn BufRead>> {
+    fn open(&self) -> Result<Box<dyn BufRead + Send>> {
         match self {
             Input::Stdin => Ok(Box::new(BufReader::with_capacity(
                 READ_BUFFER_BYTES,
@@ -85,7 +85,7 @@ pub struct RawLine<'a> {
 struct Open {
     name: Arc<str>,
     path: PathBuf,
-    reader: Box<dyn BufRead>,
+    reader: Box<dyn BufRead + Send>,
     line: u64,
 }
 
@@ -113,7 +113,11 @@ impl LineReader {
     }
 
     /// Reads from any `Read` under the given name (for tests and in-memory data).
-    pub fn from_reader(name: &str, reader: impl Read + 'static, max_line_bytes: usize) -> Self {
+    pub fn from_reader(
+        name: &str,
+        reader: impl Read + Send + 'static,
+        max_line_bytes: usize,
+    ) -> Self {
         let mut r = LineReader::new(Vec::new(), max_line_bytes);
         r.open = Some(Open {
             name: name.into(),

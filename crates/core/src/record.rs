@@ -23,8 +23,9 @@ impl fmt::Display for LineError {
     }
 }
 
-/// Checks the parts every parse shares: UTF-8 and an object at the top.
-fn check_object_text(bytes: &[u8]) -> Result<&str, LineError> {
+/// Checks the parts every parse shares, UTF-8 and an object at the top,
+/// and gives the line as text (for a tool with its own typed fast path).
+pub fn check_object_text(bytes: &[u8]) -> Result<&str, LineError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         LineError(format!(
             "invalid UTF-8 at byte {} of the line",

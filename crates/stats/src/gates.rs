@@ -35,6 +35,15 @@ impl PairStats {
         self.values.push((p, l));
     }
 
+    pub fn merge(&mut self, other: &PairStats) {
+        self.pairs += other.pairs;
+        self.missing += other.missing;
+        self.abs_err += other.abs_err;
+        self.sq_err += other.sq_err;
+        self.signed_err += other.signed_err;
+        self.values.extend_from_slice(&other.values);
+    }
+
     pub fn metric(&self, metric: PairedMetric) -> Option<f64> {
         if self.pairs == 0 {
             return None;
@@ -100,6 +109,7 @@ pub fn number_at(row: &Row, path: &[String]) -> Option<f64> {
         .filter(|x| x.is_finite())
 }
 
+#[derive(Clone)]
 enum GateState {
     Count(Option<Predicate>, u64),
     Share(Predicate, u64),
@@ -108,6 +118,7 @@ enum GateState {
 }
 
 /// A gate being measured.
+#[derive(Clone)]
 pub struct GateMeter {
     pub gate: Gate,
     state: GateState,
@@ -162,6 +173,18 @@ impl GateMeter {
                 }
             }
             GateState::Paired(a, b, stats) => stats.push(number_at(row, a), number_at(row, b)),
+        }
+    }
+
+    /// Adds the rows another meter of the same gate measured.
+    pub fn merge(&mut self, other: &GateMeter) {
+        self.rows += other.rows;
+        match (&mut self.state, &other.state) {
+            (GateState::Count(_, a), GateState::Count(_, b))
+            | (GateState::Share(_, a), GateState::Share(_, b)) => *a += b,
+            (GateState::Field(_, a), GateState::Field(_, b)) => a.merge(b),
+            (GateState::Paired(_, _, a), GateState::Paired(_, _, b)) => a.merge(b),
+            _ => unreachable!("meters of one gate have one state"),
         }
     }
 

@@ -13,10 +13,12 @@
 //! (only with `--compare` or a `spearman` gate) the compared pairs.
 
 mod gates;
+mod meters;
 mod numeric;
 mod render;
 mod report;
 mod summary;
+mod view;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -24,18 +26,20 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use refinery_core::config::{load_targets, Baseline};
 use refinery_core::expr::{parse_path, Gate, Predicate};
-use refinery_core::record::{lookup, parse_fields, FieldSet};
+use refinery_core::parallel::{default_workers, for_each_chunk};
+use refinery_core::record::FieldSet;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
 
 pub use gates::{spearman, GateResult, PairStats};
 pub use numeric::{Histogram, Moments};
 pub use report::SCHEMA;
 pub use summary::{Summary, AXES};
 
-use gates::{number_at, GateMeter};
+use gates::GateMeter;
+use meters::{CompareSpec, Measure, Meters};
 use report::{Comparison, Report};
-use summary::{category_key, SPLIT_FIELD, SUMMARY_FIELDS};
+use summary::{SPLIT_FIELD, SUMMARY_FIELDS};
 
 const AFTER_HELP: &str = "\
 Report: per axis (valence, intimacy, tension on [-1, 1]; confidence on [0, 1]) the count,
@@ -106,12 +110,6 @@ pub fn run(tool: &mut Tool) -> Result<()> {
     run_with(Cli::parse(), tool)
 }
 
-struct CompareSpec {
-    prediction: Vec<String>,
-    label: Vec<String>,
-    stats: Comparison,
-}
-
 fn flag_error(flag: &str, e: impl std::fmt::Display) -> Error {
     Error::usage(format!("{flag}: {e}"))
 }
@@ -157,51 +155,6 @@ fn compare_specs(cli: &Cli) -> Result<Vec<CompareSpec>> {
     Ok(out)
 }
 
-/// The key a row's group or category is filed under.
-fn key_of(value: Option<&serde_json::Value>) -> String {
-    match value {
-        None | Some(serde_json::Value::Null) => "(none)".into(),
-        Some(v) => category_key(v),
-    }
-}
-
-/// Everything measured while the rows stream past.
-struct Meters {
-    summary: Summary,
-    groups: HashMap<String, Summary>,
-    by: Option<Vec<String>>,
-    gates: Vec<GateMeter>,
-    compares: Vec<CompareSpec>,
-}
-
-impl Meters {
-    fn push(&mut self, row: &Row, thresholds: &Baseline) {
-        self.summary.push(row, thresholds);
-        if let Some(by) = &self.by {
-            let key = key_of(lookup(row, by));
-            self.groups.entry(key).or_default().push(row, thresholds);
-        }
-        for g in &mut self.gates {
-            g.push(row);
-        }
-        for c in &mut self.compares {
-            let p = number_at(row, &c.prediction);
-            let l = number_at(row, &c.label);
-            c.stats.overall.push(p, l);
-            let archetype = key_of(row.get("archetype"));
-            c.stats
-                .by_archetype
-                .entry(archetype)
-                .or_default()
-                .push(p, l);
-            if let Some(split) = row.get(SPLIT_FIELD).filter(|v| !v.is_null()) {
-                let split = category_key(split);
-                c.stats.by_split.entry(split).or_default().push(p, l);
-            }
-        }
-    }
-}
-
 pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     tool.quiet = cli.common.quiet;
     let thresholds = Baseline::load(cli.thresholds.as_deref())?;
@@ -237,43 +190,43 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         fields.insert(f);
     }
 
-    let mut meters = Meters {
+    let template = Meters {
         summary: Summary::new(),
         groups: HashMap::new(),
         by,
         gates: gates.into_iter().map(GateMeter::new).collect(),
         compares,
     };
+    let measure = Measure {
+        fast: !template.needs_rows(predicate.is_some()),
+        template: &template,
+        fields: &fields,
+        predicate: predicate.as_ref(),
+        thresholds: &thresholds,
+        max_line_bytes: cli.common.max_line_bytes,
+    };
     let (mut reader, progress) = cli.common.reader(tool)?;
     let mut rejects = cli.common.rejects()?;
     let mut tally = Tally::default();
-    while let Some(line) = reader.next_line()? {
-        tally.read += 1;
-        if let Some(len) = line.too_long {
-            let why = format!(
-                "line is {len} bytes, over the --max-line-bytes cap of {}",
-                cli.common.max_line_bytes
-            );
-            rejects.reject(&line.location, &why, line.bytes)?;
-            continue;
-        }
-        let row = match parse_fields(line.bytes, &fields) {
-            Ok(row) => row,
-            Err(e) => {
-                rejects.reject(&line.location, &e.0, line.bytes)?;
-                continue;
+    let mut meters = template.clone();
+    let read = for_each_chunk(
+        &mut reader,
+        default_workers(),
+        &progress,
+        |c| measure.chunk(c),
+        |part| {
+            for bad in &part.bad {
+                rejects.reject(&bad.location, &bad.reason, &bad.raw)?;
             }
-        };
-        if predicate.as_ref().is_some_and(|p| !p.matches(&row)) {
-            tally.filtered += 1;
-            continue;
-        }
-        meters.push(&row, &thresholds);
-        tally.written += 1;
-        progress.update(tally.read, reader.bytes_read());
-    }
+            meters.merge(&part.meters);
+            tally.read += part.tally.read;
+            tally.written += part.tally.written;
+            tally.filtered += part.tally.filtered;
+            Ok(())
+        },
+    )?;
     progress.finish();
-    tally.blank = reader.blank_lines();
+    tally.blank = read.blank_lines;
 
     let gate_results: Vec<GateResult> = meters.gates.iter().map(GateMeter::result).collect();
     let mut groups: Vec<(String, &Summary)> =

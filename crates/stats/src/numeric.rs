@@ -27,6 +27,26 @@ impl Moments {
         self.m2 += delta * (x - self.mean);
     }
 
+    /// Combines two summaries (Chan et al.'s parallel update). Merging the
+    /// same parts in the same order always gives the same bits.
+    pub fn merge(&mut self, other: &Moments) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = other.clone();
+            return;
+        }
+        let n = self.count + other.count;
+        let delta = other.mean - self.mean;
+        let weight = other.count as f64 / n as f64;
+        self.mean += delta * weight;
+        self.m2 += other.m2 + delta * delta * self.count as f64 * weight;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.count = n;
+    }
+
     pub fn mean(&self) -> Option<f64> {
         (self.count > 0).then_some(self.mean)
     }
@@ -83,6 +103,14 @@ impl Histogram {
         }
     }
 
+    pub fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.bins.iter_mut().zip(other.bins) {
+            *a += b;
+        }
+        self.below += other.below;
+        self.above += other.above;
+    }
+
     /// The bin of an in-range value. Scaling first (`x * k - lo * k`, not
     /// `(x - lo) / width`) keeps decimal edges such as -0.8 in the bin they
     /// open: `(-0.8 + 1.0) / 0.2` is 0.999…, `-0.8 * 5 + 5` is exactly 1.
@@ -114,6 +142,26 @@ mod tests {
         assert_eq!(m.min(), Some(1.0));
         assert_eq!(m.max(), Some(4.0));
         assert_eq!(m.sum(), Some(10.0));
+    }
+
+    #[test]
+    fn merged_moments_equal_one_pass() {
+        let xs: Vec<f64> = (0..1000)
+            .map(|i| ((i * 37) % 201) as f64 / 100.0 - 1.0)
+            .collect();
+        let mut whole = Moments::default();
+        xs.iter().for_each(|&x| whole.push(x));
+        let mut merged = Moments::default();
+        for part in xs.chunks(97) {
+            let mut m = Moments::default();
+            part.iter().for_each(|&x| m.push(x));
+            merged.merge(&m);
+        }
+        assert_eq!(merged.count, whole.count);
+        assert!((merged.mean().unwrap() - whole.mean().unwrap()).abs() < 1e-12);
+        assert!((merged.std().unwrap() - whole.std().unwrap()).abs() < 1e-12);
+        assert_eq!(merged.min(), whole.min());
+        assert_eq!(merged.max(), whole.max());
     }
 
     #[test]

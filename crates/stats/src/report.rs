@@ -13,12 +13,27 @@ use refinery_core::expr::gate::PairedMetric;
 pub const SCHEMA: &str = "refinery.stats/1";
 
 /// A `--compare PRED=LABEL` pair measured overall, per archetype and per split.
+#[derive(Clone)]
 pub struct Comparison {
     pub prediction: String,
     pub label: String,
     pub overall: PairStats,
     pub by_archetype: std::collections::BTreeMap<String, PairStats>,
     pub by_split: std::collections::BTreeMap<String, PairStats>,
+}
+
+impl Comparison {
+    pub fn merge(&mut self, other: &Comparison) {
+        self.overall.merge(&other.overall);
+        for (mine, theirs) in [
+            (&mut self.by_archetype, &other.by_archetype),
+            (&mut self.by_split, &other.by_split),
+        ] {
+            for (k, p) in theirs {
+                mine.entry(k.clone()).or_default().merge(p);
+            }
+        }
+    }
 }
 
 /// Everything that goes into a report.

@@ -1,14 +1,13 @@
 //! The per-row accumulation behind a report: axes, the seed's baseline
 //! counts, tags, archetypes against targets, sources and splits.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use refinery_core::config::Baseline;
-use refinery_core::record::as_number;
-use refinery_core::Row;
 use serde_json::Value;
 
 use crate::numeric::{Histogram, Moments};
+use crate::view::{AxisValue, RowView};
 
 /// An axis the report always covers, with its histogram range.
 pub struct Axis {
@@ -66,17 +65,28 @@ pub struct AxisSummary {
 /// Counts of a categorical field's values; rows without it are `missing`.
 #[derive(Clone, Debug, Default)]
 pub struct Counts {
-    pub values: HashMap<String, u64>,
+    pub values: FxHashMap<String, u64>,
     pub missing: u64,
 }
 
 impl Counts {
-    fn push(&mut self, value: Option<&Value>) {
+    fn push(&mut self, value: Option<&str>) {
         match value {
-            None | Some(Value::Null) => self.missing += 1,
-            Some(Value::String(s)) => self.push_str(s),
-            Some(v) => self.push_str(&category_key(v)),
+            None => self.missing += 1,
+            Some(s) => self.push_str(s),
         }
+    }
+
+    pub fn merge(&mut self, other: &Counts) {
+        for (k, n) in &other.values {
+            match self.values.get_mut(k) {
+                Some(m) => *m += n,
+                None => {
+                    self.values.insert(k.clone(), *n);
+                }
+            }
+        }
+        self.missing += other.missing;
     }
 
     fn push_str(&mut self, key: &str) {
@@ -164,65 +174,75 @@ impl Summary {
         }
     }
 
-    pub fn push(&mut self, row: &Row, thresholds: &Baseline) {
+    /// Adds another summary's rows to this one.
+    pub fn merge(&mut self, other: &Summary) {
+        self.rows += other.rows;
+        for (a, b) in self.axes.iter_mut().zip(&other.axes) {
+            a.moments.merge(&b.moments);
+            a.histogram.merge(&b.histogram);
+            a.missing += b.missing;
+            a.non_numeric += b.non_numeric;
+        }
+        let (a, b) = (&mut self.baseline, &other.baseline);
+        a.distant_intimacy += b.distant_intimacy;
+        a.positive_valence += b.positive_valence;
+        a.negative_valence += b.negative_valence;
+        a.high_intimacy += b.high_intimacy;
+        a.high_tension += b.high_tension;
+        self.tags.merge(&other.tags);
+        self.bad_tags += other.bad_tags;
+        self.archetypes.merge(&other.archetypes);
+        self.sources.merge(&other.sources);
+        self.splits.merge(&other.splits);
+    }
+
+    pub fn push(&mut self, row: &RowView, thresholds: &Baseline) {
         self.rows += 1;
         let mut values = [None; 4];
-        for (i, axis) in AXES.iter().enumerate() {
+        for (i, value) in row.axes.iter().enumerate() {
             let acc = &mut self.axes[i];
-            match row.get(axis.name) {
-                None | Some(Value::Null) => acc.missing += 1,
-                Some(v) => match as_number(v) {
-                    Some(x) if x.is_finite() => {
-                        acc.moments.push(x);
-                        acc.histogram.push(x);
-                        values[i] = Some(x);
-                    }
-                    _ => acc.non_numeric += 1,
-                },
+            match *value {
+                AxisValue::Missing => acc.missing += 1,
+                AxisValue::NonNumeric => acc.non_numeric += 1,
+                AxisValue::Num(x) => {
+                    acc.moments.push(x);
+                    acc.histogram.push(x);
+                    values[i] = Some(x);
+                }
             }
         }
         let [valence, intimacy, tension, _] = values;
         let b = &mut self.baseline;
-        let count_if = |n: &mut u64, v: Option<f64>, test: &dyn Fn(f64) -> bool| {
-            if v.is_some_and(test) {
-                *n += 1;
-            }
-        };
-        count_if(&mut b.distant_intimacy, intimacy, &|x| {
-            x <= thresholds.distant_intimacy_max
-        });
-        count_if(&mut b.positive_valence, valence, &|x| {
-            x >= thresholds.positive_valence_min
-        });
-        count_if(&mut b.negative_valence, valence, &|x| {
-            x <= thresholds.negative_valence_max
-        });
-        count_if(&mut b.high_intimacy, intimacy, &|x| {
-            x >= thresholds.high_intimacy_min
-        });
-        count_if(&mut b.high_tension, tension, &|x| {
-            x >= thresholds.high_tension_min
-        });
+        let t = thresholds;
+        let count_if = |n: &mut u64, hit: bool| *n += u64::from(hit);
+        count_if(
+            &mut b.distant_intimacy,
+            intimacy.is_some_and(|x| x <= t.distant_intimacy_max),
+        );
+        count_if(
+            &mut b.positive_valence,
+            valence.is_some_and(|x| x >= t.positive_valence_min),
+        );
+        count_if(
+            &mut b.negative_valence,
+            valence.is_some_and(|x| x <= t.negative_valence_max),
+        );
+        count_if(
+            &mut b.high_intimacy,
+            intimacy.is_some_and(|x| x >= t.high_intimacy_min),
+        );
+        count_if(
+            &mut b.high_tension,
+            tension.is_some_and(|x| x >= t.high_tension_min),
+        );
 
-        match row.get("tags") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(tags)) => {
-                let mut all_strings = true;
-                for tag in tags {
-                    match tag {
-                        Value::String(s) => self.tags.push_str(s),
-                        _ => all_strings = false,
-                    }
-                }
-                if !all_strings {
-                    self.bad_tags += 1;
-                }
-            }
-            Some(_) => self.bad_tags += 1,
+        for tag in &row.tags {
+            self.tags.push_str(tag);
         }
-        self.archetypes.push(row.get("archetype"));
-        self.sources.push(row.get("source"));
-        self.splits.push(row.get(SPLIT_FIELD));
+        self.bad_tags += u64::from(row.bad_tags);
+        self.archetypes.push(row.archetype.as_deref());
+        self.sources.push(row.source.as_deref());
+        self.splits.push(row.split.as_deref());
     }
 }
 

@@ -65,11 +65,10 @@ impl Problems {
         let range = format!("[{lo}, {hi}]");
         match row.get(field) {
             None => self.add(field, format!("missing (a number in {range} is required)")),
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(x) if !x.is_finite() => self.add(field, format!("{n} is not a finite number")),
+            Some(Value::Number(n)) => match n.as_f64().filter(|x| x.is_finite()) {
+                None => self.add(field, format!("{n} is not a finite number")),
                 Some(x) if x < lo || x > hi => self.add(field, format!("{n} is outside {range}")),
                 Some(_) => {}
-                None => self.add(field, format!("{n} is not a number")),
             },
             Some(Value::String(s)) => {
                 let hint = if s.trim().parse::<f64>().is_ok() || s.eq_ignore_ascii_case("nan") {
