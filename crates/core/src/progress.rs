@@ -48,7 +48,7 @@ impl Progress {
 
     /// Reports where the reader is; cheap enough to call every row.
     pub fn update(&self, rows: u64, bytes: u64) {
-        if self.bar.is_hidden() || rows % 1024 != 0 {
+        if self.bar.is_hidden() || !rows.is_multiple_of(1024) {
             return;
         }
         self.bar

@@ -82,6 +82,9 @@ pub struct RawLine<'a> {
     pub too_long: Option<usize>,
 }
 
+/// A line's place in the buffer: location, start, end, full length if cut.
+type LineSpan = (Location, usize, usize, Option<usize>);
+
 struct Open {
     name: Arc<str>,
     path: PathBuf,
@@ -152,7 +155,7 @@ impl LineReader {
 
     /// Reads up to the next non-blank line into `buf` and says which part of
     /// it is the line.
-    fn advance(&mut self) -> Result<Option<(Location, usize, usize, Option<usize>)>> {
+    fn advance(&mut self) -> Result<Option<LineSpan>> {
         loop {
             if self.open.is_none() {
                 let Some(input) = self.pending.pop_front() else {
@@ -243,7 +246,9 @@ pub fn total_size(inputs: &[Input]) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn lines(data: &'static [u8], cap: usize) -> (Vec<(u64, Vec<u8>, Option<usize>)>, u64) {
+    type Seen = Vec<(u64, Vec<u8>, Option<usize>)>;
+
+    fn lines(data: &'static [u8], cap: usize) -> (Seen, u64) {
         let mut r = LineReader::from_reader("t", data, cap);
         let mut out = Vec::new();
         while let Some(l) = r.next_line().unwrap() {

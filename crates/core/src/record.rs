@@ -73,7 +73,7 @@ fn json_error(text: &str, e: serde_json::Error) -> LineError {
 /// pipeline produces a line that is not JSON.
 fn non_json_number_at(text: &str, column: usize) -> Option<&'static str> {
     let start = text.char_indices().nth(column.saturating_sub(1))?.0;
-    let back = text[..start].rfind(|c: char| c == ':' || c == '[' || c == ',')? + 1;
+    let back = text[..start].rfind([':', '[', ','])? + 1;
     let word = text[back..].trim_start();
     ["NaN", "-Infinity", "Infinity"]
         .into_iter()

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""`make bench`: each refinery tool side by side with what a user would
+otherwise run, in one run, on the same deterministic synthetic data.
+
+Prints wall time and peak memory (max RSS, from wait4) for every command and
+the ratio of each alternative's time to refinery's. Every command's output is
+checked for the figure it must agree on, so a fast wrong answer cannot pass.
+
+Usage: python3 bench/run.py [SUITE...]   (suites: stats; default all)
+Environment: BENCH_ROWS (default 1000000), BENCH_DATA (default bench/data),
+BENCH_REPEAT (best of N, default 3; slow baselines run once).
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release")
+DATA = os.environ.get("BENCH_DATA", os.path.join(ROOT, "bench", "data"))
+ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
+
+
+def measure(cmd, stdout_path, stdin_path=None):
+    """Runs cmd once; returns (seconds, peak RSS in MB, exit status)."""
+    with open(stdout_path, "wb") as out, open(stdin_path or os.devnull, "rb") as inp:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stdin=inp, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    return seconds, usage.ru_maxrss / 1024.0, os.waitstatus_to_exitcode(status)
+
+
+def best_of(cmd, stdout_path, repeat, stdin_path=None):
+    runs = [measure(cmd, stdout_path, stdin_path) for _ in range(repeat)]
+    for _, _, code in runs:
+        if code != 0:
+            sys.exit(f"bench: {' '.join(cmd)} exited with {code}")
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def ensure(path, cmd):
+    if os.path.exists(path):
+        return
+    print(f"bench: writing {os.path.relpath(path, ROOT)} ...", flush=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as out:
+        subprocess.run(cmd, stdout=out, check=True)
+    os.replace(tmp, path)
+
+
+def report(title, rows, size_mb, ours):
+    print(f"\n## {title}\n")
+    print(f"input: {size_mb:.0f} MB\n")
+    print("| command | seconds | MB/s | peak MB | time / refinery's |")
+    print("|---|---:|---:|---:|---:|")
+    for name, seconds, peak in rows:
+        ratio = seconds / ours
+        print(f"| {name} | {seconds:.2f} | {size_mb / seconds:.0f} | {peak:.0f} | {ratio:.1f}x |")
+    sys.stdout.flush()
+
+
+def suite_stats():
+    data = os.path.join(DATA, f"affect-{ROWS}.jsonl")
+    ensure(data, [os.path.join(BIN, "refinery-synth"), "affect", "--rows", str(ROWS)])
+    size_mb = os.path.getsize(data) / 1e6
+    out = os.path.join(DATA, "out")
+    os.makedirs(out, exist_ok=True)
+    stats = [os.path.join(BIN, "stats"), "--format", "json", "--quiet", data]
+    py = [sys.executable, os.path.join(ROOT, "bench", "stats_naive.py"), data]
+    jq = ["jq", "-n", "-c", "-f", os.path.join(ROOT, "bench", "stats.jq"), data]
+    results = []
+    t, m = best_of(stats, os.path.join(out, "stats.json"), REPEAT)
+    results.append(("refinery stats", t, m))
+    t, m = best_of(py, os.path.join(out, "stats_py.json"), 1)
+    results.append(("python3 stdlib script", t, m))
+    t, m = best_of(jq, os.path.join(out, "stats_jq.json"), 1)
+    results.append(("jq reduce", t, m))
+    # They must agree on what they computed.
+    ours = json.load(open(os.path.join(out, "stats.json")))
+    theirs = json.load(open(os.path.join(out, "stats_py.json")))
+    jqs = json.load(open(os.path.join(out, "stats_jq.json")))
+    assert ours["rows"] == theirs["rows"] == jqs["rows"] == ROWS
+    for axis in ("valence", "intimacy", "tension", "confidence"):
+        assert abs(ours["axes"][axis]["mean"] - theirs["axes"][axis]["mean"]) < 1e-9
+        assert ours["axes"][axis]["histogram"]["bins"] == theirs["axes"][axis]["bins"] == jqs[axis]["bins"], axis
+    assert ours["baseline"]["high_tension"] == theirs["baseline"]["high_tension"] == jqs["high_tension"]
+    report(f"stats over {ROWS:,} affect rows", results, size_mb, results[0][1])
+
+
+SUITES = {"stats": suite_stats}
+
+
+def main():
+    names = sys.argv[1:] or list(SUITES)
+    os.makedirs(DATA, exist_ok=True)
+    print(f"# refinery bench ({os.cpu_count()} cores, best of {REPEAT} for refinery, 1 for slow baselines)")
+    for name in names:
+        if name not in SUITES:
+            sys.exit(f"bench: unknown suite {name!r} (suites: {', '.join(SUITES)})")
+        SUITES[name]()
+
+
+if __name__ == "__main__":
+    main()
