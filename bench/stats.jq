@@ -4,7 +4,10 @@ def num: type == "number";
 def axis($lo; $hi):
   . as $x
   | {n: 1, sum: $x, sq: ($x * $x), min: $x, max: $x,
-     bin: (if $x >= $lo and $x <= $hi then ([((($x - $lo) * 10 / ($hi - $lo)) | floor), 9] | min) else null end)};
+     bin: (if $x >= $lo and $x <= $hi
+           # scale before shifting, as stats does, so -0.8 opens its own bin
+           then (10 / ($hi - $lo)) as $k | ([(($x * $k - $lo * $k) | floor), 9] | min)
+           else null end)};
 def add_axis($s; $a):
   if $a == null then $s
   else {n: ($s.n + 1), sum: ($s.sum + $a.sum), sq: ($s.sq + $a.sq),

@@ -30,7 +30,10 @@ def main(path):
                     s["min"] = min(s["min"], x)
                     s["max"] = max(s["max"], x)
                     if lo <= x <= hi:
-                        s["bins"][min(int((x - lo) * 10 / (hi - lo)), 9)] += 1
+                        # Scale before shifting, as stats does: (x - lo) / width
+                        # puts -0.8 in bin 0 ((-0.8 + 1) / 0.2 = 0.999...).
+                        k = 10 / (hi - lo)
+                        s["bins"][min(math.floor(x * k - lo * k), 9)] += 1
             v, i, t = r.get("valence"), r.get("intimacy"), r.get("tension")
             if isinstance(i, (int, float)):
                 base["distant"] += i <= -0.1

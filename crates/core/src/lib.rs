@@ -5,6 +5,7 @@
 //! - [`writer`] writes JSONL to stdout or, atomically, to files;
 //! - [`rejects`] is the reject policy and the read/written/filtered/rejected tally;
 //! - [`expr`] is the row-predicate and aggregate-gate language;
+//! - [`goemotions`] is the GoEmotions label set;
 //! - [`text`] is the text normalisation behind duplicate detection;
 //! - [`config`] loads the shipped thresholds and archetype targets;
 //! - [`parallel`] maps chunks of lines on several threads, results in order;
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod expr;
+pub mod goemotions;
 pub mod parallel;
 pub mod progress;
 pub mod reader;

@@ -1,0 +1,110 @@
+//! Joining affect-head output (`affect_head_raw.jsonl`: predicted valence,
+//! intimacy, tension and tags per utterance) to transcript messages, by a
+//! message id or by exact text.
+
+use std::path::Path;
+
+use refinery_core::reader::{Input, LineReader, DEFAULT_MAX_LINE_BYTES};
+use refinery_core::record::{parse_row, Row};
+use refinery_core::{Error, Result};
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use crate::message::{Message, PREDICTION_FIELDS};
+
+/// How head rows find their message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum JoinOn {
+    /// the head row's `id` equals the message's id
+    Id,
+    /// the head row's `text` equals the message's text exactly
+    Text,
+}
+
+struct HeadRow {
+    predictions: Row,
+    used: bool,
+}
+
+pub struct HeadJoin {
+    on: JoinOn,
+    rows: FxHashMap<String, HeadRow>,
+    pub duplicate_keys: u64,
+    pub joined: u64,
+}
+
+fn key_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl HeadJoin {
+    /// Loads the head file; a bad line in it stops the tool (`file:line`).
+    pub fn load(path: &Path, on: JoinOn) -> Result<HeadJoin> {
+        let mut reader = LineReader::new(
+            vec![Input::File(path.to_path_buf())],
+            DEFAULT_MAX_LINE_BYTES,
+        );
+        let mut join = HeadJoin {
+            on,
+            rows: FxHashMap::default(),
+            duplicate_keys: 0,
+            joined: 0,
+        };
+        let field = match on {
+            JoinOn::Id => "id",
+            JoinOn::Text => "text",
+        };
+        while let Some(line) = reader.next_line()? {
+            let row = parse_row(line.bytes).map_err(|e| Error::data(line.location.clone(), e.0))?;
+            let Some(key) = row.get(field).and_then(key_string) else {
+                return Err(Error::data(
+                    line.location,
+                    format!("affect-head row has no `{field}` to join on (--join-on)"),
+                ));
+            };
+            let mut predictions = Row::new();
+            for (name, _) in PREDICTION_FIELDS {
+                if let Some(v) = row.get(name).filter(|v| !v.is_null()) {
+                    predictions.insert(name.to_string(), v.clone());
+                }
+            }
+            if join.rows.contains_key(&key) {
+                join.duplicate_keys += 1;
+            } else {
+                join.rows.insert(
+                    key,
+                    HeadRow {
+                        predictions,
+                        used: false,
+                    },
+                );
+            }
+        }
+        Ok(join)
+    }
+
+    /// Adds the head's predictions to the message, if a head row matches.
+    pub fn apply(&mut self, message: &mut Message) {
+        let key = match self.on {
+            JoinOn::Id => message.id.as_ref().and_then(key_string),
+            JoinOn::Text => Some(message.text.clone()),
+        };
+        let Some(head) = key.and_then(|k| self.rows.get_mut(&k)) else {
+            return;
+        };
+        for (k, v) in &head.predictions {
+            message.predictions.insert(k.clone(), v.clone());
+        }
+        head.used = true;
+        self.joined += 1;
+    }
+
+    /// Head rows that matched no message.
+    pub fn unmatched(&self) -> u64 {
+        self.rows.values().filter(|r| !r.used).count() as u64
+    }
+}

@@ -1,0 +1,1 @@
+refinery_core::tool_main!("extract-candidates", refinery_extract_candidates::run);
