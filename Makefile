@@ -31,4 +31,5 @@ bench: build ## benchmarks against the tools a user would otherwise use
 clean: ## remove build output and demo results
 	rm -rf target $(OUT)
 
+include pipelines/harvest.mk
 include pipelines/demo.mk
