@@ -38,15 +38,47 @@ pub fn is_label(name: &str) -> bool {
     LABELS.contains(&name)
 }
 
-/// The labels nearest to `name` by edit distance, closest first (for "did
-/// you mean" messages: the seed's "apprehension" is not a label).
+/// Words people reach for that GoEmotions does not have, with the labels
+/// that stand in for them. The seed itself asks for "cautious" and
+/// "apprehension".
+const STAND_INS: [(&str, &[&str]); 14] = [
+    ("apprehension", &["nervousness", "fear"]),
+    ("apprehensive", &["nervousness", "fear"]),
+    ("cautious", &["nervousness", "fear"]),
+    ("caution", &["nervousness", "fear"]),
+    ("anxiety", &["nervousness", "fear"]),
+    ("anxious", &["nervousness", "fear"]),
+    ("worry", &["nervousness"]),
+    ("panic", &["fear", "nervousness"]),
+    ("jealousy", &["anger", "disapproval"]),
+    ("contempt", &["disgust", "disapproval"]),
+    ("happiness", &["joy"]),
+    ("affection", &["love", "caring"]),
+    ("boredom", &["neutral", "disappointment"]),
+    ("shame", &["embarrassment", "remorse"]),
+];
+
+/// Labels to suggest for a name that is not one: stand-ins for common
+/// emotion words first, then the nearest labels by edit distance.
 pub fn nearest_labels(name: &str, n: usize) -> Vec<&'static str> {
+    let lower = name.to_lowercase();
+    let mut out: Vec<&'static str> = STAND_INS
+        .iter()
+        .filter(|(w, _)| *w == lower)
+        .flat_map(|(_, labels)| labels.iter().copied())
+        .collect();
     let mut scored: Vec<(usize, &str)> = LABELS
         .iter()
-        .map(|l| (edit_distance(&name.to_lowercase(), l), *l))
+        .map(|l| (edit_distance(&lower, l), *l))
         .collect();
     scored.sort();
-    scored.into_iter().take(n).map(|(_, l)| l).collect()
+    for (_, l) in scored {
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    out.truncate(n);
+    out
 }
 
 /// Levenshtein distance over characters.
@@ -81,6 +113,8 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(nearest_labels("angr", 1), ["anger"]);
         assert!(nearest_labels("nervous", 3).contains(&"nervousness"));
+        assert_eq!(nearest_labels("Apprehension", 2), ["nervousness", "fear"]);
+        assert_eq!(nearest_labels("cautious", 3)[..2], ["nervousness", "fear"]);
         assert!(!is_label("cautious"));
         assert!(!is_label("apprehension"));
     }

@@ -1,0 +1,169 @@
+//! CLI tests: `extract-candidates` on every source format, against golden files.
+
+use refinery_testkit::{assert_golden, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_extract-candidates");
+const LOG_PATTERN: &str =
+    r"^(?P<ts>\S+) \[(?P<session>[^\]]+)\] #(?P<id>\S+) (?P<role>\w+): (?P<text>.*)$";
+
+fn golden_run(args: &[&str], golden: &str) -> String {
+    let r = run(BIN, args, None);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_golden(&format!("golden/extract/{golden}.jsonl"), &r.stdout);
+    r.stderr
+}
+
+#[test]
+fn chat_jsonl_with_interleaved_sessions_and_mixed_field_names() {
+    let stderr = golden_run(&["harvest/chat.jsonl"], "chat");
+    assert_eq!(
+        stderr,
+        "extract-candidates: left out 1 by length, 1 as duplicate texts\n\
+         extract-candidates: 7 read, 5 written, 2 filtered, 0 rejected (1 blank lines skipped)\n"
+    );
+}
+
+#[test]
+fn openai_conversations_one_per_line() {
+    golden_run(&["--role", "user", "harvest/openai.jsonl"], "openai");
+}
+
+#[test]
+fn text_log_with_continuation_joined_to_the_affect_head() {
+    let stderr = golden_run(
+        &[
+            "--line-pattern",
+            LOG_PATTERN,
+            "--continuation",
+            "--join",
+            "../pipelines/sample/affect_head_raw.jsonl",
+            "--role",
+            "user",
+            "--tag",
+            "tension",
+            "../pipelines/sample/interactions.log",
+        ],
+        "log_joined",
+    );
+    assert!(
+        stderr.contains(
+            "joined affect-head predictions to 18 messages; 1 head rows matched no message"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn text_log_line_that_does_not_match_is_bad_input() {
+    let r = run(
+        BIN,
+        &[
+            "--line-pattern",
+            LOG_PATTERN,
+            "../pipelines/sample/interactions.log",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 1);
+    assert_eq!(
+        r.stderr,
+        "extract-candidates: ../pipelines/sample/interactions.log:12: line does not match --line-pattern (use --continuation to join it to the message before)\n"
+    );
+    let r = run(
+        BIN,
+        &["--format", "log", "../pipelines/sample/interactions.log"],
+        None,
+    );
+    assert_eq!(r.status, 2);
+    let r = run(
+        BIN,
+        &[
+            "--line-pattern",
+            "(?P<body>.*)",
+            "../pipelines/sample/interactions.log",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 2);
+    assert!(r.stderr.contains("needs a named group `text`"));
+}
+
+#[test]
+fn goemotions_split_file() {
+    golden_run(
+        &["../pipelines/sample/goemotions_sample.tsv"],
+        "goemotions_tsv",
+    );
+    let r = run(BIN, &["harvest/bad.tsv"], None);
+    assert_eq!(r.status, 1);
+    assert_eq!(
+        r.stderr,
+        "extract-candidates: harvest/bad.tsv:2: label id \"28\" is not one of 0..27\n"
+    );
+}
+
+#[test]
+fn goemotions_raw_csv_merges_raters() {
+    let stderr = golden_run(
+        &["../pipelines/sample/goemotions_raw_sample.csv"],
+        "goemotions_csv",
+    );
+    assert_eq!(
+        stderr,
+        "extract-candidates: GoEmotions CSV: 11 rater rows; 6 merged into their comment, 1 marked example_very_unclear, 1 comments with no label from 2 or more raters\n\
+         extract-candidates: 11 read, 3 written, 8 filtered, 0 rejected\n"
+    );
+    golden_run(
+        &[
+            "--min-agreement",
+            "1",
+            "../pipelines/sample/goemotions_raw_sample.csv",
+        ],
+        "goemotions_csv_k1",
+    );
+}
+
+#[test]
+fn where_selects_on_predictions() {
+    golden_run(
+        &[
+            "--where",
+            r#"emotions has "anger" or emotions has "fear""#,
+            "../pipelines/sample/goemotions_sample.tsv",
+        ],
+        "goemotions_where",
+    );
+}
+
+#[test]
+fn bad_lines_stop_or_go_to_rejects() {
+    let r = run(BIN, &["harvest/bad_chat.jsonl"], None);
+    assert_eq!(r.status, 1);
+    assert_eq!(
+        r.stderr,
+        "extract-candidates: harvest/bad_chat.jsonl:2: no text field (looked for text, content, message)\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("r.jsonl");
+    let r = run(
+        BIN,
+        &[
+            "--rejects",
+            rejects.to_str().unwrap(),
+            "harvest/bad_chat.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 1);
+    assert_eq!(r.stdout.lines().count(), 2);
+    assert!(
+        r.stderr
+            .contains("4 read, 2 written, 0 filtered, 2 rejected"),
+        "{}",
+        r.stderr
+    );
+    assert_golden(
+        "golden/extract/bad_chat.rejects.jsonl",
+        &std::fs::read_to_string(rejects).unwrap(),
+    );
+}
