@@ -116,7 +116,7 @@ pub fn read_goemotions_csv(
     for id in order {
         let c = comments.remove(&id).expect("every ordered id was inserted");
         match comment_message(c, min_agreement) {
-            Some(m) => sink(Event::Message(m))?,
+            Some(m) => sink(Event::Message(Box::new(m)))?,
             None => counts.below_agreement += 1,
         }
     }

@@ -2,6 +2,7 @@
 //! intimacy, tension and tags per utterance) to transcript messages, by a
 //! message id or by exact text.
 
+use std::collections::hash_map::Entry;
 use std::path::Path;
 
 use refinery_core::reader::{Input, LineReader, DEFAULT_MAX_LINE_BYTES};
@@ -72,16 +73,14 @@ impl HeadJoin {
                     predictions.insert(name.to_string(), v.clone());
                 }
             }
-            if join.rows.contains_key(&key) {
-                join.duplicate_keys += 1;
-            } else {
-                join.rows.insert(
-                    key,
-                    HeadRow {
+            match join.rows.entry(key) {
+                Entry::Occupied(_) => join.duplicate_keys += 1,
+                Entry::Vacant(e) => {
+                    e.insert(HeadRow {
                         predictions,
                         used: false,
-                    },
-                );
+                    });
+                }
             }
         }
         Ok(join)

@@ -304,7 +304,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                     if let Some(j) = join.as_mut() {
                         j.apply(&mut m);
                     }
-                    match harvester.offer(m) {
+                    match harvester.offer(*m) {
                         Some(row) => {
                             tally.written += 1;
                             out.write_row(&row)

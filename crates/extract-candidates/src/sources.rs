@@ -14,7 +14,7 @@ use crate::message::{FieldNames, Message};
 
 /// What a reader found.
 pub enum Event {
-    Message(Message),
+    Message(Box<Message>),
     /// a line that cannot be used, and why
     Bad(Location, String, Vec<u8>),
 }
@@ -30,7 +30,7 @@ pub fn read_chat(
             .map_err(|e| e.0)
             .and_then(|row| names.message(&row, line.location.clone()))
         {
-            Ok(m) => Event::Message(m),
+            Ok(m) => Event::Message(Box::new(m)),
             Err(why) => Event::Bad(line.location, why, line.bytes.to_vec()),
         };
         sink(event)?;
@@ -50,7 +50,7 @@ pub fn read_openai(
         match conversation(line.bytes, names, &location) {
             Ok(messages) => {
                 for m in messages {
-                    sink(Event::Message(m))?;
+                    sink(Event::Message(Box::new(m)))?;
                 }
             }
             Err(why) => sink(Event::Bad(location, why, line.bytes.to_vec()))?,
@@ -121,7 +121,7 @@ pub fn read_log(
         match pattern.captures(&text) {
             Some(caps) => {
                 if let Some(m) = pending.take() {
-                    sink(Event::Message(m))?;
+                    sink(Event::Message(Box::new(m)))?;
                 }
                 let group = |name: &str| caps.name(name).map(|m| m.as_str().to_string());
                 pending = Some(Message {
@@ -151,7 +151,7 @@ pub fn read_log(
         }
     }
     if let Some(m) = pending {
-        sink(Event::Message(m))?;
+        sink(Event::Message(Box::new(m)))?;
     }
     Ok(())
 }
@@ -173,7 +173,7 @@ pub fn read_goemotions_tsv(
 ) -> Result<()> {
     while let Some(line) = reader.next_line()? {
         let event = match goemotions_line(line.bytes, &line.location) {
-            Ok(m) => Event::Message(m),
+            Ok(m) => Event::Message(Box::new(m)),
             Err(why) => Event::Bad(line.location, why, line.bytes.to_vec()),
         };
         sink(event)?;
