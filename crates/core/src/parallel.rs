@@ -125,7 +125,7 @@ pub fn for_each_chunk<R, M, F>(
 ) -> Result<ReadStats>
 where
     R: Send,
-    M: Fn(&Chunk) -> R + Sync,
+    M: Fn(Chunk) -> R + Sync,
     F: FnMut(R) -> Result<()>,
 {
     let workers = workers.max(1);
@@ -159,7 +159,7 @@ where
     })
 }
 
-fn work<R, M: Fn(&Chunk) -> R>(
+fn work<R, M: Fn(Chunk) -> R>(
     rx: &Mutex<Receiver<(u64, Chunk)>>,
     tx: &SyncSender<(u64, R)>,
     map: &M,
@@ -169,7 +169,7 @@ fn work<R, M: Fn(&Chunk) -> R>(
         let Ok(Ok((seq, chunk))) = next else {
             return;
         };
-        if tx.send((seq, map(&chunk))).is_err() {
+        if tx.send((seq, map(chunk))).is_err() {
             return;
         }
     }

@@ -197,18 +197,23 @@ pub fn with_fields(raw: &[u8], row: &Row, fields: &[(&str, Value)]) -> Vec<u8> {
         }
         return to_line(&row).into_bytes();
     }
+    splice_fields(raw, fields)
+}
+
+/// The line with `fields` appended before its closing brace, leaving every
+/// original byte as it was. The caller knows none of the keys is in the
+/// object already (see [`with_fields`]).
+pub fn splice_fields(raw: &[u8], fields: &[(&str, Value)]) -> Vec<u8> {
     let close = raw
         .iter()
         .rposition(|&b| b == b'}')
         .expect("a parsed object ends with `}`");
+    let open = raw.iter().position(|&b| b == b'{').map_or(0, |i| i + 1);
+    let empty = raw[open..close].iter().all(u8::is_ascii_whitespace);
     let mut out = Vec::with_capacity(raw.len() + 32 * fields.len());
-    out.extend_from_slice(&raw[..close]);
-    let mut first = row.is_empty();
-    if first {
-        // `{ }`: drop the inner white space so the output reads `{"a":1}`.
-        let open = out.iter().position(|&b| b == b'{').map_or(0, |i| i + 1);
-        out.truncate(open);
-    }
+    // `{ }`: drop the inner white space so the output reads `{"a":1}`.
+    out.extend_from_slice(&raw[..if empty { open } else { close }]);
+    let mut first = empty;
     for (k, v) in fields {
         if !first {
             out.push(b',');

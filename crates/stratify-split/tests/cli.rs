@@ -1,0 +1,108 @@
+//! CLI tests of `stratify-split` against golden files.
+
+use refinery_testkit::{assert_golden, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stratify-split");
+const SAMPLE: &str = "../pipelines/sample/run002_plus_goe.sample.jsonl";
+
+#[test]
+fn exact_split_with_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let r = run(
+        BIN,
+        &[
+            "--seed",
+            "3",
+            "--group-by",
+            "session_id",
+            "--report",
+            report.to_str().unwrap(),
+            SAMPLE,
+        ],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_golden("golden/split/sample.jsonl", &r.stdout);
+    assert_golden(
+        "golden/split/sample.report.json",
+        &std::fs::read_to_string(&report).unwrap(),
+    );
+    let text = run(
+        BIN,
+        &["--seed", "3", "--group-by", "session_id", SAMPLE],
+        None,
+    );
+    assert_golden("golden/split/sample.report.txt", &text.stderr);
+}
+
+#[test]
+fn out_dir_writes_one_file_per_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        BIN,
+        &[
+            "--seed",
+            "3",
+            "--quiet",
+            "--out-dir",
+            dir.path().to_str().unwrap(),
+            SAMPLE,
+        ],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    let lines = |s: &str| {
+        std::fs::read_to_string(dir.path().join(format!("{s}.jsonl")))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!((lines("train"), lines("dev"), lines("test")), (226, 29, 27));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "no temporary files left: {names:?}");
+}
+
+#[test]
+fn resplitting_replaces_the_split_field_in_place() {
+    let once = run(BIN, &["--seed", "1", "--quiet", SAMPLE], None);
+    let twice = run(
+        BIN,
+        &[
+            "--seed", "2", "--quiet", "--splits", "a,b", "--ratios", "0.5,0.5",
+        ],
+        Some(once.stdout.as_bytes()),
+    );
+    assert_eq!(twice.status, 0, "{}", twice.stderr);
+    for line in twice.stdout.lines() {
+        assert_eq!(line.matches("\"split\"").count(), 1, "{line}");
+        assert!(line.contains("\"split\":\"a\"") || line.contains("\"split\":\"b\""));
+    }
+}
+
+#[test]
+fn usage_errors() {
+    for args in [
+        &["--ratios", "0.5,0.4"][..],
+        &["--ratios", "0.8,0.1,0.2"],
+        &["--splits", "a,a", "--ratios", "0.5,0.5"],
+        &["--key", "id"],
+    ] {
+        let r = run(BIN, &[args, &[SAMPLE]].concat(), None);
+        assert_eq!(r.status, 2, "{args:?}: {}", r.stderr);
+    }
+    let r = run(
+        BIN,
+        &["--mode", "hash", "--key", "id"],
+        Some(b"{\"text\":\"x\"}\n"),
+    );
+    assert_eq!(r.status, 1);
+    assert_eq!(
+        r.stderr,
+        "stratify-split: <stdin>:1: no `id` to hash (--key)\n"
+    );
+}
