@@ -18,8 +18,9 @@ help: ## list the targets
 build: ## build every tool (release)
 	$(CARGO) build --release --workspace --locked
 
-test: ## run every test
+test: ## run every test: unit, CLI and property tests, then the pipelines end to end
 	$(CARGO) test --workspace --locked
+	scripts/test-pipelines.sh
 
 lint: ## rustfmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check
@@ -32,4 +33,5 @@ clean: ## remove build output and demo results
 	rm -rf target $(OUT)
 
 include pipelines/harvest.mk
+include pipelines/run003.mk
 include pipelines/demo.mk

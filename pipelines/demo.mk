@@ -1,10 +1,11 @@
-# The demo: harvest candidates from the bundled samples, then check the bundled
-# sample dataset with validate and stats.
-SAMPLE ?= pipelines/sample/run002_plus_goe.sample.jsonl
-
-demo: build harvest ## run the main job on the bundled sample data
-	@mkdir -p $(OUT)/demo
-	validate $(SAMPLE) > $(OUT)/demo/validated.jsonl
-	stats --format markdown $(OUT)/demo/validated.jsonl > $(OUT)/demo/report.md
-	stats --quiet --require 'count() >= 200' --require 'share(intimacy <= -0.1) >= 0.05' $(OUT)/demo/validated.jsonl
-	@echo "demo: candidates in $(HARVEST_DIR)/; checked sample in $(OUT)/demo/validated.jsonl, report in $(OUT)/demo/report.md"
+# The demo: the whole affect pipeline on the bundled samples. Harvest
+# candidates from a chat log, its affect-head output and GoEmotions; import a
+# rater's labels; build run003, split it and check its coverage.
+demo: harvest run003 ## run the main job on the bundled sample data
+	@echo
+	@echo "demo: harvested candidates:   $(HARVEST_DIR)/candidates_manual.jsonl, candidates_goemotions.jsonl"
+	@echo "demo: run003 dataset:         $(DATASET)"
+	@echo "demo: splits:                 $(RUN003_DIR)/splits/{train,dev,test}.jsonl ($(RUN003_DIR)/split_report.json)"
+	@echo "demo: coverage report:        $(RUN003_DIR)/report.md"
+	@echo
+	@stats --quiet --format table --require-targets $(TARGET_SHARE) $(DATASET) | sed -n '/^archetypes/,/^$$/p;/^gates/,$$p'

@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""Writes the bundled sample dataset (pipelines/sample/run002_plus_goe.sample.jsonl).
+"""Writes the bundled sample datasets.
+
+  make_sample.py          > pipelines/sample/run002_plus_goe.sample.jsonl
+  make_sample.py labels   > pipelines/sample/run003_labels/batch1.jsonl
+
 
 A stand-in for the seed's run002_plus_goe: a few hundred rows in the seed's
 affect schema, warmth-heavy like the real baseline, with some rows in every
 archetype. Deterministic: the same script writes the same bytes.
-Usage: python3 scripts/make_sample.py > pipelines/sample/run002_plus_goe.sample.jsonl
+The labels stand in for a rater's first run003 batch: new rows for the
+archetypes the baseline lacks, including distant ones.
 """
 import json
 import random
@@ -110,5 +115,74 @@ def main():
         print(json.dumps(row, ensure_ascii=False))
 
 
+NEW_LABELS = [
+    ("hostile_intimacy", (-0.65, 0.6, 0.75), ["argument", "jealousy"], [
+        "Who were you texting at 2am? Don't lie to me.",
+        "You don't get to call me baby after what you said.",
+        "I gave you everything and you still make me feel like nothing.",
+        "If you loved me you wouldn't keep doing this.",
+        "Go ahead, walk out again, you always come back.",
+        "I hate how much I still want you to stay.",
+    ]),
+    ("aggressive_distance", (-0.6, -0.45, 0.7), ["hostile"], [
+        "Did I ask you? No. So stop replying.",
+        "Whoever wrote this code should be banned from computers.",
+        "Get your facts straight before you post garbage.",
+        "I'm done explaining this to people like you.",
+        "Your support team is useless, refund me now.",
+        "Stay out of my mentions.",
+        "Learn to read, it's right there in the first line.",
+        "Nobody here owes you anything, pal.",
+        "Cancel my account and don't call this number again.",
+        "You people can't even get a pizza order right.",
+    ]),
+    ("neutral_but_close", (0.0, 0.55, 0.1), ["routine"], [
+        "I'll be home around six, want me to grab bread?",
+        "Your mom left a voicemail about Sunday.",
+        "The cat knocked the plant over again, I cleaned it up.",
+    ]),
+    ("flat_numb", (-0.45, -0.15, 0.05), ["numb"], [
+        "I don't know. I don't really care either way.",
+        "Another day. Nothing happened. Nothing ever does.",
+        "I stopped answering messages a while ago.",
+    ]),
+    ("fearful_urgent", (-0.6, 0.05, 0.9), ["fear"], [
+        "There's smoke coming from under the door, what do I do?",
+        "My daughter isn't answering and her location stopped updating.",
+    ]),
+    ("playful_neutral", (0.1, 0.3, 0.1), ["teasing"], [
+        "Wow, you made the bed? Should I call the newspapers?",
+        "Careful, you almost sounded organised there.",
+    ]),
+    ("safety_edge_cases", (-0.3, 0.15, 0.6), ["boundary"], [
+        "I'm not okay with you sharing my photos.",
+        "Please don't message me at work again, I've asked before.",
+    ]),
+]
+
+
+def labels():
+    for archetype, centre, tags, texts in NEW_LABELS:
+        for i, text in enumerate(texts):
+            v, it, t = (round(clamp(c + rng.gauss(0, 0.08)), 2) for c in centre)
+            print(json.dumps({
+                "text": text,
+                "valence": v,
+                "intimacy": it,
+                "tension": t,
+                "confidence": round(rng.uniform(0.6, 0.95), 2),
+                "tags": [archetype] + tags,
+                "source": "manual_chat",
+                "session_id": f"run003-{archetype}-{i // 2}",
+                "context": ["(earlier turn)", text],
+                "archetype": archetype,
+                "labelled_by": "rater-sample",
+            }, ensure_ascii=False))
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if sys.argv[1:] == ["labels"]:
+        labels()
+    else:
+        main()

@@ -85,6 +85,11 @@ pub struct Cli {
     #[arg(long = "require", value_name = "GATE")]
     pub require: Vec<String>,
 
+    /// Require every archetype in the targets file to reach SHARE of its
+    /// target: 1 for the full goal, 0.05 for a sample (adds one gate each)
+    #[arg(long, value_name = "SHARE")]
+    pub require_targets: Option<f64>,
+
     /// Report only on rows matching PREDICATE
     #[arg(long = "where", value_name = "PREDICATE")]
     pub where_: Option<String>,
@@ -104,6 +109,19 @@ pub struct Cli {
     /// Archetype targets file [default: pipelines/archetypes.json, built in]
     #[arg(long, value_name = "FILE")]
     pub targets: Option<PathBuf>,
+}
+
+/// One gate per archetype: its count must reach `share` of its target,
+/// rounded up.
+pub fn target_gates(targets: &[refinery_core::config::Target], share: f64) -> Vec<String> {
+    targets
+        .iter()
+        .map(|t| {
+            let need = (t.target as f64 * share).ceil() as u64;
+            let name = serde_json::to_string(&t.name).expect("strings serialise");
+            format!("count(archetype == {name}) >= {need}")
+        })
+        .collect()
 }
 
 pub fn run(tool: &mut Tool) -> Result<()> {
@@ -163,8 +181,17 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         Some(src) => Some(Predicate::parse(src).map_err(|e| flag_error("--where", e))?),
         None => None,
     };
-    let gates: Vec<Gate> = cli
-        .require
+    let mut gate_texts = cli.require.clone();
+    if let Some(share) = cli.require_targets {
+        if !(share.is_finite() && share >= 0.0) {
+            return Err(flag_error(
+                "--require-targets",
+                "SHARE must be a number >= 0",
+            ));
+        }
+        gate_texts.extend(target_gates(&targets, share));
+    }
+    let gates: Vec<Gate> = gate_texts
         .iter()
         .map(|g| Gate::parse(g).map_err(|e| flag_error("--require", e)))
         .collect::<Result<_>>()?;
