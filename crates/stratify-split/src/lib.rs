@@ -254,8 +254,8 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         tally.blank = read.blank_lines;
         store.done_reading();
         let (splits, filler) = store.assign(&cli.ratios, cli.seed);
-        for row in 0..store.len() {
-            let split = splits[row] as usize;
+        for (row, &split) in splits.iter().enumerate() {
+            let split = split as usize;
             let field = [(SPLIT_FIELD, Value::from(cli.splits[split].as_str()))];
             let raw = store.line(row);
             let line = if store.has_split[row] {
