@@ -6,8 +6,9 @@ Prints wall time and peak memory (max RSS, from wait4) for every command and
 the ratio of each alternative's time to refinery's. Every command's output is
 checked for the figure it must agree on, so a fast wrong answer cannot pass.
 
-Usage: python3 bench/run.py [SUITE...]   (suites: stats; default all)
-Environment: BENCH_ROWS (default 1000000), BENCH_DATA (default bench/data),
+Usage: python3 bench/run.py [SUITE...]   (suites: stats, extract, split; default all)
+Environment: BENCH_ROWS (stats, default 1000000), BENCH_MESSAGES (extract,
+default 250000), BENCH_SPLIT_ROWS (split, default 5000000), BENCH_DATA (default bench/data),
 BENCH_REPEAT (best of N, default 3; slow baselines run once).
 """
 import json
@@ -90,7 +91,57 @@ def suite_stats():
     report(f"stats over {ROWS:,} affect rows", results, size_mb, results[0][1])
 
 
-SUITES = {"stats": suite_stats}
+def count_splits(path):
+    counts = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            s = json.loads(line)["split"]
+            counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+def suite_extract():
+    messages = int(os.environ.get("BENCH_MESSAGES", "250000"))
+    data = os.path.join(DATA, f"chat-{messages}.jsonl")
+    ensure(data, [os.path.join(BIN, "refinery-synth"), "chat", "--messages", str(messages)])
+    size_mb = os.path.getsize(data) / 1e6
+    out = os.path.join(DATA, "out")
+    os.makedirs(out, exist_ok=True)
+    ours_out, py_out = os.path.join(out, "extract.jsonl"), os.path.join(out, "extract_py.jsonl")
+    results = []
+    t, m = best_of([os.path.join(BIN, "extract-candidates"), "--quiet", data], ours_out, REPEAT)
+    results.append(("refinery extract-candidates", t, m))
+    t, m = best_of([sys.executable, os.path.join(ROOT, "bench", "extract_naive.py"), data], py_out, 1)
+    results.append(("python3 stdlib script", t, m))
+    with open(ours_out, "rb") as a, open(py_out, "rb") as b:
+        assert a.read() == b.read(), "extract-candidates and the Python script disagree"
+    report(f"extract-candidates over {messages:,} chat messages (outputs byte-identical)", results, size_mb, results[0][1])
+
+
+def suite_split():
+    rows = int(os.environ.get("BENCH_SPLIT_ROWS", "5000000"))
+    data = os.path.join(DATA, f"affect-{rows}.jsonl")
+    ensure(data, [os.path.join(BIN, "refinery-synth"), "affect", "--rows", str(rows)])
+    size_mb = os.path.getsize(data) / 1e6
+    out = os.path.join(DATA, "out")
+    os.makedirs(out, exist_ok=True)
+    split = os.path.join(BIN, "stratify-split")
+    results = []
+    t, m = best_of([split, "--quiet", "--seed", "3", data], os.path.join(out, "split.jsonl"), 1)
+    results.append(("refinery stratify-split (exact)", t, m))
+    t, m = best_of([split, "--quiet", "--mode", "hash", "--seed", "3", data], os.path.join(out, "split_hash.jsonl"), 1)
+    results.append(("refinery stratify-split --mode hash", t, m))
+    t, m = best_of([sys.executable, os.path.join(ROOT, "bench", "split_naive.py"), data, "3"], os.path.join(out, "split_py.jsonl"), 1)
+    results.append(("python3 stdlib script", t, m))
+    ours, theirs = count_splits(os.path.join(out, "split.jsonl")), count_splits(os.path.join(out, "split_py.jsonl"))
+    assert ours == theirs, (ours, theirs)
+    report(f"stratify-split over {rows:,} affect rows (same split sizes)", results, size_mb, results[0][1])
+    print(f"\npeak memory / input size: exact {results[0][2] / size_mb:.2f}x, hash {results[1][2]:.0f} MB flat")
+    for f in ("split.jsonl", "split_hash.jsonl", "split_py.jsonl"):
+        os.remove(os.path.join(out, f))
+
+
+SUITES = {"stats": suite_stats, "extract": suite_extract, "split": suite_split}
 
 
 def main():
