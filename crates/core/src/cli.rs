@@ -108,10 +108,17 @@ pub fn run_tool(name: &'static str, body: fn(&mut Tool) -> Result<()>) -> ExitCo
     }
 }
 
+/// The allocator every tool uses: the tools allocate many small strings per
+/// row, where mimalloc is markedly faster than the system allocator.
+pub use mimalloc::MiMalloc as Allocator;
+
 /// Generates a tool's `main`: `refinery_core::tool_main!("stats", refinery_stats::run);`
 #[macro_export]
 macro_rules! tool_main {
     ($name:literal, $run:path) => {
+        #[global_allocator]
+        static ALLOCATOR: $crate::cli::Allocator = $crate::cli::Allocator;
+
         fn main() -> ::std::process::ExitCode {
             $crate::cli::run_tool($name, $run)
         }

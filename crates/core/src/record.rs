@@ -149,6 +149,39 @@ impl<'de> Visitor<'de> for ProjectSeed<'_> {
     }
 }
 
+/// A record read without building its values: each field's name and the
+/// exact JSON text of its value, in order. For tools that copy most values
+/// through untouched and read only a few.
+pub type RawFields<'a> = Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>;
+
+/// Parses a line into [`RawFields`]; the whole line is still checked.
+pub fn parse_raw_fields(bytes: &[u8]) -> Result<RawFields<'_>, LineError> {
+    let text = check_object_text(bytes)?;
+    raw_object(text).map_err(|e| json_error(text, e))
+}
+
+/// Reads a JSON object's text into [`RawFields`].
+pub fn raw_object(text: &str) -> Result<RawFields<'_>, serde_json::Error> {
+    struct RawVisitor;
+    impl<'de> Visitor<'de> for RawVisitor {
+        type Value = RawFields<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+            while let Some(entry) = map.next_entry()? {
+                out.push(entry);
+            }
+            Ok(out)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let fields = serde::Deserializer::deserialize_map(&mut de, RawVisitor)?;
+    de.end()?;
+    Ok(fields)
+}
+
 /// Looks up a dotted path (`vet.score`, `context.0`): object keys by name,
 /// array elements by index.
 pub fn lookup<'a>(row: &'a Row, path: &[String]) -> Option<&'a Value> {
@@ -310,6 +343,18 @@ mod tests {
         fields.insert("tags");
         let row = parse_fields(br#"{"t\u0061gs":["x"]}"#, &fields).unwrap();
         assert_eq!(row["tags"][0], "x");
+    }
+
+    #[test]
+    fn raw_fields_keep_value_text() {
+        let fields = parse_raw_fields(br#"{"a": 1e5, "b":{"c":[1, 2]},"t\u0061":"x\"y"}"#).unwrap();
+        let got: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
+        assert_eq!(
+            got,
+            [("a", "1e5"), ("b", r#"{"c":[1, 2]}"#), ("ta", r#""x\"y""#)]
+        );
+        assert!(parse_raw_fields(b"{\"a\":}").is_err());
+        assert!(parse_raw_fields(b"{\"a\":1} 2").is_err());
     }
 
     #[test]

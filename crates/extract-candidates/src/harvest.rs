@@ -1,31 +1,24 @@
-//! Turning messages into candidates: the conversation context, the
-//! selection (role, tag, predicate, length) and duplicate removal. Messages
-//! arrive in input order; sessions may interleave.
+//! Turning prepared messages into candidates, in input order: the
+//! conversation context, the selection, and duplicate removal.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use refinery_core::expr::Predicate;
-use refinery_core::record::Row;
-use refinery_core::text::text_key;
+use refinery_core::record::parse_row;
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde_json::Value;
 
-use crate::message::{Message, PREDICTION_FIELDS};
+use crate::prepared::Prepared;
 
-/// Which messages become candidates.
+/// The parts of the selection decided here (roles and tags are decided
+/// when a message is prepared).
 pub struct Selection {
-    /// keep only these roles (any role when empty)
-    pub roles: Vec<String>,
-    /// keep only messages whose predicted tags or emotions include one of these
-    pub tags: Vec<String>,
     pub predicate: Option<Predicate>,
     pub min_chars: usize,
     pub max_chars: usize,
     pub dedup: bool,
     /// turns of context, ending at the message itself (0: none)
     pub context: usize,
-    /// the `source` written on every candidate
-    pub source: String,
 }
 
 /// Why messages were left out, for the stderr report.
@@ -62,7 +55,7 @@ impl LeftOut {
 
 pub struct Harvester {
     selection: Selection,
-    history: FxHashMap<String, VecDeque<String>>,
+    history: FxHashMap<String, VecDeque<Arc<[u8]>>>,
     seen: FxHashSet<u128>,
     pub left_out: LeftOut,
 }
@@ -77,200 +70,210 @@ impl Harvester {
         }
     }
 
-    /// Records the message in its conversation and returns its candidate
-    /// row, or `None` when the selection leaves it out (counted).
-    pub fn offer(&mut self, message: Message) -> Option<Row> {
-        let context = self.remember(&message);
+    /// Records the message in its conversation and, if the selection keeps
+    /// it, writes its candidate row (one JSON line, no newline) into `out`.
+    pub fn offer(&mut self, p: &Prepared, out: &mut Vec<u8>) -> bool {
+        self.remember(p);
         let sel = &self.selection;
-        if !sel.roles.is_empty() && !message.role.as_ref().is_some_and(|r| sel.roles.contains(r)) {
-            self.left_out.role += 1;
-            return None;
-        }
-        if !sel.tags.is_empty() && !has_tag(&message.predictions, &sel.tags) {
-            self.left_out.tag += 1;
-            return None;
-        }
-        let chars = message.text.chars().count();
-        if chars < sel.min_chars || chars > sel.max_chars {
-            self.left_out.length += 1;
-            return None;
-        }
-        let row = candidate_row(message, context, &sel.source);
-        if sel.predicate.as_ref().is_some_and(|p| !p.matches(&row)) {
-            self.left_out.predicate += 1;
-            return None;
-        }
-        if sel.dedup
-            && !self
-                .seen
-                .insert(text_key(row["text"].as_str().unwrap_or_default()))
-        {
-            self.left_out.duplicate += 1;
-            return None;
-        }
-        Some(row)
+        let why = if !p.role_ok {
+            &mut self.left_out.role
+        } else if !p.tag_ok {
+            &mut self.left_out.tag
+        } else if p.chars < sel.min_chars || p.chars > sel.max_chars {
+            &mut self.left_out.length
+        } else {
+            let start = out.len();
+            self.write_candidate(p, out);
+            let kept_by_predicate = sel
+                .predicate
+                .as_ref()
+                .is_none_or(|pred| parse_row(&out[start..]).is_ok_and(|row| pred.matches(&row)));
+            if !kept_by_predicate {
+                out.truncate(start);
+                self.left_out.predicate += 1;
+                return false;
+            }
+            if sel.dedup && !self.seen.insert(p.key) {
+                out.truncate(start);
+                self.left_out.duplicate += 1;
+                return false;
+            }
+            return true;
+        };
+        *why += 1;
+        false
     }
 
-    /// Adds the message to its conversation's history and returns the
-    /// context: the last `context` turns, ending with this one.
-    fn remember(&mut self, message: &Message) -> Option<Vec<String>> {
+    fn remember(&mut self, p: &Prepared) {
         let n = self.selection.context;
         if n == 0 {
-            return None;
+            return;
         }
-        // Without a session field, a file is one conversation.
-        let key = match &message.session {
-            Some(s) => s.as_str(),
-            None => &message.location.source,
-        };
-        let turns = match self.history.get_mut(key) {
+        let turns = match self.history.get_mut(&p.conversation) {
             Some(t) => t,
-            None => self.history.entry(key.to_string()).or_default(),
+            None => self.history.entry(p.conversation.clone()).or_default(),
         };
-        turns.push_back(message.text.clone());
+        turns.push_back(p.text_json.clone());
         while turns.len() > n {
             turns.pop_front();
         }
-        Some(turns.iter().cloned().collect())
     }
-}
 
-fn has_tag(predictions: &Row, wanted: &[String]) -> bool {
-    ["tags", "emotions"].iter().any(|field| {
-        predictions
-            .get(*field)
-            .and_then(Value::as_array)
-            .is_some_and(|items| {
-                items
-                    .iter()
-                    .any(|t| t.as_str().is_some_and(|t| wanted.iter().any(|w| w == t)))
-            })
-    })
-}
-
-fn candidate_row(m: Message, context: Option<Vec<String>>, source: &str) -> Row {
-    let mut row = Row::new();
-    row.insert("text".into(), Value::String(m.text));
-    if let Some(turns) = context {
-        row.insert("context".into(), turns.into());
+    fn write_candidate(&self, p: &Prepared, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"text\":");
+        out.extend_from_slice(&p.text_json);
+        if self.selection.context > 0 {
+            out.extend_from_slice(b",\"context\":[");
+            if let Some(turns) = self.history.get(&p.conversation) {
+                for (i, t) in turns.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(t);
+                }
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(&p.rest);
+        out.push(b'}');
     }
-    row.insert("source".into(), source.into());
-    if let Some(s) = m.session {
-        row.insert("session_id".into(), s.into());
-    }
-    row.insert("file".into(), (*m.location.source).into());
-    row.insert("line".into(), m.location.line.into());
-    if let Some(turn) = m.turn {
-        row.insert("turn".into(), turn.into());
-    }
-    if let Some(id) = m.id {
-        row.insert("id".into(), id);
-    }
-    if let Some(ts) = m.timestamp {
-        row.insert("timestamp".into(), ts);
-    }
-    if let Some(role) = m.role {
-        row.insert("role".into(), role.into());
-    }
-    for (field, value) in m.predictions {
-        let name = PREDICTION_FIELDS
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map_or(field.as_str(), |(_, out)| out);
-        row.insert(name.to_string(), value);
-    }
-    row
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::FieldNames;
+    use crate::prepared::Prep;
     use refinery_core::Location;
 
-    fn msg(line: u64, session: &str, role: &str, text: &str) -> Message {
-        Message {
-            location: Location {
+    fn lines(prep: &Prep, sel: Selection, input: &[&str]) -> (Vec<String>, LeftOut) {
+        let mut h = Harvester::new(sel);
+        let mut out = Vec::new();
+        for (i, l) in input.iter().enumerate() {
+            let loc = Location {
                 source: "chat.jsonl".into(),
-                line,
-            },
-            text: text.into(),
-            session: Some(session.into()),
-            role: Some(role.into()),
-            id: None,
-            timestamp: None,
-            turn: None,
-            predictions: Row::new(),
+                line: i as u64 + 1,
+            };
+            for p in prep.chat_line(l.as_bytes(), &loc).unwrap() {
+                let mut line = Vec::new();
+                if h.offer(&p, &mut line) {
+                    out.push(String::from_utf8(line).unwrap());
+                }
+            }
         }
+        (out, h.left_out)
     }
 
     fn selection() -> Selection {
         Selection {
-            roles: vec!["user".into()],
-            tags: vec![],
             predicate: None,
             min_chars: 1,
             max_chars: 1000,
             dedup: true,
             context: 2,
-            source: "manual_chat".into(),
         }
     }
 
     #[test]
     fn context_follows_each_session_through_interleaving() {
-        let mut h = Harvester::new(selection());
-        assert!(h.offer(msg(1, "a", "assistant", "hello a")).is_none());
-        assert!(h.offer(msg(2, "b", "assistant", "hello b")).is_none());
-        let row = h.offer(msg(3, "a", "user", "reply a")).unwrap();
-        assert_eq!(row["context"], serde_json::json!(["hello a", "reply a"]));
-        let row = h.offer(msg(4, "b", "user", "reply b")).unwrap();
-        assert_eq!(row["context"], serde_json::json!(["hello b", "reply b"]));
-        assert_eq!(row["line"], 4);
-        assert_eq!(h.left_out.role, 2);
-    }
-
-    #[test]
-    fn duplicates_and_lengths_are_counted() {
-        let mut h = Harvester::new(Selection {
-            min_chars: 3,
-            ..selection()
-        });
-        assert!(h.offer(msg(1, "a", "user", "Same text")).is_some());
-        assert!(h.offer(msg(2, "b", "user", "  same   TEXT ")).is_none());
-        assert!(h.offer(msg(3, "b", "user", "no")).is_none());
-        assert_eq!(
-            h.left_out,
-            LeftOut {
-                duplicate: 1,
-                length: 1,
-                ..LeftOut::default()
-            }
+        let names = FieldNames::default();
+        let roles = vec!["user".to_string()];
+        let prep = Prep::new(&names, &roles, &[], None, "manual_chat");
+        let (out, left) = lines(
+            &prep,
+            selection(),
+            &[
+                r#"{"session_id":"a","role":"assistant","text":"hello a"}"#,
+                r#"{"session_id":"b","role":"assistant","text":"hello b"}"#,
+                r#"{"session_id":"a","role":"user","text":"reply a"}"#,
+                r#"{"session_id":"b","role":"user","text":"reply b","valence":-0.5}"#,
+            ],
         );
-        assert_eq!(h.left_out.describe(), "1 by length, 1 as duplicate texts");
+        assert_eq!(
+            out,
+            [
+                r#"{"text":"reply a","context":["hello a","reply a"],"source":"manual_chat","session_id":"a","file":"chat.jsonl","line":3,"role":"user"}"#,
+                r#"{"text":"reply b","context":["hello b","reply b"],"source":"manual_chat","session_id":"b","file":"chat.jsonl","line":4,"role":"user","pred_valence":-0.5}"#,
+            ]
+        );
+        assert_eq!(left.role, 2);
     }
 
     #[test]
-    fn tag_and_predicate_selection_see_predictions() {
+    fn duplicates_lengths_tags_and_predicates_are_counted() {
+        let names = FieldNames::default();
+        let tags = vec!["tension".to_string()];
+        let prep = Prep::new(&names, &[], &tags, None, "manual_chat");
         let sel = Selection {
-            tags: vec!["tension".into()],
+            min_chars: 3,
             predicate: Some(Predicate::parse("pred_valence <= -0.2").unwrap()),
             ..selection()
         };
-        let mut h = Harvester::new(sel);
-        let mut m = msg(1, "a", "user", "why are you like this");
-        m.predictions
-            .insert("tags".into(), serde_json::json!(["tension"]));
-        m.predictions
-            .insert("valence".into(), serde_json::json!(-0.5));
-        let row = h.offer(m.clone()).unwrap();
-        assert_eq!(row["pred_tags"], serde_json::json!(["tension"]));
-        m.text = "other".into();
-        m.predictions
-            .insert("valence".into(), serde_json::json!(0.5));
-        assert!(h.offer(m.clone()).is_none());
-        m.predictions
-            .insert("tags".into(), serde_json::json!(["care"]));
-        assert!(h.offer(m).is_none());
-        assert_eq!((h.left_out.predicate, h.left_out.tag), (1, 1));
+        let (out, left) = lines(
+            &prep,
+            sel,
+            &[
+                r#"{"text":"Same text","tags":["tension"],"valence":-0.5}"#,
+                r#"{"text":"  same   TEXT ","tags":["tension"],"valence":-0.5}"#,
+                r#"{"text":"no","tags":["tension"],"valence":-0.5}"#,
+                r#"{"text":"calm","tags":["care"],"valence":-0.5}"#,
+                r#"{"text":"happy","tags":["tension"],"valence":0.5}"#,
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            left,
+            LeftOut {
+                duplicate: 1,
+                length: 1,
+                tag: 1,
+                predicate: 1,
+                role: 0
+            }
+        );
+        assert_eq!(
+            left.describe(),
+            "1 by --tag, 1 by length, 1 by --where, 1 as duplicate texts"
+        );
+    }
+
+    #[test]
+    fn raw_values_pass_through_as_written_and_bad_fields_are_named() {
+        let names = FieldNames::default();
+        let prep = Prep::new(&names, &[], &[], None, "manual_chat");
+        let loc = Location {
+            source: "c".into(),
+            line: 1,
+        };
+        let p = &prep.chat_line(br#"{"content":"hi","conversation_id":7,"ts":1e5,"message_id":"m1","tension":0.80}"#, &loc).unwrap()[0];
+        let mut h = Harvester::new(Selection {
+            context: 0,
+            ..selection()
+        });
+        let mut out = Vec::new();
+        assert!(h.offer(p, &mut out));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"text":"hi","source":"manual_chat","session_id":"7","file":"c","line":1,"id":"m1","timestamp":1e5,"pred_tension":0.80}"#
+        );
+        let err = |l: &str| prep.chat_line(l.as_bytes(), &loc).err().unwrap();
+        assert_eq!(
+            err(r#"{"body":"hi"}"#),
+            "no text field (looked for text, content, message)"
+        );
+        assert_eq!(
+            err(r#"{"text":5}"#),
+            "text: expected a string, found a number"
+        );
+        assert_eq!(
+            err(r#"{"text":"x","session_id":[1]}"#),
+            "session_id: expected a string or number, found an array"
+        );
+        assert_eq!(
+            prep.openai_line(br#"{"messages":[{"role":"user"}]}"#, &loc)
+                .err()
+                .unwrap(),
+            "messages[0].no text field (looked for text, content, message)"
+        );
     }
 }

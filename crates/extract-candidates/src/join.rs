@@ -11,7 +11,7 @@ use refinery_core::{Error, Result};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use crate::message::{Message, PREDICTION_FIELDS};
+use crate::message::PREDICTION_FIELDS;
 
 /// How head rows find their message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -22,19 +22,16 @@ pub enum JoinOn {
     Text,
 }
 
-struct HeadRow {
-    predictions: Row,
-    used: bool,
-}
-
+/// The head's predictions, looked up by key; read-only, so workers share it.
 pub struct HeadJoin {
-    on: JoinOn,
-    rows: FxHashMap<String, HeadRow>,
+    pub on: JoinOn,
+    index: FxHashMap<String, u32>,
+    predictions: Vec<Row>,
     pub duplicate_keys: u64,
-    pub joined: u64,
 }
 
-fn key_string(v: &Value) -> Option<String> {
+/// A scalar as a join key: strings as themselves, numbers as written.
+pub fn key_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -51,9 +48,9 @@ impl HeadJoin {
         );
         let mut join = HeadJoin {
             on,
-            rows: FxHashMap::default(),
+            index: FxHashMap::default(),
+            predictions: Vec::new(),
             duplicate_keys: 0,
-            joined: 0,
         };
         let field = match on {
             JoinOn::Id => "id",
@@ -73,37 +70,29 @@ impl HeadJoin {
                     predictions.insert(name.to_string(), v.clone());
                 }
             }
-            match join.rows.entry(key) {
+            match join.index.entry(key) {
                 Entry::Occupied(_) => join.duplicate_keys += 1,
                 Entry::Vacant(e) => {
-                    e.insert(HeadRow {
-                        predictions,
-                        used: false,
-                    });
+                    e.insert(join.predictions.len() as u32);
+                    join.predictions.push(predictions);
                 }
             }
         }
         Ok(join)
     }
 
-    /// Adds the head's predictions to the message, if a head row matches.
-    pub fn apply(&mut self, message: &mut Message) {
-        let key = match self.on {
-            JoinOn::Id => message.id.as_ref().and_then(key_string),
-            JoinOn::Text => Some(message.text.clone()),
-        };
-        let Some(head) = key.and_then(|k| self.rows.get_mut(&k)) else {
-            return;
-        };
-        for (k, v) in &head.predictions {
-            message.predictions.insert(k.clone(), v.clone());
-        }
-        head.used = true;
-        self.joined += 1;
+    /// The head row for a key: its index and predictions.
+    pub fn lookup(&self, key: &str) -> Option<(u32, &Row)> {
+        self.index
+            .get(key)
+            .map(|&i| (i, &self.predictions[i as usize]))
     }
 
-    /// Head rows that matched no message.
-    pub fn unmatched(&self) -> u64 {
-        self.rows.values().filter(|r| !r.used).count() as u64
+    pub fn len(&self) -> usize {
+        self.predictions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.predictions.is_empty()
     }
 }

@@ -22,6 +22,7 @@ mod goemotions_csv;
 mod harvest;
 mod join;
 mod message;
+mod prepared;
 mod sources;
 
 use std::fs::File;
@@ -30,15 +31,18 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
 use refinery_core::expr::Predicate;
+use refinery_core::parallel::{default_workers, for_each_chunk, Chunk};
+use refinery_core::progress::Progress;
 use refinery_core::reader::{Input, LineReader};
 use refinery_core::text::NORMALIZATION_HELP;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Location, Rejects, Result, Tally, Tool};
 use regex::Regex;
 
 pub use harvest::{Harvester, LeftOut, Selection};
 pub use join::{HeadJoin, JoinOn};
 pub use message::{FieldNames, Message};
+pub use prepared::{Prep, Prepared};
 pub use sources::Event;
 
 use goemotions_csv::{read_goemotions_csv, CsvCounts};
@@ -231,6 +235,64 @@ fn usage(flag: &str, e: impl std::fmt::Display) -> Error {
     Error::usage(format!("{flag}: {e}"))
 }
 
+/// The state of one run: where candidates and bad lines go, and the counts.
+struct Output {
+    out: JsonlWriter<std::io::Stdout>,
+    rejects: Rejects,
+    tally: Tally,
+    joined: Vec<bool>,
+    joined_messages: u64,
+    line: Vec<u8>,
+}
+
+impl Output {
+    fn message(&mut self, harvester: &mut Harvester, p: &Prepared) -> Result<()> {
+        self.tally.read += 1;
+        if let Some(i) = p.joined {
+            self.joined[i as usize] = true;
+            self.joined_messages += 1;
+        }
+        self.line.clear();
+        if harvester.offer(p, &mut self.line) {
+            self.out.write_raw_line(&self.line)?;
+            self.tally.written += 1;
+        }
+        Ok(())
+    }
+
+    fn bad(&mut self, location: &Location, why: &str, raw: &[u8]) -> Result<()> {
+        self.tally.read += 1;
+        self.rejects.reject(location, why, raw)
+    }
+}
+
+/// A chat line as a worker leaves it: its messages, or why it is bad.
+type ChatLine = std::result::Result<Vec<Prepared>, (Location, String, Vec<u8>)>;
+
+fn prepare_chunk(
+    prep: &Prep,
+    format: Format,
+    chunk: &Chunk,
+    max_line_bytes: usize,
+) -> Vec<ChatLine> {
+    chunk
+        .lines()
+        .map(|l| {
+            if let Some(len) = l.too_long {
+                let why = format!(
+                    "line is {len} bytes, over the --max-line-bytes cap of {max_line_bytes}"
+                );
+                return Err((l.location, why, l.bytes.to_vec()));
+            }
+            let prepared = match format {
+                Format::Openai => prep.openai_line(l.bytes, &l.location),
+                _ => prep.chat_line(l.bytes, &l.location),
+            };
+            prepared.map_err(|why| (l.location, why, l.bytes.to_vec()))
+        })
+        .collect()
+}
+
 pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     tool.quiet = cli.common.quiet;
     let names = FieldNames {
@@ -254,7 +316,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         }
         None => None,
     };
-    let mut join = cli
+    let join = cli
         .join
         .as_deref()
         .map(|p| HeadJoin::load(p, cli.join_on))
@@ -270,86 +332,103 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         ));
     }
 
-    let mut out = JsonlWriter::stdout();
-    let mut rejects = cli.common.rejects()?;
-    let mut tally = Tally::default();
+    let mut run = Output {
+        out: JsonlWriter::stdout(),
+        rejects: cli.common.rejects()?,
+        tally: Tally::default(),
+        joined: vec![false; join.as_ref().map_or(0, HeadJoin::len)],
+        joined_messages: 0,
+        line: Vec::new(),
+    };
     let mut csv_counts = CsvCounts::default();
     let mut left_out = LeftOut::default();
     let mut blank = 0;
     for (input, format) in inputs.into_iter().zip(formats) {
+        let goemotions = matches!(format, Format::GoemotionsTsv | Format::GoemotionsCsv);
         let source = cli
             .source
             .clone()
             .unwrap_or_else(|| default_source(format).to_string());
+        let prep = Prep::new(&names, &cli.role, &cli.tag, join.as_ref(), &source)
+            .for_file(input.name().into());
         let mut harvester = Harvester::new(Selection {
-            roles: cli.role.clone(),
-            tags: cli.tag.clone(),
             predicate: predicate.clone(),
             min_chars: cli.min_chars,
             max_chars: cli.max_chars,
             dedup: !cli.no_dedup,
             // GoEmotions comments stand alone: they have no conversation.
-            context: if default_source(format) == "goemotions" {
-                0
-            } else {
-                cli.context
-            },
-            source,
+            context: if goemotions { 0 } else { cli.context },
         });
         let mut sink = |event: Event| -> Result<()> {
-            tally.read += 1;
             match event {
-                Event::Bad(location, why, raw) => rejects.reject(&location, &why, &raw),
-                Event::Message(mut m) => {
-                    if let Some(j) = join.as_mut() {
-                        j.apply(&mut m);
-                    }
-                    match harvester.offer(*m) {
-                        Some(row) => {
-                            tally.written += 1;
-                            out.write_row(&row)
-                        }
-                        None => Ok(()),
-                    }
-                }
+                Event::Bad(location, why, raw) => run.bad(&location, &why, &raw),
+                Event::Message(m) => run.message(&mut harvester, &prep.message(&m)),
             }
         };
-        if format == Format::GoemotionsCsv {
-            let counts = match &input {
-                Input::File(p) => {
-                    let file = File::open(p).map_err(|e| Error::io(p, e))?;
-                    read_goemotions_csv(
-                        &input.name(),
-                        BufReader::new(file),
+        match format {
+            Format::GoemotionsCsv => {
+                let counts = match &input {
+                    Input::File(p) => {
+                        let file = File::open(p).map_err(|e| Error::io(p, e))?;
+                        read_goemotions_csv(
+                            &input.name(),
+                            BufReader::new(file),
+                            cli.min_agreement,
+                            &mut sink,
+                        )?
+                    }
+                    Input::Stdin => read_goemotions_csv(
+                        "<stdin>",
+                        std::io::stdin().lock(),
                         cli.min_agreement,
                         &mut sink,
-                    )?
-                }
-                Input::Stdin => read_goemotions_csv(
-                    "<stdin>",
-                    std::io::stdin().lock(),
-                    cli.min_agreement,
-                    &mut sink,
-                )?,
-            };
-            csv_counts.rater_rows += counts.rater_rows;
-            csv_counts.merged += counts.merged;
-            csv_counts.unclear += counts.unclear;
-            csv_counts.below_agreement += counts.below_agreement;
-        } else {
-            let mut reader = LineReader::new(vec![input], cli.common.max_line_bytes);
-            match format {
-                Format::Openai => sources::read_openai(&mut reader, &names, &mut sink)?,
-                Format::Log => sources::read_log(
-                    &mut reader,
-                    pattern.as_ref().expect("checked"),
-                    cli.continuation,
-                    &mut sink,
-                )?,
-                Format::GoemotionsTsv => sources::read_goemotions_tsv(&mut reader, &mut sink)?,
-                _ => sources::read_chat(&mut reader, &names, &mut sink)?,
+                    )?,
+                };
+                csv_counts.rater_rows += counts.rater_rows;
+                csv_counts.merged += counts.merged;
+                csv_counts.unclear += counts.unclear;
+                csv_counts.below_agreement += counts.below_agreement;
             }
-            blank += reader.blank_lines();
+            Format::Log | Format::GoemotionsTsv => {
+                let mut reader = LineReader::new(vec![input], cli.common.max_line_bytes);
+                if format == Format::Log {
+                    sources::read_log(
+                        &mut reader,
+                        pattern.as_ref().expect("checked"),
+                        cli.continuation,
+                        &mut sink,
+                    )?;
+                } else {
+                    sources::read_goemotions_tsv(&mut reader, &mut sink)?;
+                }
+                blank += reader.blank_lines();
+            }
+            _ => {
+                let mut reader = LineReader::new(vec![input], cli.common.max_line_bytes);
+                let progress = Progress::new(cli.common.quiet, None);
+                let max = cli.common.max_line_bytes;
+                let read = for_each_chunk(
+                    &mut reader,
+                    default_workers(),
+                    &progress,
+                    |c| prepare_chunk(&prep, format, c, max),
+                    |lines| {
+                        for line in lines {
+                            match line {
+                                Ok(messages) => {
+                                    for p in &messages {
+                                        run.message(&mut harvester, p)?;
+                                    }
+                                }
+                                Err((location, why, raw)) => run.bad(&location, &why, &raw)?,
+                            }
+                        }
+                        Ok(())
+                    },
+                )?;
+                progress.finish();
+                blank += read.blank_lines;
+            }
         }
         let l = harvester.left_out;
         left_out.role += l.role;
@@ -358,8 +437,9 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         left_out.predicate += l.predicate;
         left_out.duplicate += l.duplicate;
     }
-    out.flush()?;
+    run.out.flush()?;
 
+    let mut tally = run.tally;
     let csv_filtered = csv_counts.merged + csv_counts.unclear + csv_counts.below_agreement;
     tally.read += csv_filtered;
     tally.filtered = left_out.total() + csv_filtered;
@@ -374,16 +454,12 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         ));
     }
     if let Some(j) = &join {
+        let unmatched = run.joined.iter().filter(|u| !**u).count();
         tool.note(&format!(
-            "joined affect-head predictions to {} messages; {} head rows matched no message{}",
-            j.joined,
-            j.unmatched(),
-            if j.duplicate_keys > 0 {
-                format!(", {} repeated a key (first kept)", j.duplicate_keys)
-            } else {
-                String::new()
-            }
+            "joined affect-head predictions to {} messages; {unmatched} head rows matched no message{}",
+            run.joined_messages,
+            if j.duplicate_keys > 0 { format!(", {} repeated a key (first kept)", j.duplicate_keys) } else { String::new() }
         ));
     }
-    cli.common.finish(tool, tally, rejects)
+    cli.common.finish(tool, tally, run.rejects)
 }

@@ -1,108 +1,22 @@
-//! Line-based sources: chat messages as JSONL (one message per line, or one
-//! OpenAI-shaped conversation per line), plain-text logs through a regex,
-//! and GoEmotions split files (TSV). Each reader hands every message, and
-//! every line it cannot use, to the caller in input order.
+//! The sequential sources: plain-text logs through a regex (a message may
+//! continue over several lines) and GoEmotions split files (TSV). Each
+//! reader hands every message, and every line it cannot use, to the caller
+//! in input order. (Chat JSONL is read in parallel, in `prepared`.)
 
 use refinery_core::goemotions::LABELS;
 use refinery_core::reader::LineReader;
-use refinery_core::record::{parse_row, type_name, Row};
+use refinery_core::record::Row;
 use refinery_core::{Location, Result};
 use regex::Regex;
 use serde_json::Value;
 
-use crate::message::{FieldNames, Message};
+use crate::message::Message;
 
 /// What a reader found.
 pub enum Event {
     Message(Box<Message>),
     /// a line that cannot be used, and why
     Bad(Location, String, Vec<u8>),
-}
-
-/// Chat JSONL, one message per line.
-pub fn read_chat(
-    reader: &mut LineReader,
-    names: &FieldNames,
-    sink: &mut dyn FnMut(Event) -> Result<()>,
-) -> Result<()> {
-    while let Some(line) = reader.next_line()? {
-        let event = match parse_row(line.bytes)
-            .map_err(|e| e.0)
-            .and_then(|row| names.message(&row, line.location.clone()))
-        {
-            Ok(m) => Event::Message(Box::new(m)),
-            Err(why) => Event::Bad(line.location, why, line.bytes.to_vec()),
-        };
-        sink(event)?;
-    }
-    Ok(())
-}
-
-/// One conversation per line: `{"messages": [{"role", "content"}, ...], ...}`.
-/// Other top-level fields (an `id`, a `session_id`) name the conversation.
-pub fn read_openai(
-    reader: &mut LineReader,
-    names: &FieldNames,
-    sink: &mut dyn FnMut(Event) -> Result<()>,
-) -> Result<()> {
-    while let Some(line) = reader.next_line()? {
-        let location = line.location.clone();
-        match conversation(line.bytes, names, &location) {
-            Ok(messages) => {
-                for m in messages {
-                    sink(Event::Message(Box::new(m)))?;
-                }
-            }
-            Err(why) => sink(Event::Bad(location, why, line.bytes.to_vec()))?,
-        }
-    }
-    Ok(())
-}
-
-fn conversation(
-    bytes: &[u8],
-    names: &FieldNames,
-    location: &Location,
-) -> Result<Vec<Message>, String> {
-    let row = parse_row(bytes).map_err(|e| e.0)?;
-    let turns = match row.get("messages") {
-        Some(Value::Array(turns)) => turns,
-        Some(v) => {
-            return Err(format!(
-                "messages: expected an array, found {}",
-                type_name(v)
-            ))
-        }
-        None => {
-            return Err(
-                "no `messages` array (is this one message per line? use --format chat)".into(),
-            )
-        }
-    };
-    // The conversation's id: a session field, else `id`, else the line.
-    let session = names
-        .session
-        .iter()
-        .chain(names.id.iter())
-        .find_map(|n| row.get(n.as_str()))
-        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-        .unwrap_or_else(|| location.to_string());
-    let mut out = Vec::with_capacity(turns.len());
-    for (i, turn) in turns.iter().enumerate() {
-        let Value::Object(turn_row) = turn else {
-            return Err(format!(
-                "messages[{i}]: expected an object, found {}",
-                type_name(turn)
-            ));
-        };
-        let mut m = names
-            .message(turn_row, location.clone())
-            .map_err(|e| format!("messages[{i}].{e}"))?;
-        m.session = Some(session.clone());
-        m.turn = Some(i);
-        out.push(m);
-    }
-    Ok(out)
 }
 
 /// Plain-text logs: each line matched by `pattern`, whose named groups

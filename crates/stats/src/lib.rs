@@ -240,7 +240,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         &mut reader,
         default_workers(),
         &progress,
-        |c| measure.chunk(&c),
+        |c| measure.chunk(c),
         |part| {
             for bad in &part.bad {
                 rejects.reject(&bad.location, &bad.reason, &bad.raw)?;

@@ -219,7 +219,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             &mut reader,
             workers,
             &progress,
-            |c| splitter.chunk(&c),
+            |c| splitter.chunk(c),
             |part| {
                 tally.read += part.lines;
                 for bad in &part.bad {
@@ -241,7 +241,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             &mut reader,
             workers,
             &progress,
-            |c| read_chunk(&c, &fields, cli.common.max_line_bytes),
+            |c| read_chunk(c, &fields, cli.common.max_line_bytes),
             |part| {
                 tally.read += part.lines;
                 for bad in &part.bad {

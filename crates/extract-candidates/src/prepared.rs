@@ -1,0 +1,382 @@
+//! Messages made ready for the harvester on worker threads: the text's
+//! normal-form key and length, whether role and tag selection keep it, and
+//! the candidate's fields after `context` already written out. The
+//! harvester, which must see messages in order, then only adds the context,
+//! drops duplicates and writes.
+//!
+//! Chat JSONL and OpenAI-shaped rows are read here without building their
+//! values: ids, timestamps and predictions are copied through as written.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use refinery_core::record::{parse_raw_fields, raw_object, RawFields, Row};
+use refinery_core::text::text_key;
+use refinery_core::Location;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::join::{key_string, HeadJoin, JoinOn};
+use crate::message::{FieldNames, Message, PREDICTION_FIELDS};
+
+/// What a worker needs to prepare a message.
+pub struct Prep<'a> {
+    pub names: &'a FieldNames,
+    pub roles: &'a [String],
+    pub tags: &'a [String],
+    pub join: Option<&'a HeadJoin>,
+    /// `,"source":…` as JSON, written once
+    source_json: Vec<u8>,
+    /// the input's name and its JSON, for `"file"`
+    file: Option<(std::sync::Arc<str>, Vec<u8>)>,
+}
+
+impl<'a> Prep<'a> {
+    pub fn new(
+        names: &'a FieldNames,
+        roles: &'a [String],
+        tags: &'a [String],
+        join: Option<&'a HeadJoin>,
+        source: &str,
+    ) -> Self {
+        let mut f = Fields(Vec::new());
+        f.value("source", source);
+        Prep {
+            names,
+            roles,
+            tags,
+            join,
+            source_json: f.0,
+            file: None,
+        }
+    }
+
+    fn file_json(&self, f: &mut Fields, source: &std::sync::Arc<str>) {
+        match &self.file {
+            Some((name, json)) if name == source => f.0.extend_from_slice(json),
+            _ => f.value("file", &**source),
+        }
+    }
+
+    /// Caches the `"file"` field for an input read in parallel.
+    pub fn for_file(mut self, name: std::sync::Arc<str>) -> Self {
+        let mut f = Fields(Vec::new());
+        f.value("file", &*name);
+        self.file = Some((name, f.0));
+        self
+    }
+}
+
+/// A message ready for the harvester.
+pub struct Prepared {
+    pub location: Location,
+    /// the text as a JSON string
+    pub text_json: Arc<[u8]>,
+    /// the conversation it belongs to (the file, without a session field)
+    pub conversation: String,
+    pub role_ok: bool,
+    pub tag_ok: bool,
+    pub chars: usize,
+    pub key: u128,
+    /// `,"source":…` and every field after it, without the closing brace
+    pub rest: Vec<u8>,
+    /// the affect-head row joined to it
+    pub joined: Option<u32>,
+}
+
+/// Writes `,"name":value` pairs.
+struct Fields(Vec<u8>);
+
+impl Fields {
+    fn name(&mut self, name: &str) {
+        self.0.push(b',');
+        if name.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.0.push(b'"');
+            self.0.extend_from_slice(name.as_bytes());
+            self.0.push(b'"');
+        } else {
+            serde_json::to_writer(&mut self.0, name).expect("strings serialise");
+        }
+        self.0.push(b':');
+    }
+    fn raw(&mut self, name: &str, raw: &[u8]) {
+        self.name(name);
+        self.0.extend_from_slice(raw);
+    }
+    fn value<T: serde::Serialize + ?Sized>(&mut self, name: &str, v: &T) {
+        self.name(name);
+        serde_json::to_writer(&mut self.0, v).expect("values serialise");
+    }
+}
+
+/// A prediction or other field, as raw JSON or a built value.
+enum Out<'a> {
+    Raw(&'a RawValue),
+    Value(&'a Value),
+}
+
+impl Out<'_> {
+    fn write(&self, fields: &mut Fields, name: &str) {
+        match self {
+            Out::Raw(r) => fields.raw(name, r.get().as_bytes()),
+            Out::Value(v) => fields.value(name, v),
+        }
+    }
+    fn strings(&self) -> Vec<String> {
+        let owned;
+        let v = match self {
+            Out::Value(v) => *v,
+            Out::Raw(r) => {
+                owned = serde_json::from_str::<Value>(r.get()).unwrap_or(Value::Null);
+                &owned
+            }
+        };
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The parts of a message every source has, however it was read.
+struct Parts<'a> {
+    location: Location,
+    text: Cow<'a, str>,
+    text_json: Option<&'a [u8]>,
+    session: Option<String>,
+    role: Option<String>,
+    turn: Option<usize>,
+    id: Option<Out<'a>>,
+    timestamp: Option<Out<'a>>,
+    /// predictions, then other fields the source carries, in order
+    extra: Vec<(&'a str, Out<'a>)>,
+}
+
+impl Prep<'_> {
+    fn finish(&self, p: Parts) -> Prepared {
+        let mut joined = None;
+        let mut head: Option<&Row> = None;
+        if let Some(join) = self.join {
+            let key = match join.on {
+                JoinOn::Id => p.id.as_ref().and_then(|id| match id {
+                    Out::Value(v) => key_string(v),
+                    Out::Raw(r) => serde_json::from_str::<Value>(r.get())
+                        .ok()
+                        .as_ref()
+                        .and_then(key_string),
+                }),
+                JoinOn::Text => Some(p.text.to_string()),
+            };
+            if let Some((i, row)) = key.as_deref().and_then(|k| join.lookup(k)) {
+                joined = Some(i);
+                head = Some(row);
+            }
+        }
+        let mut f = Fields(Vec::with_capacity(256));
+        f.0.extend_from_slice(&self.source_json);
+        if let Some(s) = &p.session {
+            f.value("session_id", s);
+        }
+        self.file_json(&mut f, &p.location.source);
+        f.value("line", &p.location.line);
+        if let Some(t) = p.turn {
+            f.value("turn", &t);
+        }
+        if let Some(id) = &p.id {
+            id.write(&mut f, "id");
+        }
+        if let Some(ts) = &p.timestamp {
+            ts.write(&mut f, "timestamp");
+        }
+        if let Some(r) = &p.role {
+            f.value("role", r);
+        }
+        // Predictions in a fixed order, the head's winning over the source's.
+        let mut tags: Vec<String> = Vec::new();
+        for (field, out_name) in PREDICTION_FIELDS {
+            let from_head = head.and_then(|h| h.get(field)).map(Out::Value);
+            let from_source = || {
+                p.extra
+                    .iter()
+                    .find(|(k, _)| *k == field)
+                    .map(|(_, v)| match v {
+                        Out::Raw(r) => Out::Raw(r),
+                        Out::Value(v) => Out::Value(v),
+                    })
+            };
+            if let Some(v) = from_head.or_else(from_source) {
+                if !self.tags.is_empty() && (field == "tags" || field == "emotions") {
+                    tags.extend(v.strings());
+                }
+                v.write(&mut f, out_name);
+            }
+        }
+        for (k, v) in &p.extra {
+            if !PREDICTION_FIELDS.iter().any(|(field, _)| field == k) {
+                v.write(&mut f, k);
+            }
+        }
+        let text_json: Arc<[u8]> = match p.text_json {
+            Some(raw) => raw.into(),
+            None => serde_json::to_vec(p.text.as_ref())
+                .expect("strings serialise")
+                .into(),
+        };
+        Prepared {
+            role_ok: self.roles.is_empty()
+                || p.role.as_ref().is_some_and(|r| self.roles.contains(r)),
+            tag_ok: self.tags.is_empty() || tags.iter().any(|t| self.tags.contains(t)),
+            chars: p.text.chars().count(),
+            key: text_key(&p.text),
+            conversation: p.session.unwrap_or_else(|| p.location.source.to_string()),
+            location: p.location,
+            text_json,
+            rest: f.0,
+            joined,
+        }
+    }
+
+    /// A message read by one of the sequential readers (logs, GoEmotions).
+    pub fn message(&self, m: &Message) -> Prepared {
+        let extra = m
+            .predictions
+            .iter()
+            .map(|(k, v)| (k.as_str(), Out::Value(v)))
+            .collect();
+        self.finish(Parts {
+            location: m.location.clone(),
+            text: Cow::Borrowed(&m.text),
+            text_json: None,
+            session: m.session.clone(),
+            role: m.role.clone(),
+            turn: m.turn,
+            id: m.id.as_ref().map(Out::Value),
+            timestamp: m.timestamp.as_ref().map(Out::Value),
+            extra,
+        })
+    }
+
+    /// A chat JSONL line: one message.
+    pub fn chat_line(&self, bytes: &[u8], location: &Location) -> Result<Vec<Prepared>, String> {
+        let fields = parse_raw_fields(bytes).map_err(|e| e.0)?;
+        Ok(vec![self.raw_message(&fields, location, None, None)?])
+    }
+
+    /// An OpenAI-shaped line: a conversation.
+    pub fn openai_line(&self, bytes: &[u8], location: &Location) -> Result<Vec<Prepared>, String> {
+        let fields = parse_raw_fields(bytes).map_err(|e| e.0)?;
+        let turns = match find(&fields, &["messages".to_string()]) {
+            Some((_, raw)) => serde_json::from_str::<Vec<&RawValue>>(raw.get())
+                .map_err(|_| format!("messages: expected an array, found {}", kind(raw)))?,
+            None => {
+                return Err(
+                    "no `messages` array (is this one message per line? use --format chat)".into(),
+                )
+            }
+        };
+        // The conversation's id: a session field, else `id`, else the line.
+        let names = self.names;
+        let session = find(&fields, &names.session)
+            .or_else(|| find(&fields, &names.id))
+            .map(|(k, v)| scalar(k, v))
+            .transpose()?
+            .unwrap_or_else(|| location.to_string());
+        let mut out = Vec::with_capacity(turns.len());
+        for (i, turn) in turns.iter().enumerate() {
+            let turn_fields = raw_object(turn.get())
+                .map_err(|_| format!("messages[{i}]: expected an object, found {}", kind(turn)))?;
+            let m = self
+                .raw_message(&turn_fields, location, Some(session.clone()), Some(i))
+                .map_err(|e| format!("messages[{i}].{e}"))?;
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    fn raw_message<'a>(
+        &self,
+        fields: &'a RawFields<'a>,
+        location: &Location,
+        session: Option<String>,
+        turn: Option<usize>,
+    ) -> Result<Prepared, String> {
+        let names = self.names;
+        let (text, text_json) = match find(fields, &names.text) {
+            Some((_, raw)) if raw.get().starts_with('"') => {
+                let text: Cow<str> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+                (text, raw.get().as_bytes())
+            }
+            Some((k, raw)) => return Err(format!("{k}: expected a string, found {}", kind(raw))),
+            None => {
+                return Err(format!(
+                    "no text field (looked for {})",
+                    names.text.join(", ")
+                ))
+            }
+        };
+        let session = match session {
+            Some(s) => Some(s),
+            None => find(fields, &names.session)
+                .map(|(k, v)| scalar(k, v))
+                .transpose()?,
+        };
+        let role = find(fields, &names.role)
+            .map(|(k, v)| scalar(k, v))
+            .transpose()?;
+        let extra = fields
+            .iter()
+            .filter(|(k, v)| PREDICTION_FIELDS.iter().any(|(f, _)| f == k) && v.get() != "null")
+            .map(|(k, v)| (k.as_ref(), Out::Raw(v)))
+            .collect();
+        Ok(self.finish(Parts {
+            location: location.clone(),
+            text,
+            text_json: Some(text_json),
+            session,
+            role,
+            turn,
+            id: find(fields, &names.id).map(|(_, v)| Out::Raw(v)),
+            timestamp: find(fields, &names.time).map(|(_, v)| Out::Raw(v)),
+            extra,
+        }))
+    }
+}
+
+/// The first of `names` present and not null.
+fn find<'a>(fields: &'a RawFields<'a>, names: &[String]) -> Option<(&'a str, &'a RawValue)> {
+    names.iter().find_map(|n| {
+        fields
+            .iter()
+            .rev() // a repeated key: the last one counts, as in a parsed row
+            .find(|(k, v)| k == n && v.get() != "null")
+            .map(|(k, v)| (k.as_ref(), *v))
+    })
+}
+
+fn kind(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'[') => "an array",
+        Some(b'{') => "an object",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// A string or number naming a session or role.
+fn scalar(field: &str, raw: &RawValue) -> Result<String, String> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        return serde_json::from_str::<String>(text).map_err(|e| e.to_string());
+    }
+    match kind(raw) {
+        "a number" => Ok(text.to_string()),
+        other => Err(format!(
+            "{field}: expected a string or number, found {other}"
+        )),
+    }
+}
