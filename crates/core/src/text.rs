@@ -39,7 +39,7 @@ pub fn text_key(text: &str) -> u128 {
     let plain = bytes.len() <= SHORT
         && bytes.first().is_none_or(|&b| b != b' ')
         && bytes.last().is_none_or(|&b| b != b' ')
-        && !bytes.iter().any(|&b| b < 0x20 || b >= 0x80)
+        && bytes.iter().all(|b| (0x20..0x80).contains(b))
         && memchr::memmem::find(bytes, b"  ").is_none();
     if !plain {
         return xxhash_rust::xxh3::xxh3_128(normalize_text(text).as_bytes());
