@@ -32,7 +32,8 @@ pub fn leaked_texts(text: &[u128], splits: &[u8]) -> u64 {
     leaked.len() as u64
 }
 
-/// The rows, compactly: bytes in the blocks the workers filled, and per row
+/// The rows, compactly: what each says, and (when the input cannot be read
+/// twice) their bytes, in the blocks the workers filled.
 /// where its bytes are and what it says.
 #[derive(Default)]
 pub struct Store {
@@ -55,11 +56,16 @@ pub struct Store {
 
 impl Store {
     pub fn len(&self) -> usize {
-        self.spans.len()
+        self.stratum.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.stratum.is_empty()
+    }
+
+    /// Whether the rows' bytes are held (else the input is read again).
+    pub fn holds_bytes(&self) -> bool {
+        !self.blocks.is_empty()
     }
 
     pub fn line(&self, row: usize) -> &[u8] {
@@ -70,12 +76,16 @@ impl Store {
     pub fn add(&mut self, part: ReadPart) {
         let block = self.blocks.len() as u32;
         let mut offset = 0u32;
-        for (len, meta) in part.lens.iter().zip(part.metas) {
+        for len in &part.lens {
             self.spans.push((block, offset, *len));
             offset += len;
+        }
+        if !part.lens.is_empty() {
+            self.blocks.push(part.bytes);
+        }
+        for meta in part.metas {
             self.add_meta(meta);
         }
-        self.blocks.push(part.bytes);
     }
 
     fn add_meta(&mut self, meta: Meta) {

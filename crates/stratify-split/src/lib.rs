@@ -20,10 +20,12 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use refinery_core::expr::parse_path;
 use refinery_core::parallel::{default_workers, for_each_chunk};
+use refinery_core::reader::{Input, LineReader};
 use refinery_core::record::{parse_row, splice_fields, with_fields};
 use refinery_core::text::NORMALIZATION_HELP;
 use refinery_core::writer::{write_file_atomically, JsonlFile, JsonlWriter};
 use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
+use rustc_hash::FxHashSet;
 use serde_json::Value;
 
 pub use exact::{leaked_texts, Store};
@@ -51,6 +53,9 @@ seeded ChaCha8 shuffle: the same input and seed give byte-identical output anywh
 Rows that must stay together (the same --group-by value; the same normalised text,
 always) form units placed whole, largest first, each where it brings its strata closest
 to their quotas; the report gives the deviation. NORMALIZATION
+File inputs are read twice (once to decide, once to write), so memory holds only
+a few dozen bytes per row; the files must not change in between (checked). Rows
+from stdin are held whole.
 
 Hash mode: split = the first split whose cumulative ratio exceeds
 XXH3-64(key, seed) >> 11 / 2^53, where the key is --key FIELD's value, else the
@@ -181,6 +186,64 @@ impl Sink {
     }
 }
 
+/// Writes a row with its `split`: spliced in, or replacing one already there.
+fn write_row(
+    sink: &mut Sink,
+    raw: &[u8],
+    has_split: bool,
+    split: usize,
+    names: &[String],
+) -> Result<()> {
+    let field = [(SPLIT_FIELD, Value::from(names[split].as_str()))];
+    let line = if has_split {
+        let full = parse_row(raw).map_err(|e| Error::Check(e.0))?;
+        with_fields(raw, &full, &field)
+    } else {
+        splice_fields(raw, &field)
+    };
+    sink.write(split, &line)
+}
+
+/// The second pass over file inputs: the same lines in the same order, less
+/// the ones rejected on the first pass, each written with its split.
+fn write_again(
+    reader: &mut LineReader,
+    bad_lines: &FxHashSet<(String, u64)>,
+    store: &Store,
+    splits: &[u8],
+    names: &[String],
+    sink: &mut Sink,
+) -> Result<u64> {
+    let mut row = 0usize;
+    while let Some(line) = reader.next_line()? {
+        if !bad_lines.is_empty()
+            && bad_lines.contains(&(line.location.source.to_string(), line.location.line))
+        {
+            continue;
+        }
+        if row >= splits.len() {
+            return Err(Error::Check(format!(
+                "{}: the input changed while it was being split",
+                line.location
+            )));
+        }
+        write_row(
+            sink,
+            line.bytes,
+            store.has_split[row],
+            splits[row] as usize,
+            names,
+        )?;
+        row += 1;
+    }
+    if row != splits.len() {
+        return Err(Error::Check(
+            "the input changed while it was being split (fewer rows the second time)".into(),
+        ));
+    }
+    Ok(row as u64)
+}
+
 pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     tool.quiet = cli.common.quiet;
     check_splits(&cli)?;
@@ -236,16 +299,22 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         tally.blank = read.blank_lines;
         report.leakage_checked = cli.key.is_none() && cli.group_by.is_none();
     } else {
+        // Files are read twice (once to decide, once to write), so memory
+        // holds only what each row says; stdin's rows are held whole.
+        let inputs = Input::from_args(&cli.common.files);
+        let reread = !inputs.contains(&Input::Stdin);
         let mut store = Store::default();
+        let mut bad_lines: FxHashSet<(String, u64)> = FxHashSet::default();
         let read = for_each_chunk(
             &mut reader,
             workers,
             &progress,
-            |c| read_chunk(c, &fields, cli.common.max_line_bytes),
+            |c| read_chunk(c, &fields, cli.common.max_line_bytes, !reread),
             |part| {
                 tally.read += part.lines;
                 for bad in &part.bad {
                     rejects.reject(&bad.location, &bad.reason, &bad.raw)?;
+                    bad_lines.insert((bad.location.source.to_string(), bad.location.line));
                 }
                 store.add(part);
                 Ok(())
@@ -254,19 +323,31 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         tally.blank = read.blank_lines;
         store.done_reading();
         let (splits, filler) = store.assign(&cli.ratios, cli.seed);
-        for (row, &split) in splits.iter().enumerate() {
-            let split = split as usize;
-            let field = [(SPLIT_FIELD, Value::from(cli.splits[split].as_str()))];
-            let raw = store.line(row);
-            let line = if store.has_split[row] {
-                let full = parse_row(raw).map_err(|e| Error::Check(e.0))?;
-                with_fields(raw, &full, &field)
-            } else {
-                splice_fields(raw, &field)
-            };
-            sink.write(split, &line)?;
-            tally.written += 1;
-        }
+        let written = if reread {
+            let mut again = LineReader::new(inputs, cli.common.max_line_bytes);
+            write_again(
+                &mut again,
+                &bad_lines,
+                &store,
+                &splits,
+                &cli.splits,
+                &mut sink,
+            )?
+        } else {
+            let mut n = 0;
+            for (row, &split) in splits.iter().enumerate() {
+                write_row(
+                    &mut sink,
+                    store.line(row),
+                    store.has_split[row],
+                    split as usize,
+                    &cli.splits,
+                )?;
+                n += 1;
+            }
+            n
+        };
+        tally.written += written;
         report.set_exact(&store, &filler);
         report.leaked = Some(leaked_texts(&store.text, &splits));
         report.leakage_checked = true;

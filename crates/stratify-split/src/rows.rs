@@ -86,8 +86,19 @@ pub struct ReadPart {
     pub lines: u64,
 }
 
-pub fn read_chunk(chunk: &Chunk, fields: &Fields, max_line_bytes: usize) -> ReadPart {
-    let total: usize = chunk.lines().map(|l| l.bytes.len()).sum();
+/// Reads a chunk; `keep_bytes` keeps the good lines' bytes (needed when
+/// the input cannot be read a second time).
+pub fn read_chunk(
+    chunk: &Chunk,
+    fields: &Fields,
+    max_line_bytes: usize,
+    keep_bytes: bool,
+) -> ReadPart {
+    let total: usize = if keep_bytes {
+        chunk.lines().map(|l| l.bytes.len()).sum()
+    } else {
+        0
+    };
     let mut part = ReadPart {
         bytes: Vec::with_capacity(total),
         lens: Vec::with_capacity(chunk.len()),
@@ -104,8 +115,10 @@ pub fn read_chunk(chunk: &Chunk, fields: &Fields, max_line_bytes: usize) -> Read
         };
         match parsed {
             Ok(row) => {
-                part.bytes.extend_from_slice(line.bytes);
-                part.lens.push(line.bytes.len() as u32);
+                if keep_bytes {
+                    part.bytes.extend_from_slice(line.bytes);
+                    part.lens.push(line.bytes.len() as u32);
+                }
                 part.metas.push(meta(&row, fields));
             }
             Err(reason) => part.bad.push(BadLine {
