@@ -106,3 +106,35 @@ fn usage_errors() {
         "stratify-split: <stdin>:1: no `id` to hash (--key)\n"
     );
 }
+
+#[test]
+fn files_read_twice_match_rows_held_from_stdin() {
+    // The two-pass path (files) must skip exactly the lines the first pass
+    // rejected, and blank lines, and agree with the one-pass path (stdin).
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::fs::read_to_string(refinery_testkit::fixture(SAMPLE)).unwrap();
+    let mut text = String::new();
+    for (i, line) in sample.lines().enumerate() {
+        text.push_str(line);
+        text.push('\n');
+        if i % 50 == 7 {
+            text.push_str("{not json\n\n");
+        }
+    }
+    let path = dir.path().join("input.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let rejects = dir.path().join("rejects.jsonl");
+    let args = ["--seed", "9", "--rejects", rejects.to_str().unwrap()];
+    let from_file = run(BIN, &[&args[..], &[path.to_str().unwrap()]].concat(), None);
+    let from_stdin = run(BIN, &args, Some(text.as_bytes()));
+    assert_eq!(from_file.status, 1, "{}", from_file.stderr);
+    assert_eq!(from_file.stdout, from_stdin.stdout);
+    assert_eq!(from_file.stdout.lines().count(), 282);
+    assert!(
+        from_file
+            .stderr
+            .contains("288 read, 282 written, 0 filtered, 6 rejected (6 blank lines skipped)"),
+        "{}",
+        from_file.stderr
+    );
+}
