@@ -237,6 +237,11 @@ fn read_capped_line(
     }
 }
 
+/// Why a line over the cap is bad, in the words every tool uses.
+pub fn too_long_reason(len: usize, cap: usize) -> String {
+    format!("line is {len} bytes, over the --max-line-bytes cap of {cap}")
+}
+
 /// Total size of the inputs when every one is a file (for a progress bar).
 pub fn total_size(inputs: &[Input]) -> Option<u64> {
     inputs.iter().map(Input::size).sum()

@@ -13,6 +13,15 @@ use serde_json::{json, Value};
 use crate::error::{Error, Location, Result};
 use crate::writer::JsonlFile;
 
+/// A bad line found on a worker thread, kept until the reject policy sees it
+/// in input order.
+#[derive(Clone, Debug)]
+pub struct BadLine {
+    pub location: Location,
+    pub reason: String,
+    pub raw: Vec<u8>,
+}
+
 /// Where bad lines go.
 pub struct Rejects {
     sink: Option<JsonlFile>,
@@ -91,6 +100,11 @@ impl Rejects {
             "raw": String::from_utf8_lossy(raw),
         });
         sink.write_value(&record)
+    }
+
+    /// Rejects a line a worker found bad.
+    pub fn reject_bad(&mut self, bad: &BadLine) -> Result<()> {
+        self.reject(&bad.location, &bad.reason, &bad.raw)
     }
 
     /// Moves the rejects file into place. Returns how many lines were rejected.

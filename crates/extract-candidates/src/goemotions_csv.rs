@@ -6,6 +6,7 @@ use std::io::Read;
 
 use refinery_core::goemotions::LABELS;
 use refinery_core::record::Row;
+use refinery_core::rejects::BadLine;
 use refinery_core::{Error, Location, Result};
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
@@ -75,21 +76,25 @@ pub fn read_goemotions_csv(
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map_or(line, |p| p.line());
-                sink(Event::Bad(
-                    Location {
+                sink(Event::Bad(BadLine {
+                    location: Location {
                         source: name.into(),
                         line,
                     },
-                    format!("unreadable CSV: {e}"),
-                    Vec::new(),
-                ))?;
+                    reason: format!("unreadable CSV: {e}"),
+                    raw: Vec::new(),
+                }))?;
                 counts.rater_rows += 1;
                 continue;
             }
         }
         counts.rater_rows += 1;
         match rater_row(&record, &label_columns) {
-            Err(why) => sink(Event::Bad(location, why, record.as_slice().to_vec()))?,
+            Err(reason) => sink(Event::Bad(BadLine {
+                location,
+                reason,
+                raw: record.as_slice().to_vec(),
+            }))?,
             Ok(None) => counts.unclear += 1,
             Ok(Some((text, id, votes))) => match comments.get_mut(&id) {
                 Some(c) => {

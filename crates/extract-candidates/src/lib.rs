@@ -33,10 +33,11 @@ use clap::{Parser, ValueEnum};
 use refinery_core::expr::Predicate;
 use refinery_core::parallel::{default_workers, for_each_chunk, Chunk};
 use refinery_core::progress::Progress;
-use refinery_core::reader::{Input, LineReader};
+use refinery_core::reader::{too_long_reason, Input, LineReader};
+use refinery_core::rejects::BadLine;
 use refinery_core::text::NORMALIZATION_HELP;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{CommonArgs, Error, Location, Rejects, Result, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Rejects, Result, Tally, Tool};
 use regex::Regex;
 
 pub use harvest::{Harvester, LeftOut, Selection};
@@ -260,14 +261,14 @@ impl Output {
         Ok(())
     }
 
-    fn bad(&mut self, location: &Location, why: &str, raw: &[u8]) -> Result<()> {
+    fn bad(&mut self, bad: &BadLine) -> Result<()> {
         self.tally.read += 1;
-        self.rejects.reject(location, why, raw)
+        self.rejects.reject_bad(bad)
     }
 }
 
 /// A chat line as a worker leaves it: its messages, or why it is bad.
-type ChatLine = std::result::Result<Vec<Prepared>, (Location, String, Vec<u8>)>;
+type ChatLine = std::result::Result<Vec<Prepared>, BadLine>;
 
 fn prepare_chunk(
     prep: &Prep,
@@ -279,16 +280,22 @@ fn prepare_chunk(
         .lines()
         .map(|l| {
             if let Some(len) = l.too_long {
-                let why = format!(
-                    "line is {len} bytes, over the --max-line-bytes cap of {max_line_bytes}"
-                );
-                return Err((l.location, why, l.bytes.to_vec()));
+                let why = too_long_reason(len, max_line_bytes);
+                return Err(BadLine {
+                    location: l.location,
+                    reason: why,
+                    raw: l.bytes.to_vec(),
+                });
             }
             let prepared = match format {
                 Format::Openai => prep.openai_line(l.bytes, &l.location),
                 _ => prep.chat_line(l.bytes, &l.location),
             };
-            prepared.map_err(|why| (l.location, why, l.bytes.to_vec()))
+            prepared.map_err(|reason| BadLine {
+                location: l.location,
+                reason,
+                raw: l.bytes.to_vec(),
+            })
         })
         .collect()
 }
@@ -361,7 +368,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         });
         let mut sink = |event: Event| -> Result<()> {
             match event {
-                Event::Bad(location, why, raw) => run.bad(&location, &why, &raw),
+                Event::Bad(bad) => run.bad(&bad),
                 Event::Message(m) => run.message(&mut harvester, &prep.message(&m)),
             }
         };
@@ -420,7 +427,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                                         run.message(&mut harvester, p)?;
                                     }
                                 }
-                                Err((location, why, raw)) => run.bad(&location, &why, &raw)?,
+                                Err(bad) => run.bad(&bad)?,
                             }
                         }
                         Ok(())

@@ -6,6 +6,7 @@
 use refinery_core::goemotions::LABELS;
 use refinery_core::reader::LineReader;
 use refinery_core::record::Row;
+use refinery_core::rejects::BadLine;
 use refinery_core::{Location, Result};
 use regex::Regex;
 use serde_json::Value;
@@ -16,7 +17,7 @@ use crate::message::Message;
 pub enum Event {
     Message(Box<Message>),
     /// a line that cannot be used, and why
-    Bad(Location, String, Vec<u8>),
+    Bad(BadLine),
 }
 
 /// Plain-text logs: each line matched by `pattern`, whose named groups
@@ -60,7 +61,11 @@ pub fn read_log(
                 } else {
                     "line does not match --line-pattern (use --continuation to join it to the message before)"
                 };
-                sink(Event::Bad(line.location, why.into(), line.bytes.to_vec()))?;
+                sink(Event::Bad(BadLine {
+                    location: line.location,
+                    reason: why.into(),
+                    raw: line.bytes.to_vec(),
+                }))?;
             }
         }
     }
@@ -88,7 +93,11 @@ pub fn read_goemotions_tsv(
     while let Some(line) = reader.next_line()? {
         let event = match goemotions_line(line.bytes, &line.location) {
             Ok(m) => Event::Message(Box::new(m)),
-            Err(why) => Event::Bad(line.location, why, line.bytes.to_vec()),
+            Err(reason) => Event::Bad(BadLine {
+                location: line.location,
+                reason,
+                raw: line.bytes.to_vec(),
+            }),
         };
         sink(event)?;
     }

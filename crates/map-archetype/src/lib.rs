@@ -21,6 +21,7 @@ mod sample;
 use std::path::PathBuf;
 
 use clap::Parser;
+use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, with_fields};
 use refinery_core::writer::{JsonlFile, JsonlWriter};
 use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
@@ -129,10 +130,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         tally.read += 1;
         let seq = tally.read;
         if let Some(len) = line.too_long {
-            let why = format!(
-                "line is {len} bytes, over the --max-line-bytes cap of {}",
-                cli.common.max_line_bytes
-            );
+            let why = too_long_reason(len, cli.common.max_line_bytes);
             rejects.reject(&line.location, &why, line.bytes)?;
             continue;
         }

@@ -243,7 +243,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         |c| measure.chunk(c),
         |part| {
             for bad in &part.bad {
-                rejects.reject(&bad.location, &bad.reason, &bad.raw)?;
+                rejects.reject_bad(bad)?;
             }
             meters.merge(&part.meters);
             tally.read += part.tally.read;

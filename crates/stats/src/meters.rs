@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use refinery_core::config::Baseline;
 use refinery_core::expr::Predicate;
 use refinery_core::parallel::Chunk;
+use refinery_core::reader::too_long_reason;
 use refinery_core::record::{check_object_text, lookup, parse_fields, FieldSet};
-use refinery_core::{Location, Row, Tally};
+use refinery_core::rejects::BadLine;
+use refinery_core::{Row, Tally};
 use serde_json::Value;
 
 use crate::gates::{number_at, GateMeter};
@@ -90,13 +92,6 @@ impl Meters {
     }
 }
 
-/// A bad line found by a worker, handed to the reject policy in order.
-pub struct BadLine {
-    pub location: Location,
-    pub reason: String,
-    pub raw: Vec<u8>,
-}
-
 /// One chunk's measurements.
 pub struct Part {
     pub meters: Meters,
@@ -124,10 +119,7 @@ impl Measure<'_> {
         for line in chunk.lines() {
             part.tally.read += 1;
             if let Some(len) = line.too_long {
-                let reason = format!(
-                    "line is {len} bytes, over the --max-line-bytes cap of {}",
-                    self.max_line_bytes
-                );
+                let reason = too_long_reason(len, self.max_line_bytes);
                 part.bad.push(BadLine {
                     location: line.location,
                     reason,

@@ -10,12 +10,15 @@
 //! text (lowercased, white space folded, trimmed).
 
 use refinery_core::parallel::Chunk;
+use refinery_core::reader::too_long_reason;
 use refinery_core::record::{lookup, parse_fields, parse_row, splice_fields, with_fields};
 use refinery_core::text::normalize_text;
 use serde_json::Value;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::rows::{key_text, BadLine, Fields, NO_STRATUM, SPLIT_FIELD};
+use refinery_core::rejects::BadLine;
+
+use crate::rows::{key_text, Fields, NO_STRATUM, SPLIT_FIELD};
 
 /// The split for a key.
 pub fn split_of(key: &str, seed: u64, cumulative: &[f64]) -> usize {
@@ -67,10 +70,7 @@ impl HashSplitter<'_> {
         };
         for line in chunk.lines() {
             let result = match line.too_long {
-                Some(len) => Err(format!(
-                    "line is {len} bytes, over the --max-line-bytes cap of {}",
-                    self.max_line_bytes
-                )),
+                Some(len) => Err(too_long_reason(len, self.max_line_bytes)),
                 None => parse_fields(line.bytes, &self.fields.projection).map_err(|e| e.0),
             };
             let row = match result.and_then(|row| self.key(&row).map(|k| (row, k))) {

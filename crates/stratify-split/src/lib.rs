@@ -286,7 +286,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             |part| {
                 tally.read += part.lines;
                 for bad in &part.bad {
-                    rejects.reject(&bad.location, &bad.reason, &bad.raw)?;
+                    rejects.reject_bad(bad)?;
                 }
                 for ((split, line), stratum) in part.out.iter().zip(&part.strata) {
                     sink.write(*split, line)?;
@@ -313,7 +313,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             |part| {
                 tally.read += part.lines;
                 for bad in &part.bad {
-                    rejects.reject(&bad.location, &bad.reason, &bad.raw)?;
+                    rejects.reject_bad(bad)?;
                     bad_lines.insert((bad.location.source.to_string(), bad.location.line));
                 }
                 store.add(part);

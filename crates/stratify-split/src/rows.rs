@@ -3,9 +3,10 @@
 //! already has a `split` field.
 
 use refinery_core::parallel::Chunk;
+use refinery_core::reader::too_long_reason;
 use refinery_core::record::{lookup, parse_fields, FieldSet, Row};
+use refinery_core::rejects::BadLine;
 use refinery_core::text::text_key;
-use refinery_core::Location;
 use serde_json::Value;
 
 /// The output field.
@@ -69,13 +70,6 @@ pub fn meta(row: &Row, fields: &Fields) -> Meta {
     }
 }
 
-/// A line that could not be read, for the reject policy.
-pub struct BadLine {
-    pub location: Location,
-    pub reason: String,
-    pub raw: Vec<u8>,
-}
-
 /// One chunk, read: the good lines' bytes end to end, their lengths and
 /// what they say, and the bad lines.
 pub struct ReadPart {
@@ -108,9 +102,7 @@ pub fn read_chunk(
     };
     for line in chunk.lines() {
         let parsed = match line.too_long {
-            Some(len) => Err(format!(
-                "line is {len} bytes, over the --max-line-bytes cap of {max_line_bytes}"
-            )),
+            Some(len) => Err(too_long_reason(len, max_line_bytes)),
             None => parse_fields(line.bytes, &fields.projection).map_err(|e| e.0),
         };
         match parsed {

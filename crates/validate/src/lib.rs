@@ -19,6 +19,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use refinery_core::config::load_targets;
+use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, type_name};
 use refinery_core::text::{text_key, NORMALIZATION_HELP};
 use refinery_core::writer::JsonlWriter;
@@ -165,10 +166,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     while let Some(line) = reader.next_line()? {
         tally.read += 1;
         let problems = match line.too_long {
-            Some(len) => vec![format!(
-                "line is {len} bytes, over the --max-line-bytes cap of {}",
-                cli.common.max_line_bytes
-            )],
+            Some(len) => vec![too_long_reason(len, cli.common.max_line_bytes)],
             None => match parse_row(line.bytes) {
                 Err(e) => vec![e.0],
                 Ok(row) => {
