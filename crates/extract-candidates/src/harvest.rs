@@ -154,11 +154,10 @@ mod tests {
                 source: "chat.jsonl".into(),
                 line: i as u64 + 1,
             };
-            for p in prep.chat_line(l.as_bytes(), &loc).unwrap() {
-                let mut line = Vec::new();
-                if h.offer(&p, &mut line) {
-                    out.push(String::from_utf8(line).unwrap());
-                }
+            let p = prep.chat_line(l.as_bytes(), &loc).unwrap();
+            let mut line = Vec::new();
+            if h.offer(&p, &mut line) {
+                out.push(String::from_utf8(line).unwrap());
             }
         }
         (out, h.left_out)
@@ -245,7 +244,7 @@ mod tests {
             source: "c".into(),
             line: 1,
         };
-        let p = &prep.chat_line(br#"{"content":"hi","conversation_id":7,"ts":1e5,"message_id":"m1","tension":0.80}"#, &loc).unwrap()[0];
+        let p = &prep.chat_line(br#"{"content":"hi","conversation_id":7,"ts":1e5,"message_id":"m1","tension":0.80}"#, &loc).unwrap();
         let mut h = Harvester::new(Selection {
             context: 0,
             ..selection()

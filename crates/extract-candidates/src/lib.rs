@@ -267,37 +267,36 @@ impl Output {
     }
 }
 
-/// A chat line as a worker leaves it: its messages, or why it is bad.
-type ChatLine = std::result::Result<Vec<Prepared>, BadLine>;
+/// A chunk's messages as a worker leaves them, in order, with its bad lines
+/// in their places.
+type ChatItem = std::result::Result<Prepared, BadLine>;
 
 fn prepare_chunk(
     prep: &Prep,
     format: Format,
     chunk: &Chunk,
     max_line_bytes: usize,
-) -> Vec<ChatLine> {
-    chunk
-        .lines()
-        .map(|l| {
-            if let Some(len) = l.too_long {
-                let why = too_long_reason(len, max_line_bytes);
-                return Err(BadLine {
-                    location: l.location,
-                    reason: why,
-                    raw: l.bytes.to_vec(),
-                });
-            }
-            let prepared = match format {
-                Format::Openai => prep.openai_line(l.bytes, &l.location),
-                _ => prep.chat_line(l.bytes, &l.location),
-            };
-            prepared.map_err(|reason| BadLine {
-                location: l.location,
-                reason,
-                raw: l.bytes.to_vec(),
-            })
-        })
-        .collect()
+) -> Vec<ChatItem> {
+    let mut items = Vec::with_capacity(chunk.len());
+    for l in chunk.lines() {
+        let bad = |reason: String| BadLine {
+            location: l.location.clone(),
+            reason,
+            raw: l.bytes.to_vec(),
+        };
+        if let Some(len) = l.too_long {
+            items.push(Err(bad(too_long_reason(len, max_line_bytes))));
+            continue;
+        }
+        match format {
+            Format::Openai => match prep.openai_line(l.bytes, &l.location) {
+                Ok(messages) => items.extend(messages.into_iter().map(Ok)),
+                Err(reason) => items.push(Err(bad(reason))),
+            },
+            _ => items.push(prep.chat_line(l.bytes, &l.location).map_err(bad)),
+        }
+    }
+    items
 }
 
 pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
@@ -419,14 +418,10 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                     default_workers(),
                     &progress,
                     |c| prepare_chunk(&prep, format, c, max),
-                    |lines| {
-                        for line in lines {
-                            match line {
-                                Ok(messages) => {
-                                    for p in &messages {
-                                        run.message(&mut harvester, p)?;
-                                    }
-                                }
+                    |items| {
+                        for item in items {
+                            match item {
+                                Ok(p) => run.message(&mut harvester, &p)?,
                                 Err(bad) => run.bad(&bad)?,
                             }
                         }

@@ -260,9 +260,9 @@ impl Prep<'_> {
     }
 
     /// A chat JSONL line: one message.
-    pub fn chat_line(&self, bytes: &[u8], location: &Location) -> Result<Vec<Prepared>, String> {
+    pub fn chat_line(&self, bytes: &[u8], location: &Location) -> Result<Prepared, String> {
         let fields = parse_raw_fields(bytes).map_err(|e| e.0)?;
-        Ok(vec![self.raw_message(&fields, location, None, None)?])
+        self.raw_message(&fields, location, None, None)
     }
 
     /// An OpenAI-shaped line: a conversation.
