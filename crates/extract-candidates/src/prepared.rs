@@ -84,27 +84,38 @@ pub struct Prepared {
     pub joined: Option<u32>,
 }
 
-/// Writes `,"name":value` pairs.
+/// Writes `,"name":value` pairs. Names are the tool's own (plain ASCII, no
+/// escaping needed) except where `Name::Escape` says otherwise.
 struct Fields(Vec<u8>);
 
+/// A field name: one of the tool's own, or one from the input.
+#[derive(Clone, Copy)]
+enum Name<'a> {
+    Own(&'a str),
+    Escape(&'a str),
+}
+
 impl Fields {
-    fn name(&mut self, name: &str) {
-        self.0.push(b',');
-        if name.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-            self.0.push(b'"');
-            self.0.extend_from_slice(name.as_bytes());
-            self.0.push(b'"');
-        } else {
-            serde_json::to_writer(&mut self.0, name).expect("strings serialise");
+    fn name(&mut self, name: Name) {
+        match name {
+            Name::Own(n) => {
+                self.0.extend_from_slice(b",\"");
+                self.0.extend_from_slice(n.as_bytes());
+                self.0.extend_from_slice(b"\":");
+            }
+            Name::Escape(n) => {
+                self.0.push(b',');
+                serde_json::to_writer(&mut self.0, n).expect("strings serialise");
+                self.0.push(b':');
+            }
         }
-        self.0.push(b':');
     }
-    fn raw(&mut self, name: &str, raw: &[u8]) {
+    fn raw(&mut self, name: Name, raw: &[u8]) {
         self.name(name);
         self.0.extend_from_slice(raw);
     }
     fn value<T: serde::Serialize + ?Sized>(&mut self, name: &str, v: &T) {
-        self.name(name);
+        self.name(Name::Own(name));
         serde_json::to_writer(&mut self.0, v).expect("values serialise");
     }
 }
@@ -116,10 +127,13 @@ enum Out<'a> {
 }
 
 impl Out<'_> {
-    fn write(&self, fields: &mut Fields, name: &str) {
+    fn write(&self, fields: &mut Fields, name: Name) {
         match self {
             Out::Raw(r) => fields.raw(name, r.get().as_bytes()),
-            Out::Value(v) => fields.value(name, v),
+            Out::Value(v) => {
+                fields.name(name);
+                serde_json::to_writer(&mut fields.0, v).expect("values serialise");
+            }
         }
     }
     fn strings(&self) -> Vec<String> {
@@ -186,10 +200,10 @@ impl Prep<'_> {
             f.value("turn", &t);
         }
         if let Some(id) = &p.id {
-            id.write(&mut f, "id");
+            id.write(&mut f, Name::Own("id"));
         }
         if let Some(ts) = &p.timestamp {
-            ts.write(&mut f, "timestamp");
+            ts.write(&mut f, Name::Own("timestamp"));
         }
         if let Some(r) = &p.role {
             f.value("role", r);
@@ -211,12 +225,12 @@ impl Prep<'_> {
                 if !self.tags.is_empty() && (field == "tags" || field == "emotions") {
                     tags.extend(v.strings());
                 }
-                v.write(&mut f, out_name);
+                v.write(&mut f, Name::Own(out_name));
             }
         }
         for (k, v) in &p.extra {
             if !PREDICTION_FIELDS.iter().any(|(field, _)| field == k) {
-                v.write(&mut f, k);
+                v.write(&mut f, Name::Escape(k));
             }
         }
         let text_json: Arc<[u8]> = match p.text_json {
