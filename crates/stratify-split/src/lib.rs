@@ -172,9 +172,13 @@ impl Sink {
     }
 
     fn write(&mut self, split: usize, line: &[u8]) -> Result<()> {
+        self.write_parts(split, &[line])
+    }
+
+    fn write_parts(&mut self, split: usize, parts: &[&[u8]]) -> Result<()> {
         match self {
-            Sink::Stdout(w) => w.write_raw_line(line),
-            Sink::Files(files) => files[split].write_raw_line(line),
+            Sink::Stdout(w) => w.write_raw_parts(parts),
+            Sink::Files(files) => files[split].write_raw_parts(parts),
         }
     }
 
@@ -186,15 +190,46 @@ impl Sink {
     }
 }
 
+/// The split names, and `,"split":"NAME"}` for each, written once.
+struct SplitNames {
+    names: Vec<String>,
+    suffixes: Vec<Vec<u8>>,
+}
+
+impl SplitNames {
+    fn new(names: &[String]) -> Self {
+        let suffixes = names
+            .iter()
+            .map(|n| format!(",\"{SPLIT_FIELD}\":{}}}", Value::from(n.as_str())).into_bytes())
+            .collect();
+        SplitNames {
+            names: names.to_vec(),
+            suffixes,
+        }
+    }
+}
+
 /// Writes a row with its `split`: spliced in, or replacing one already there.
 fn write_row(
     sink: &mut Sink,
     raw: &[u8],
     has_split: bool,
     split: usize,
-    names: &[String],
+    names: &SplitNames,
 ) -> Result<()> {
-    let field = [(SPLIT_FIELD, Value::from(names[split].as_str()))];
+    // The common case: no `split` yet and a non-empty object, so the field
+    // goes in before the closing brace, written straight from the input.
+    let close = raw.iter().rposition(|&b| b == b'}');
+    let open = raw.iter().position(|&b| b == b'{');
+    if let (false, Some(close), Some(open)) = (has_split, close, open) {
+        if raw[open + 1..close]
+            .iter()
+            .any(|b| !b.is_ascii_whitespace())
+        {
+            return sink.write_parts(split, &[&raw[..close], &names.suffixes[split]]);
+        }
+    }
+    let field = [(SPLIT_FIELD, Value::from(names.names[split].as_str()))];
     let line = if has_split {
         let full = parse_row(raw).map_err(|e| Error::Check(e.0))?;
         with_fields(raw, &full, &field)
@@ -211,7 +246,7 @@ fn write_again(
     bad_lines: &FxHashSet<(String, u64)>,
     store: &Store,
     splits: &[u8],
-    names: &[String],
+    names: &SplitNames,
     sink: &mut Sink,
 ) -> Result<u64> {
     let mut row = 0usize;
@@ -323,6 +358,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         tally.blank = read.blank_lines;
         store.done_reading();
         let (splits, filler) = store.assign(&cli.ratios, cli.seed);
+        let split_names = SplitNames::new(&cli.splits);
         let written = if reread {
             let mut again = LineReader::new(inputs, cli.common.max_line_bytes);
             write_again(
@@ -330,7 +366,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                 &bad_lines,
                 &store,
                 &splits,
-                &cli.splits,
+                &split_names,
                 &mut sink,
             )?
         } else {
@@ -341,7 +377,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                     store.line(row),
                     store.has_split[row],
                     split as usize,
-                    &cli.splits,
+                    &split_names,
                 )?;
                 n += 1;
             }
