@@ -172,8 +172,11 @@ impl Store {
         let mut units: Vec<u32> = (0..n as u32).filter(|&r| size[r as usize] > 0).collect();
         units.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
         // Largest units first, so big groups are placed while there is room;
-        // the sort is stable, so equal sizes keep the shuffled order.
-        units.sort_by_key(|&u| std::cmp::Reverse(size[u as usize]));
+        // the sort is stable, so equal sizes keep the shuffled order. Single
+        // rows, nearly all of them, need no sorting: they go last as shuffled.
+        let (mut big, single): (Vec<u32>, Vec<u32>) =
+            units.into_iter().partition(|&u| size[u as usize] > 1);
+        big.sort_by_key(|&u| std::cmp::Reverse(size[u as usize]));
 
         let mut strata_sizes = vec![0u64; self.strata.len()];
         for &s in &self.stratum {
@@ -186,7 +189,7 @@ impl Store {
         let mut filler = Filler::new(targets);
         let mut unit_split = vec![0u8; n];
         let mut counts: Vec<(usize, u64)> = Vec::new();
-        for &u in &units {
+        for &u in &big {
             counts.clear();
             for &row in &members[start[u as usize] as usize..start[u as usize + 1] as usize] {
                 let s = self.stratum[row as usize] as usize;
@@ -196,6 +199,10 @@ impl Store {
                 }
             }
             unit_split[u as usize] = filler.place(&counts) as u8;
+        }
+        for &u in &single {
+            let stratum = self.stratum[u as usize] as usize;
+            unit_split[u as usize] = filler.place(&[(stratum, 1)]) as u8;
         }
         let splits = roots.iter().map(|&r| unit_split[r as usize]).collect();
         (splits, filler)
