@@ -83,23 +83,32 @@ impl Store {
         if !part.lens.is_empty() {
             self.blocks.push(part.bytes);
         }
+        // The chunk's strata, mapped once to the store's.
+        let global: Vec<u32> = part
+            .strata
+            .names
+            .iter()
+            .map(|name| self.stratum_id(name))
+            .collect();
         for meta in part.metas {
-            self.add_meta(meta);
+            let stratum = global[meta.stratum as usize];
+            self.add_meta(meta, stratum);
         }
     }
 
-    fn add_meta(&mut self, meta: Meta) {
+    fn stratum_id(&mut self, name: &str) -> u32 {
+        if let Some(&s) = self.strata_index.get(name) {
+            return s;
+        }
+        let s = self.strata.len() as u32;
+        self.strata.push(name.to_string());
+        self.strata_index.insert(name.to_string(), s);
+        s
+    }
+
+    fn add_meta(&mut self, meta: Meta, stratum: u32) {
         let row = self.parent.len() as u32;
         self.parent.push(row);
-        let stratum = match self.strata_index.get(&meta.stratum) {
-            Some(&s) => s,
-            None => {
-                let s = self.strata.len() as u32;
-                self.strata.push(meta.stratum.clone());
-                self.strata_index.insert(meta.stratum, s);
-                s
-            }
-        };
         self.stratum.push(stratum);
         self.has_split.push(meta.has_split);
         self.text.push(meta.text.unwrap_or(0));

@@ -4,7 +4,7 @@
 
 use refinery_core::parallel::Chunk;
 use refinery_core::reader::too_long_reason;
-use refinery_core::record::{lookup, parse_fields, FieldSet, Row};
+use refinery_core::record::{lookup, parse_fields, parse_raw_fields, FieldSet, Row};
 use refinery_core::rejects::BadLine;
 use refinery_core::text::text_key;
 use serde_json::Value;
@@ -51,23 +51,84 @@ pub fn key_text(v: &Value) -> String {
 
 /// What a worker learns from one line.
 pub struct Meta {
-    pub stratum: String,
+    /// index into the chunk's `ReadPart::strata`
+    pub stratum: u32,
     pub group: Option<String>,
     pub text: Option<u128>,
-    /// the `--key` value (hash mode), when given and present
-    pub key: Option<String>,
     pub has_split: bool,
 }
 
-pub fn meta(row: &Row, fields: &Fields) -> Meta {
+/// A chunk's distinct strata, so a row carries an index, not a string.
+#[derive(Default)]
+pub struct Strata {
+    pub names: Vec<String>,
+    index: rustc_hash::FxHashMap<String, u32>,
+}
+
+impl Strata {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), i);
+        i
+    }
+}
+
+/// The general path, from a parsed row (dotted paths, any value type).
+fn meta(row: &Row, fields: &Fields, strata: &mut Strata) -> Meta {
     let present = |path: &[String]| lookup(row, path).filter(|v| !v.is_null());
+    let stratum = present(&fields.by).map_or_else(|| NO_STRATUM.to_string(), key_text);
     Meta {
-        stratum: present(&fields.by).map_or_else(|| NO_STRATUM.to_string(), key_text),
+        stratum: strata.intern(&stratum),
         group: fields.group.as_deref().and_then(present).map(key_text),
         text: row.get("text").and_then(Value::as_str).map(text_key),
-        key: fields.key.as_deref().and_then(present).map(key_text),
         has_split: row.contains_key(SPLIT_FIELD),
     }
+}
+
+/// The fast path for top-level fields holding strings (or null, or absent):
+/// values are read in place, nothing is built. `None` sends the line to the
+/// general path, which gives the same answer.
+fn meta_fast(bytes: &[u8], fields: &Fields, strata: &mut Strata) -> Option<Meta> {
+    if fields.by.len() != 1 || fields.group.as_ref().is_some_and(|g| g.len() != 1) {
+        return None;
+    }
+    let raw = parse_raw_fields(bytes).ok()?;
+    let last = |name: &str| {
+        raw.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.get())
+    };
+    // A string field's text, `Some(None)` when absent or null, `None` for
+    // other types (the general path spells those as JSON).
+    let string = |name: &str| -> Option<Option<std::borrow::Cow<str>>> {
+        match last(name) {
+            None | Some("null") => Some(None),
+            Some(v) if v.starts_with('"') => serde_json::from_str(v).ok().map(Some),
+            Some(_) => None,
+        }
+    };
+    let stratum = string(&fields.by[0])?;
+    let group = match &fields.group {
+        Some(g) => string(&g[0])?.map(|s| s.into_owned()),
+        None => None,
+    };
+    let text = match last("text") {
+        Some(v) if v.starts_with('"') => Some(text_key(
+            &serde_json::from_str::<std::borrow::Cow<str>>(v).ok()?,
+        )),
+        _ => None,
+    };
+    Some(Meta {
+        stratum: strata.intern(stratum.as_deref().unwrap_or(NO_STRATUM)),
+        group,
+        text,
+        has_split: raw.iter().any(|(k, _)| k == SPLIT_FIELD),
+    })
 }
 
 /// One chunk, read: the good lines' bytes end to end, their lengths and
@@ -76,6 +137,7 @@ pub struct ReadPart {
     pub bytes: Vec<u8>,
     pub lens: Vec<u32>,
     pub metas: Vec<Meta>,
+    pub strata: Strata,
     pub bad: Vec<BadLine>,
     pub lines: u64,
 }
@@ -97,21 +159,27 @@ pub fn read_chunk(
         bytes: Vec::with_capacity(total),
         lens: Vec::with_capacity(chunk.len()),
         metas: Vec::with_capacity(chunk.len()),
+        strata: Strata::default(),
         bad: Vec::new(),
         lines: chunk.len() as u64,
     };
     for line in chunk.lines() {
         let parsed = match line.too_long {
             Some(len) => Err(too_long_reason(len, max_line_bytes)),
-            None => parse_fields(line.bytes, &fields.projection).map_err(|e| e.0),
+            None => match meta_fast(line.bytes, fields, &mut part.strata) {
+                Some(m) => Ok(m),
+                None => parse_fields(line.bytes, &fields.projection)
+                    .map(|row| meta(&row, fields, &mut part.strata))
+                    .map_err(|e| e.0),
+            },
         };
         match parsed {
-            Ok(row) => {
+            Ok(m) => {
                 if keep_bytes {
                     part.bytes.extend_from_slice(line.bytes);
                     part.lens.push(line.bytes.len() as u32);
                 }
-                part.metas.push(meta(&row, fields));
+                part.metas.push(m);
             }
             Err(reason) => part.bad.push(BadLine {
                 location: line.location,
@@ -121,4 +189,41 @@ pub fn read_chunk(
         }
     }
     part
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use refinery_core::record::parse_row;
+
+    #[test]
+    fn fast_and_general_paths_agree() {
+        let fields = Fields::new(
+            vec!["archetype".into()],
+            Some(vec!["session_id".into()]),
+            None,
+        );
+        for line in [
+            r#"{"text":"Hi  There","archetype":"flat_numb","session_id":"s1"}"#,
+            r#"{"text":"caf\u00e9","archetype":null,"split":"dev"}"#,
+            r#"{"archetype":"a","archetype":"b","text":5}"#,
+            r#"{}"#,
+        ] {
+            let (mut a, mut b) = (Strata::default(), Strata::default());
+            let fast = meta_fast(line.as_bytes(), &fields, &mut a).expect("fast path takes it");
+            let general = meta(&parse_row(line.as_bytes()).unwrap(), &fields, &mut b);
+            assert_eq!(
+                a.names[fast.stratum as usize], b.names[general.stratum as usize],
+                "{line}"
+            );
+            assert_eq!(
+                (fast.group, fast.text, fast.has_split),
+                (general.group, general.text, general.has_split),
+                "{line}"
+            );
+        }
+        let mut s = Strata::default();
+        assert!(meta_fast(br#"{"archetype":3}"#, &fields, &mut s).is_none());
+        assert!(meta_fast(br#"{"session_id":{"a":1}}"#, &fields, &mut s).is_none());
+    }
 }
