@@ -22,6 +22,12 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 pub enum Input {
     Stdin,
     File(PathBuf),
+    /// a file read under another name: standard input spooled to disk by a
+    /// tool that reads its input twice, still reported as `<stdin>`
+    Spooled {
+        path: PathBuf,
+        name: String,
+    },
 }
 
 impl Input {
@@ -47,6 +53,7 @@ impl Input {
         match self {
             Input::Stdin => "<stdin>".to_string(),
             Input::File(p) => p.display().to_string(),
+            Input::Spooled { name, .. } => name.clone(),
         }
     }
 
@@ -56,7 +63,7 @@ impl Input {
                 READ_BUFFER_BYTES,
                 io::stdin(),
             ))),
-            Input::File(path) => {
+            Input::File(path) | Input::Spooled { path, .. } => {
                 let file = File::open(path).map_err(|e| Error::io(path, e))?;
                 Ok(Box::new(BufReader::with_capacity(READ_BUFFER_BYTES, file)))
             }
@@ -67,7 +74,9 @@ impl Input {
     pub fn size(&self) -> Option<u64> {
         match self {
             Input::Stdin => None,
-            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Input::File(p) | Input::Spooled { path: p, .. } => {
+                std::fs::metadata(p).ok().map(|m| m.len())
+            }
         }
     }
 }
@@ -163,7 +172,7 @@ impl LineReader {
                 };
                 let path = match &input {
                     Input::File(p) => p.clone(),
-                    Input::Stdin => PathBuf::from("<stdin>"),
+                    Input::Stdin | Input::Spooled { .. } => PathBuf::from(input.name()),
                 };
                 self.open = Some(Open {
                     name: input.name().into(),

@@ -374,7 +374,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         match format {
             Format::GoemotionsCsv => {
                 let counts = match &input {
-                    Input::File(p) => {
+                    Input::File(p) | Input::Spooled { path: p, .. } => {
                         let file = File::open(p).map_err(|e| Error::io(p, e))?;
                         read_goemotions_csv(
                             &input.name(),

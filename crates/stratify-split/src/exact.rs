@@ -32,14 +32,11 @@ pub fn leaked_texts(text: &[u128], splits: &[u8]) -> u64 {
     leaked.len() as u64
 }
 
-/// The rows, compactly: what each says, and (when the input cannot be read
-/// twice) their bytes, in the blocks the workers filled.
+/// The rows, compactly: what each says (their bytes are read again when
+/// they are written).
 /// where its bytes are and what it says.
 #[derive(Default)]
 pub struct Store {
-    blocks: Vec<Vec<u8>>,
-    /// (block, offset, len) per row
-    spans: Vec<(u32, u32, u32)>,
     pub stratum: Vec<u32>,
     pub has_split: Vec<bool>,
     /// the normalised text's key per row (0: no text), for the leakage check
@@ -63,26 +60,7 @@ impl Store {
         self.stratum.is_empty()
     }
 
-    /// Whether the rows' bytes are held (else the input is read again).
-    pub fn holds_bytes(&self) -> bool {
-        !self.blocks.is_empty()
-    }
-
-    pub fn line(&self, row: usize) -> &[u8] {
-        let (b, o, l) = self.spans[row];
-        &self.blocks[b as usize][o as usize..(o + l) as usize]
-    }
-
     pub fn add(&mut self, part: ReadPart) {
-        let block = self.blocks.len() as u32;
-        let mut offset = 0u32;
-        for len in &part.lens {
-            self.spans.push((block, offset, *len));
-            offset += len;
-        }
-        if !part.lens.is_empty() {
-            self.blocks.push(part.bytes);
-        }
         // The chunk's strata, mapped once to the store's.
         let global: Vec<u32> = part
             .strata

@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use refinery_core::expr::parse_path;
 use refinery_core::parallel::{default_workers, for_each_chunk};
-use refinery_core::reader::{Input, LineReader};
+use refinery_core::progress::Progress;
+use refinery_core::reader::{total_size, Input, LineReader};
 use refinery_core::record::{parse_row, splice_fields, with_fields};
 use refinery_core::text::NORMALIZATION_HELP;
 use refinery_core::writer::{write_file_atomically, JsonlFile, JsonlWriter};
@@ -54,8 +55,8 @@ Rows that must stay together (the same --group-by value; the same normalised tex
 always) form units placed whole, largest first, each where it brings its strata closest
 to their quotas; the report gives the deviation. NORMALIZATION
 File inputs are read twice (once to decide, once to write), so memory holds only
-a few dozen bytes per row; the files must not change in between (checked). Rows
-from stdin are held whole.
+a few dozen bytes per row; the files must not change in between (checked).
+Standard input is first copied to a temporary file (in TMPDIR) and read from there.
 
 Hash mode: split = the first split whose cumulative ratio exceeds
 XXH3-64(key, seed) >> 11 / 2^53, where the key is --key FIELD's value, else the
@@ -190,6 +191,24 @@ impl Sink {
     }
 }
 
+/// Copies standard input, wherever it appears among the inputs, to a
+/// temporary file read in its place (still named `<stdin>`). The returned
+/// file is removed when dropped.
+fn spool_stdin(inputs: &mut [Input]) -> Result<Option<tempfile::NamedTempFile>> {
+    let Some(slot) = inputs.iter_mut().find(|i| **i == Input::Stdin) else {
+        return Ok(None);
+    };
+    let mut spool =
+        tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut())
+        .map_err(|e| Error::io(spool.path(), e))?;
+    *slot = Input::Spooled {
+        path: spool.path().to_path_buf(),
+        name: "<stdin>".into(),
+    };
+    Ok(Some(spool))
+}
+
 /// The split names, and `,"split":"NAME"}` for each, written once.
 struct SplitNames {
     names: Vec<String>,
@@ -292,7 +311,16 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             .transpose()?,
         cli.key.as_deref().map(|k| path("--key", k)).transpose()?,
     );
-    let (mut reader, progress) = cli.common.reader(tool)?;
+    // Exact mode reads its input twice (once to decide, once to write), so
+    // memory holds only what each row says; standard input is spooled to a
+    // temporary file first (in TMPDIR, removed at the end).
+    let mut inputs = cli.common.inputs(tool)?;
+    let _spool = match cli.mode {
+        Mode::Exact => spool_stdin(&mut inputs)?,
+        Mode::Hash => None,
+    };
+    let progress = Progress::new(cli.common.quiet, total_size(&inputs));
+    let mut reader = LineReader::new(inputs.clone(), cli.common.max_line_bytes);
     let mut rejects = cli.common.rejects()?;
     let mut tally = Tally::default();
     let mut sink = Sink::new(&cli)?;
@@ -334,17 +362,13 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         tally.blank = read.blank_lines;
         report.leakage_checked = cli.key.is_none() && cli.group_by.is_none();
     } else {
-        // Files are read twice (once to decide, once to write), so memory
-        // holds only what each row says; stdin's rows are held whole.
-        let inputs = Input::from_args(&cli.common.files);
-        let reread = !inputs.contains(&Input::Stdin);
         let mut store = Store::default();
         let mut bad_lines: FxHashSet<(String, u64)> = FxHashSet::default();
         let read = for_each_chunk(
             &mut reader,
             workers,
             &progress,
-            |c| read_chunk(c, &fields, cli.common.max_line_bytes, !reread),
+            |c| read_chunk(c, &fields, cli.common.max_line_bytes),
             |part| {
                 tally.read += part.lines;
                 for bad in &part.bad {
@@ -359,30 +383,15 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         store.done_reading();
         let (splits, filler) = store.assign(&cli.ratios, cli.seed);
         let split_names = SplitNames::new(&cli.splits);
-        let written = if reread {
-            let mut again = LineReader::new(inputs, cli.common.max_line_bytes);
-            write_again(
-                &mut again,
-                &bad_lines,
-                &store,
-                &splits,
-                &split_names,
-                &mut sink,
-            )?
-        } else {
-            let mut n = 0;
-            for (row, &split) in splits.iter().enumerate() {
-                write_row(
-                    &mut sink,
-                    store.line(row),
-                    store.has_split[row],
-                    split as usize,
-                    &split_names,
-                )?;
-                n += 1;
-            }
-            n
-        };
+        let mut again = LineReader::new(inputs, cli.common.max_line_bytes);
+        let written = write_again(
+            &mut again,
+            &bad_lines,
+            &store,
+            &splits,
+            &split_names,
+            &mut sink,
+        )?;
         tally.written += written;
         report.set_exact(&store, &filler);
         report.leaked = Some(leaked_texts(&store.text, &splits));

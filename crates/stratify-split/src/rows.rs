@@ -131,33 +131,16 @@ fn meta_fast(bytes: &[u8], fields: &Fields, strata: &mut Strata) -> Option<Meta>
     })
 }
 
-/// One chunk, read: the good lines' bytes end to end, their lengths and
-/// what they say, and the bad lines.
+/// One chunk, read: what each good line says, and the bad lines.
 pub struct ReadPart {
-    pub bytes: Vec<u8>,
-    pub lens: Vec<u32>,
     pub metas: Vec<Meta>,
     pub strata: Strata,
     pub bad: Vec<BadLine>,
     pub lines: u64,
 }
 
-/// Reads a chunk; `keep_bytes` keeps the good lines' bytes (needed when
-/// the input cannot be read a second time).
-pub fn read_chunk(
-    chunk: &Chunk,
-    fields: &Fields,
-    max_line_bytes: usize,
-    keep_bytes: bool,
-) -> ReadPart {
-    let total: usize = if keep_bytes {
-        chunk.lines().map(|l| l.bytes.len()).sum()
-    } else {
-        0
-    };
+pub fn read_chunk(chunk: &Chunk, fields: &Fields, max_line_bytes: usize) -> ReadPart {
     let mut part = ReadPart {
-        bytes: Vec::with_capacity(total),
-        lens: Vec::with_capacity(chunk.len()),
         metas: Vec::with_capacity(chunk.len()),
         strata: Strata::default(),
         bad: Vec::new(),
@@ -174,13 +157,7 @@ pub fn read_chunk(
             },
         };
         match parsed {
-            Ok(m) => {
-                if keep_bytes {
-                    part.bytes.extend_from_slice(line.bytes);
-                    part.lens.push(line.bytes.len() as u32);
-                }
-                part.metas.push(m);
-            }
+            Ok(m) => part.metas.push(m),
             Err(reason) => part.bad.push(BadLine {
                 location: line.location,
                 reason,

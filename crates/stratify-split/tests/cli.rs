@@ -108,9 +108,9 @@ fn usage_errors() {
 }
 
 #[test]
-fn files_read_twice_match_rows_held_from_stdin() {
-    // The two-pass path (files) must skip exactly the lines the first pass
-    // rejected, and blank lines, and agree with the one-pass path (stdin).
+fn files_and_spooled_stdin_agree() {
+    // Both are read twice; the second pass must skip exactly the lines the
+    // first one rejected, and blank lines, and stdin must still be named.
     let dir = tempfile::tempdir().unwrap();
     let sample = std::fs::read_to_string(refinery_testkit::fixture(SAMPLE)).unwrap();
     let mut text = String::new();
