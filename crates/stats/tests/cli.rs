@@ -205,3 +205,19 @@ fn many_chunks_fast_and_general_paths_give_the_same_report() {
     assert_eq!(report["rows"], 10_000);
     assert_eq!(report["archetypes"]["rows"][0]["count"], 1000);
 }
+
+#[test]
+fn a_terminal_on_stdin_gets_usage_instead_of_a_wait() {
+    // util-linux `script` gives the tool a pseudo-terminal as stdin.
+    let out = std::process::Command::new("script")
+        .args(["-qec", BIN, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("util-linux `script` runs the tool on a terminal");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("stats: no input: give FILE arguments or pipe JSON Lines into stats"),
+        "{text}"
+    );
+}
