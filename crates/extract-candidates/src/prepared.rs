@@ -160,8 +160,8 @@ struct Parts<'a> {
     location: Location,
     text: Cow<'a, str>,
     text_json: Option<&'a [u8]>,
-    session: Option<String>,
-    role: Option<String>,
+    session: Option<Cow<'a, str>>,
+    role: Option<Cow<'a, str>>,
     turn: Option<usize>,
     id: Option<Out<'a>>,
     timestamp: Option<Out<'a>>,
@@ -241,11 +241,15 @@ impl Prep<'_> {
         };
         Prepared {
             role_ok: self.roles.is_empty()
-                || p.role.as_ref().is_some_and(|r| self.roles.contains(r)),
+                || p.role
+                    .as_ref()
+                    .is_some_and(|r| self.roles.iter().any(|x| x == r)),
             tag_ok: self.tags.is_empty() || tags.iter().any(|t| self.tags.contains(t)),
             chars: p.text.chars().count(),
             key: text_key(&p.text),
-            conversation: p.session.unwrap_or_else(|| p.location.source.to_string()),
+            conversation: p
+                .session
+                .map_or_else(|| p.location.source.to_string(), Cow::into_owned),
             location: p.location,
             text_json,
             rest: f.0,
@@ -264,8 +268,8 @@ impl Prep<'_> {
             location: m.location.clone(),
             text: Cow::Borrowed(&m.text),
             text_json: None,
-            session: m.session.clone(),
-            role: m.role.clone(),
+            session: m.session.as_deref().map(Cow::Borrowed),
+            role: m.role.as_deref().map(Cow::Borrowed),
             turn: m.turn,
             id: m.id.as_ref().map(Out::Value),
             timestamp: m.timestamp.as_ref().map(Out::Value),
@@ -297,7 +301,7 @@ impl Prep<'_> {
             .or_else(|| find(&fields, &names.id))
             .map(|(k, v)| scalar(k, v))
             .transpose()?
-            .unwrap_or_else(|| location.to_string());
+            .map_or_else(|| location.to_string(), Cow::into_owned);
         let mut out = Vec::with_capacity(turns.len());
         for (i, turn) in turns.iter().enumerate() {
             let turn_fields = raw_object(turn.get())
@@ -332,7 +336,7 @@ impl Prep<'_> {
             }
         };
         let session = match session {
-            Some(s) => Some(s),
+            Some(s) => Some(Cow::Owned(s)),
             None => find(fields, &names.session)
                 .map(|(k, v)| scalar(k, v))
                 .transpose()?,
@@ -381,14 +385,20 @@ fn kind(raw: &RawValue) -> &'static str {
     }
 }
 
-/// A string or number naming a session or role.
-fn scalar(field: &str, raw: &RawValue) -> Result<String, String> {
+/// A string or number naming a session or role, borrowed from the line
+/// unless it has escapes.
+fn scalar<'a>(field: &str, raw: &'a RawValue) -> Result<Cow<'a, str>, String> {
     let text = raw.get();
     if text.starts_with('"') {
-        return serde_json::from_str::<String>(text).map_err(|e| e.to_string());
+        if let Ok(plain) = serde_json::from_str::<&str>(text) {
+            return Ok(Cow::Borrowed(plain));
+        }
+        return serde_json::from_str::<String>(text)
+            .map(Cow::Owned)
+            .map_err(|e| e.to_string());
     }
     match kind(raw) {
-        "a number" => Ok(text.to_string()),
+        "a number" => Ok(Cow::Borrowed(text)),
         other => Err(format!(
             "{field}: expected a string or number, found {other}"
         )),
