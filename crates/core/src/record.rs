@@ -237,13 +237,20 @@ pub fn with_fields(raw: &[u8], row: &Row, fields: &[(&str, Value)]) -> Vec<u8> {
 /// original byte as it was. The caller knows none of the keys is in the
 /// object already (see [`with_fields`]).
 pub fn splice_fields(raw: &[u8], fields: &[(&str, Value)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 32 * fields.len());
+    splice_fields_into(&mut out, raw, fields);
+    out
+}
+
+/// [`splice_fields`], appending to `out` (a tool writing many rows reuses
+/// one buffer).
+pub fn splice_fields_into(out: &mut Vec<u8>, raw: &[u8], fields: &[(&str, Value)]) {
     let close = raw
         .iter()
         .rposition(|&b| b == b'}')
         .expect("a parsed object ends with `}`");
     let open = raw.iter().position(|&b| b == b'{').map_or(0, |i| i + 1);
     let empty = raw[open..close].iter().all(u8::is_ascii_whitespace);
-    let mut out = Vec::with_capacity(raw.len() + 32 * fields.len());
     // `{ }`: drop the inner white space so the output reads `{"a":1}`.
     out.extend_from_slice(&raw[..if empty { open } else { close }]);
     let mut first = empty;
@@ -252,12 +259,11 @@ pub fn splice_fields(raw: &[u8], fields: &[(&str, Value)]) -> Vec<u8> {
             out.push(b',');
         }
         first = false;
-        serde_json::to_writer(&mut out, k).expect("strings serialise");
+        serde_json::to_writer(&mut *out, k).expect("strings serialise");
         out.push(b':');
-        serde_json::to_writer(&mut out, v).expect("values serialise");
+        serde_json::to_writer(&mut *out, v).expect("values serialise");
     }
     out.push(b'}');
-    out
 }
 
 /// Serialises a record as one line (without the newline).

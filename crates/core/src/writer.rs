@@ -50,15 +50,6 @@ impl<W: Write> JsonlWriter<W> {
         self.out.write_all(b"\n").map_err(|e| self.fail(e))
     }
 
-    /// Writes a line given in pieces (a row's bytes up to its closing brace,
-    /// then the fields a tool appends), without joining them first.
-    pub fn write_raw_parts(&mut self, parts: &[&[u8]]) -> Result<()> {
-        for part in parts {
-            self.out.write_all(part).map_err(|e| self.fail(e))?;
-        }
-        self.out.write_all(b"\n").map_err(|e| self.fail(e))
-    }
-
     /// Writes text that is not a record (a report).
     pub fn write_text(&mut self, text: &str) -> Result<()> {
         self.out

@@ -38,6 +38,15 @@ pub struct CsvCounts {
     pub below_agreement: u64,
 }
 
+impl CsvCounts {
+    pub fn add(&mut self, other: &CsvCounts) {
+        self.rater_rows += other.rater_rows;
+        self.merged += other.merged;
+        self.unclear += other.unclear;
+        self.below_agreement += other.below_agreement;
+    }
+}
+
 struct Comment {
     location: Location,
     text: String,

@@ -32,6 +32,14 @@ pub struct LeftOut {
 }
 
 impl LeftOut {
+    pub fn add(&mut self, other: &LeftOut) {
+        self.role += other.role;
+        self.tag += other.tag;
+        self.length += other.length;
+        self.predicate += other.predicate;
+        self.duplicate += other.duplicate;
+    }
+
     pub fn total(&self) -> u64 {
         self.role + self.tag + self.length + self.predicate + self.duplicate
     }

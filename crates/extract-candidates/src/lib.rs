@@ -390,10 +390,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                         &mut sink,
                     )?,
                 };
-                csv_counts.rater_rows += counts.rater_rows;
-                csv_counts.merged += counts.merged;
-                csv_counts.unclear += counts.unclear;
-                csv_counts.below_agreement += counts.below_agreement;
+                csv_counts.add(&counts);
             }
             Format::Log | Format::GoemotionsTsv => {
                 let mut reader = LineReader::new(vec![input], cli.common.max_line_bytes);
@@ -432,12 +429,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                 blank += read.blank_lines;
             }
         }
-        let l = harvester.left_out;
-        left_out.role += l.role;
-        left_out.tag += l.tag;
-        left_out.length += l.length;
-        left_out.predicate += l.predicate;
-        left_out.duplicate += l.duplicate;
+        left_out.add(&harvester.left_out);
     }
     run.out.flush()?;
 

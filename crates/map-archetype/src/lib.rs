@@ -81,16 +81,25 @@ pub struct Cli {
     pub use_predictions: bool,
 }
 
+/// The labels `--use-predictions` may fill, each with its prediction.
+const PREDICTED: [(&str, &str); 4] = [
+    ("valence", "pred_valence"),
+    ("intimacy", "pred_intimacy"),
+    ("tension", "pred_tension"),
+    ("tags", "pred_tags"),
+];
+
 /// The row as the rules see it under `--use-predictions`: each missing
-/// label filled from its prediction.
-fn with_predictions(row: &refinery_core::Row) -> refinery_core::Row {
-    let mut view = row.clone();
-    for field in ["valence", "intimacy", "tension", "tags"] {
-        if view.get(field).is_none_or(|v| v.is_null()) {
-            if let Some(p) = row.get(&format!("pred_{field}")) {
-                view.insert(field.to_string(), p.clone());
-            }
-        }
+/// label filled from its prediction. A row with nothing to fill is used as
+/// it is, without a copy.
+fn with_predictions(row: &refinery_core::Row) -> std::borrow::Cow<'_, refinery_core::Row> {
+    let missing = |field: &str| row.get(field).is_none_or(|v| v.is_null());
+    let fills = PREDICTED
+        .iter()
+        .filter(|(f, p)| missing(f) && row.contains_key(*p));
+    let mut view = std::borrow::Cow::Borrowed(row);
+    for (field, pred) in fills {
+        view.to_mut().insert(field.to_string(), row[*pred].clone());
     }
     view
 }

@@ -11,14 +11,14 @@
 
 use refinery_core::parallel::Chunk;
 use refinery_core::reader::too_long_reason;
-use refinery_core::record::{lookup, parse_fields, parse_row, splice_fields, with_fields};
+use refinery_core::record::{lookup, parse_fields};
 use refinery_core::text::normalize_text;
 use serde_json::Value;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use refinery_core::rejects::BadLine;
 
-use crate::rows::{key_text, Fields, NO_STRATUM, SPLIT_FIELD};
+use crate::rows::{key_text, Fields, SplitFields, NO_STRATUM, SPLIT_FIELD};
 
 /// The split for a key.
 pub fn split_of(key: &str, seed: u64, cumulative: &[f64]) -> usize {
@@ -30,9 +30,11 @@ pub fn split_of(key: &str, seed: u64, cumulative: &[f64]) -> usize {
         .unwrap_or(cumulative.len() - 1)
 }
 
-/// One chunk, split: output lines with their split, per-row strata, bad lines.
+/// One chunk, split: the output lines end to end, each line's split and
+/// end, per-row strata, bad lines.
 pub struct HashPart {
-    pub out: Vec<(usize, Vec<u8>)>,
+    pub bytes: Vec<u8>,
+    pub out: Vec<(usize, usize)>,
     pub strata: Vec<String>,
     pub bad: Vec<BadLine>,
     pub lines: u64,
@@ -40,7 +42,7 @@ pub struct HashPart {
 
 pub struct HashSplitter<'a> {
     pub fields: &'a Fields,
-    pub names: &'a [String],
+    pub fields_out: &'a SplitFields,
     pub cumulative: &'a [f64],
     pub seed: u64,
     pub max_line_bytes: usize,
@@ -63,6 +65,7 @@ impl HashSplitter<'_> {
 
     pub fn chunk(&self, chunk: &Chunk) -> HashPart {
         let mut part = HashPart {
+            bytes: Vec::new(),
             out: Vec::with_capacity(chunk.len()),
             strata: Vec::new(),
             bad: Vec::new(),
@@ -86,17 +89,14 @@ impl HashSplitter<'_> {
             };
             let (row, key) = row;
             let split = split_of(&key, self.seed, self.cumulative);
-            let field = [(SPLIT_FIELD, Value::from(self.names[split].as_str()))];
-            let bytes = if row.contains_key(SPLIT_FIELD) {
-                let full = parse_row(line.bytes).expect("the line parsed once already");
-                with_fields(line.bytes, &full, &field)
-            } else {
-                splice_fields(line.bytes, &field)
-            };
+            let has_split = row.contains_key(SPLIT_FIELD);
+            self.fields_out
+                .append(&mut part.bytes, line.bytes, has_split, split)
+                .expect("the line parsed once already");
             let stratum = lookup(&row, &self.fields.by)
                 .filter(|v| !v.is_null())
                 .map_or_else(|| NO_STRATUM.to_string(), key_text);
-            part.out.push((split, bytes));
+            part.out.push((split, part.bytes.len()));
             part.strata.push(stratum);
         }
         part

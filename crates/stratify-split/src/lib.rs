@@ -22,19 +22,17 @@ use refinery_core::expr::parse_path;
 use refinery_core::parallel::{default_workers, for_each_chunk};
 use refinery_core::progress::Progress;
 use refinery_core::reader::{total_size, Input, LineReader};
-use refinery_core::record::{parse_row, splice_fields, with_fields};
 use refinery_core::text::NORMALIZATION_HELP;
 use refinery_core::writer::{write_file_atomically, JsonlFile, JsonlWriter};
 use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
 use rustc_hash::FxHashSet;
-use serde_json::Value;
 
 pub use exact::{leaked_texts, Store};
 pub use hash::split_of;
 pub use quotas::{allocate_quotas, Filler};
 pub use report::Report;
 
-use rows::{read_chunk, Fields, SPLIT_FIELD};
+use rows::{read_chunk, Fields, SplitFields};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -173,13 +171,9 @@ impl Sink {
     }
 
     fn write(&mut self, split: usize, line: &[u8]) -> Result<()> {
-        self.write_parts(split, &[line])
-    }
-
-    fn write_parts(&mut self, split: usize, parts: &[&[u8]]) -> Result<()> {
         match self {
-            Sink::Stdout(w) => w.write_raw_parts(parts),
-            Sink::Files(files) => files[split].write_raw_parts(parts),
+            Sink::Stdout(w) => w.write_raw_line(line),
+            Sink::Files(files) => files[split].write_raw_line(line),
         }
     }
 
@@ -209,55 +203,6 @@ fn spool_stdin(inputs: &mut [Input]) -> Result<Option<tempfile::NamedTempFile>> 
     Ok(Some(spool))
 }
 
-/// The split names, and `,"split":"NAME"}` for each, written once.
-struct SplitNames {
-    names: Vec<String>,
-    suffixes: Vec<Vec<u8>>,
-}
-
-impl SplitNames {
-    fn new(names: &[String]) -> Self {
-        let suffixes = names
-            .iter()
-            .map(|n| format!(",\"{SPLIT_FIELD}\":{}}}", Value::from(n.as_str())).into_bytes())
-            .collect();
-        SplitNames {
-            names: names.to_vec(),
-            suffixes,
-        }
-    }
-}
-
-/// Writes a row with its `split`: spliced in, or replacing one already there.
-fn write_row(
-    sink: &mut Sink,
-    raw: &[u8],
-    has_split: bool,
-    split: usize,
-    names: &SplitNames,
-) -> Result<()> {
-    // The common case: no `split` yet and a non-empty object, so the field
-    // goes in before the closing brace, written straight from the input.
-    let close = raw.iter().rposition(|&b| b == b'}');
-    let open = raw.iter().position(|&b| b == b'{');
-    if let (false, Some(close), Some(open)) = (has_split, close, open) {
-        if raw[open + 1..close]
-            .iter()
-            .any(|b| !b.is_ascii_whitespace())
-        {
-            return sink.write_parts(split, &[&raw[..close], &names.suffixes[split]]);
-        }
-    }
-    let field = [(SPLIT_FIELD, Value::from(names.names[split].as_str()))];
-    let line = if has_split {
-        let full = parse_row(raw).map_err(|e| Error::Check(e.0))?;
-        with_fields(raw, &full, &field)
-    } else {
-        splice_fields(raw, &field)
-    };
-    sink.write(split, &line)
-}
-
 /// The second pass over file inputs: the same lines in the same order, less
 /// the ones rejected on the first pass, each written with its split.
 fn write_again(
@@ -265,10 +210,11 @@ fn write_again(
     bad_lines: &FxHashSet<(String, u64)>,
     store: &Store,
     splits: &[u8],
-    names: &SplitNames,
+    fields: &SplitFields,
     sink: &mut Sink,
 ) -> Result<u64> {
     let mut row = 0usize;
+    let mut out = Vec::new();
     while let Some(line) = reader.next_line()? {
         if !bad_lines.is_empty()
             && bad_lines.contains(&(line.location.source.to_string(), line.location.line))
@@ -281,13 +227,12 @@ fn write_again(
                 line.location
             )));
         }
-        write_row(
-            sink,
-            line.bytes,
-            store.has_split[row],
-            splits[row] as usize,
-            names,
-        )?;
+        let split = splits[row] as usize;
+        out.clear();
+        fields
+            .append(&mut out, line.bytes, store.has_split[row], split)
+            .map_err(|e| Error::data(line.location.clone(), e))?;
+        sink.write(split, &out)?;
         row += 1;
     }
     if row != splits.len() {
@@ -334,9 +279,10 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             acc += r;
             cumulative.push(acc);
         }
+        let split_fields = SplitFields::new(&cli.splits);
         let splitter = hash::HashSplitter {
             fields: &fields,
-            names: &cli.splits,
+            fields_out: &split_fields,
             cumulative: &cumulative,
             seed: cli.seed,
             max_line_bytes: cli.common.max_line_bytes,
@@ -351,10 +297,12 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                 for bad in &part.bad {
                     rejects.reject_bad(bad)?;
                 }
-                for ((split, line), stratum) in part.out.iter().zip(&part.strata) {
-                    sink.write(*split, line)?;
-                    report.count(stratum, *split);
+                let mut start = 0;
+                for (&(split, end), stratum) in part.out.iter().zip(&part.strata) {
+                    sink.write(split, &part.bytes[start..end])?;
+                    report.count(stratum, split);
                     tally.written += 1;
+                    start = end;
                 }
                 Ok(())
             },
@@ -382,14 +330,14 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         tally.blank = read.blank_lines;
         store.done_reading();
         let (splits, filler) = store.assign(&cli.ratios, cli.seed);
-        let split_names = SplitNames::new(&cli.splits);
+        let split_fields = SplitFields::new(&cli.splits);
         let mut again = LineReader::new(inputs, cli.common.max_line_bytes);
         let written = write_again(
             &mut again,
             &bad_lines,
             &store,
             &splits,
-            &split_names,
+            &split_fields,
             &mut sink,
         )?;
         tally.written += written;

@@ -4,7 +4,10 @@
 
 use refinery_core::parallel::Chunk;
 use refinery_core::reader::too_long_reason;
-use refinery_core::record::{lookup, parse_fields, parse_raw_fields, FieldSet, Row};
+use refinery_core::record::{
+    lookup, parse_fields, parse_raw_fields, parse_row, splice_fields_into, with_fields, FieldSet,
+    Row,
+};
 use refinery_core::rejects::BadLine;
 use refinery_core::text::text_key;
 use serde_json::Value;
@@ -38,6 +41,41 @@ impl Fields {
             key,
             projection,
         }
+    }
+}
+
+/// The `split` field for each split, built once.
+pub struct SplitFields {
+    fields: Vec<[(&'static str, Value); 1]>,
+}
+
+impl SplitFields {
+    pub fn new(names: &[String]) -> Self {
+        let fields = names
+            .iter()
+            .map(|n| [(SPLIT_FIELD, Value::from(n.as_str()))])
+            .collect();
+        SplitFields { fields }
+    }
+
+    /// Appends the row with its `split` to `out` (no newline): spliced in
+    /// before the closing brace, or, when the row has one already (a
+    /// re-split), replaced where it stands.
+    pub fn append(
+        &self,
+        out: &mut Vec<u8>,
+        raw: &[u8],
+        has_split: bool,
+        split: usize,
+    ) -> Result<(), String> {
+        let field = &self.fields[split];
+        if has_split {
+            let full = parse_row(raw).map_err(|e| e.0)?;
+            out.extend_from_slice(&with_fields(raw, &full, field));
+        } else {
+            splice_fields_into(out, raw, field);
+        }
+        Ok(())
     }
 }
 
