@@ -1,0 +1,213 @@
+"""Builds a Llama-style decoder as an ONNX graph in the Hugging Face / optimum
+layout that refinery's `lm` crate loads.
+
+Inputs:  input_ids [B,S] int64, attention_mask [B,P+S] int64,
+         position_ids [B,S] int64, past_key_values.N.key/.value [B,KV,P,D] f32,
+         num_logits_to_keep [] int64 (0 = all positions)
+Outputs: logits [B,K,V] f32 (the last K positions),
+         present.N.key/.value [B,KV,P+S,D] f32
+
+num_logits_to_keep (the name Hugging Face uses) lets generation compute the
+vocabulary projection for the last position only: on a 100-token prompt the
+projection for every position would cost as much as ten decoding steps.
+
+Only standard ONNX operators are used (opset 17), so any ONNX Runtime runs it;
+ONNX Runtime fuses the RMSNorm and attention patterns itself at load time.
+Weights may be stored as float16 to halve the file; a Cast to float32 follows
+each one and is constant-folded when the session is created.
+
+Shared by the GGUF converter (real weights) and the tiny test-model script
+(random weights), so tests exercise the same graph as the real model.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+
+
+@dataclass
+class Hparams:
+    layers: int
+    hidden: int
+    ffn: int
+    heads: int
+    kv_heads: int
+    vocab: int
+    rope_base: float
+    rms_eps: float
+    context_length: int
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
+class _Graph:
+    """Just enough of a graph builder to keep the decoder readable."""
+
+    def __init__(self, weight_dtype):
+        self.nodes, self.inits, self.weight_dtype = [], [], weight_dtype
+        self.count = 0
+
+    def name(self, hint):
+        self.count += 1
+        return f"{hint}_{self.count}"
+
+    def op(self, op_type, inputs, hint=None, **attrs):
+        out = self.name(hint or op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
+        return out
+
+    def const(self, array, hint="const"):
+        name = self.name(hint)
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def weight(self, array, name):
+        """A float weight, stored in weight_dtype and cast to float32."""
+        stored = np.ascontiguousarray(array, dtype=self.weight_dtype)
+        self.inits.append(numpy_helper.from_array(stored, name))
+        if self.weight_dtype == np.float32:
+            return name
+        return self.op("Cast", [name], hint=name + ".f32", to=TensorProto.FLOAT)
+
+    def rms_norm(self, x, weight, eps):
+        sq = self.op("Mul", [x, x])
+        mean = self.op("ReduceMean", [sq], axes=[-1], keepdims=1)
+        denom = self.op("Sqrt", [self.op("Add", [mean, self.const(np.float32(eps))])])
+        return self.op("Mul", [self.op("Div", [x, denom]), weight])
+
+    def linear(self, x, w):
+        return self.op("MatMul", [x, w])
+
+
+def _rotate_half(g, x, half):
+    """[x1, x2] -> [-x2, x1] over the last axis (the Hugging Face rotary layout)."""
+    first = g.op("Slice", [x, g.const(np.int64([0])), g.const(np.int64([half])), g.const(np.int64([-1]))])
+    second = g.op("Slice", [x, g.const(np.int64([half])), g.const(np.int64([2 * half])), g.const(np.int64([-1]))])
+    return g.op("Concat", [g.op("Neg", [second]), first], axis=-1)
+
+
+def _rope(g, x, cos, sin, half):
+    return g.op("Add", [g.op("Mul", [x, cos]), g.op("Mul", [_rotate_half(g, x, half), sin])])
+
+
+def _rotary_tables(g, hp):
+    """cos/sin [B,1,S,D] from position_ids."""
+    half = hp.head_dim // 2
+    inv_freq = 1.0 / (hp.rope_base ** (np.arange(0, half, dtype=np.float64) * 2 / hp.head_dim))
+    pos = g.op("Cast", ["position_ids"], to=TensorProto.FLOAT)
+    pos = g.op("Unsqueeze", [pos, g.const(np.int64([-1]))])
+    freqs = g.op("Mul", [pos, g.const(inv_freq.astype(np.float32).reshape(1, 1, half))])
+    emb = g.op("Concat", [freqs, freqs], axis=-1)
+    axis1 = g.const(np.int64([1]))
+    cos = g.op("Unsqueeze", [g.op("Cos", [emb]), axis1])
+    sin = g.op("Unsqueeze", [g.op("Sin", [emb]), axis1])
+    return cos, sin
+
+
+def _attention_bias(g):
+    """[B,1,S,T] additive bias: 0 where a query may attend, a large negative
+    elsewhere (padding, or a key after the query). Finite, so a row that sees
+    nothing (a left pad) gives a uniform softmax instead of NaN."""
+    ids_shape = g.op("Shape", ["input_ids"])
+    mask_shape = g.op("Shape", ["attention_mask"])
+    seq = g.op("Gather", [ids_shape, g.const(np.int64(1))], axis=0)
+    total = g.op("Gather", [mask_shape, g.const(np.int64(1))], axis=0)
+    past = g.op("Sub", [total, seq])
+    zero, one = g.const(np.int64(0)), g.const(np.int64(1))
+    key_idx = g.op("Range", [zero, total, one])  # [T]
+    query_idx = g.op("Add", [g.op("Range", [zero, seq, one]), past])  # [S]
+    query_idx = g.op("Unsqueeze", [query_idx, g.const(np.int64([1]))])  # [S,1]
+    causal = g.op("LessOrEqual", [key_idx, query_idx])  # [S,T]
+    keep = g.op("Cast", ["attention_mask"], to=TensorProto.BOOL)
+    keep = g.op("Unsqueeze", [keep, g.const(np.int64([1, 2]))])  # [B,1,1,T]
+    allowed = g.op("And", [causal, keep])  # [B,1,S,T]
+    return g.op("Where", [allowed, g.const(np.float32(0.0)), g.const(np.float32(-1e30))])
+
+
+def _attention(g, hp, x, w, layer, cos, sin, bias):
+    d, half = hp.head_dim, hp.head_dim // 2
+    rep = hp.heads // hp.kv_heads
+
+    def heads(t, n):  # [B,S,n*d] -> [B,n,S,d]
+        return g.op("Transpose", [g.op("Reshape", [t, g.const(np.int64([0, 0, n, d]))])], perm=[0, 2, 1, 3])
+
+    q = _rope(g, heads(g.linear(x, w["q"]), hp.heads), cos, sin, half)
+    k = _rope(g, heads(g.linear(x, w["k"]), hp.kv_heads), cos, sin, half)
+    v = heads(g.linear(x, w["v"]), hp.kv_heads)
+    key = g.op("Concat", [f"past_key_values.{layer}.key", k], axis=2)
+    value = g.op("Concat", [f"past_key_values.{layer}.value", v], axis=2)
+    g.nodes.append(helper.make_node("Identity", [key], [f"present.{layer}.key"]))
+    g.nodes.append(helper.make_node("Identity", [value], [f"present.{layer}.value"]))
+
+    def repeat_kv(t):  # [B,KV,T,d] -> [B,H,T,d], head h reads kv head h // rep
+        if rep == 1:
+            return t
+        t = g.op("Unsqueeze", [t, g.const(np.int64([2]))])
+        t = g.op("Expand", [t, g.const(np.int64([1, 1, rep, 1, 1]))])
+        return g.op("Reshape", [t, g.const(np.int64([0, hp.heads, -1, d]))])
+
+    scores = g.op("MatMul", [q, g.op("Transpose", [repeat_kv(key)], perm=[0, 1, 3, 2])])
+    scores = g.op("Add", [g.op("Mul", [scores, g.const(np.float32(1.0 / np.sqrt(d)))]), bias])
+    probs = g.op("Softmax", [scores], axis=-1)
+    out = g.op("MatMul", [probs, repeat_kv(value)])
+    out = g.op("Reshape", [g.op("Transpose", [out], perm=[0, 2, 1, 3]), g.const(np.int64([0, 0, hp.hidden]))])
+    return g.linear(out, w["o"])
+
+
+def _mlp(g, x, w):
+    gate = g.linear(x, w["gate"])
+    silu = g.op("Mul", [gate, g.op("Sigmoid", [gate])])
+    return g.linear(g.op("Mul", [silu, g.linear(x, w["up"])]), w["down"])
+
+
+def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer="refinery") -> onnx.ModelProto:
+    """weights: `embed` [V,H]; `norm` [H]; per layer i: `{i}.attn_norm`,
+    `{i}.ffn_norm` [H] and `{i}.q/k/v/o/gate/up/down` stored [in, out]."""
+    g = _Graph(weight_dtype)
+    embed = g.weight(weights["embed"], "embed_tokens")
+    x = g.op("Gather", [embed, "input_ids"], axis=0)
+    cos, sin = _rotary_tables(g, hp)
+    bias = _attention_bias(g)
+    for i in range(hp.layers):
+        w = {k: g.weight(weights[f"{i}.{k}"], f"layers.{i}.{k}") for k in ("q", "k", "v", "o", "gate", "up", "down")}
+        attn_norm = g.const(weights[f"{i}.attn_norm"].astype(np.float32), f"layers.{i}.attn_norm")
+        ffn_norm = g.const(weights[f"{i}.ffn_norm"].astype(np.float32), f"layers.{i}.ffn_norm")
+        x = g.op("Add", [x, _attention(g, hp, g.rms_norm(x, attn_norm, hp.rms_eps), w, i, cos, sin, bias)])
+        x = g.op("Add", [x, _mlp(g, g.rms_norm(x, ffn_norm, hp.rms_eps), w)])
+    keep = g.op("Neg", [g.op("Reshape", ["num_logits_to_keep", g.const(np.int64([1]))])])
+    x = g.op("Slice", [x, keep, g.const(np.int64([2**62])), g.const(np.int64([1]))])
+    x = g.rms_norm(x, g.const(weights["norm"].astype(np.float32), "norm"), hp.rms_eps)
+    # Tied embeddings: logits = x @ embed^T, done as a 2-D Gemm with transB so
+    # the embedding matrix is not stored twice.
+    flat = g.op("Reshape", [x, g.const(np.int64([-1, hp.hidden]))])
+    logits = g.op("Gemm", [flat, embed], transB=1)
+    out_shape = g.op("Concat", [g.op("Shape", [x], end=2), g.const(np.int64([hp.vocab]))], axis=0)
+    g.nodes.append(helper.make_node("Reshape", [logits, out_shape], ["logits"]))
+
+    kv = ["batch", hp.kv_heads, "past", hp.head_dim]
+    inputs = [
+        helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+        helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "total"]),
+        helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "seq"]),
+        helper.make_tensor_value_info("num_logits_to_keep", TensorProto.INT64, []),
+    ]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "kept", hp.vocab])]
+    for i in range(hp.layers):
+        for part in ("key", "value"):
+            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{part}", TensorProto.FLOAT, kv))
+            outputs.append(
+                helper.make_tensor_value_info(
+                    f"present.{i}.{part}", TensorProto.FLOAT, ["batch", hp.kv_heads, "total", hp.head_dim]
+                )
+            )
+    graph = helper.make_graph(g.nodes, "decoder", inputs, outputs, g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name=producer)
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=False)
+    return model

@@ -1,0 +1,147 @@
+"""Converts a Llama-architecture GGUF file into a refinery model directory:
+
+    model.onnx       the decoder (see decoder_graph.py), weights as float16
+    tokenizer.json   a Hugging Face tokenizer rebuilt from the GGUF vocabulary
+    lm.json          context length, special tokens, chat template, provenance
+
+Uses only numpy, gguf, onnx and tokenizers (no torch). Quantised tensors are
+dequantised with the gguf package. llama.cpp stores the rows of the Q and K
+projections permuted for its interleaved rotary embedding; that permutation
+is undone here so the graph can use the Hugging Face rotate-half layout.
+
+usage: gguf_to_onnx.py MODEL.gguf OUT_DIR [--float32]
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+from gguf import GGUFReader
+from gguf.quants import dequantize
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from decoder_graph import Hparams, build_decoder  # noqa: E402
+from tokenizer_files import build_bpe_tokenizer  # noqa: E402
+
+
+def field(reader, key, default=None):
+    f = reader.fields.get(key)
+    return default if f is None else f.contents()
+
+
+def read_hparams(reader) -> Hparams:
+    arch = field(reader, "general.architecture")
+    if arch != "llama":
+        sys.exit(f"gguf_to_onnx: architecture {arch!r} is not supported (expected 'llama')")
+    return Hparams(
+        layers=field(reader, "llama.block_count"),
+        hidden=field(reader, "llama.embedding_length"),
+        ffn=field(reader, "llama.feed_forward_length"),
+        heads=field(reader, "llama.attention.head_count"),
+        kv_heads=field(reader, "llama.attention.head_count_kv"),
+        vocab=len(field(reader, "tokenizer.ggml.tokens")),
+        rope_base=float(field(reader, "llama.rope.freq_base", 10000.0)),
+        rms_eps=float(field(reader, "llama.attention.layer_norm_rms_epsilon")),
+        context_length=field(reader, "llama.context_length"),
+    )
+
+
+def unpermute(w, heads):
+    """Undo llama.cpp's row permutation of a Q/K matrix stored [out, in]."""
+    return w.reshape(heads, w.shape[0] // heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def read_weights(reader, hp: Hparams) -> dict:
+    tensors = {t.name: t for t in reader.tensors}
+
+    def get(name):
+        t = tensors[name]
+        return dequantize(t.data, t.tensor_type).astype(np.float32).reshape(*reversed([int(d) for d in t.shape]))
+
+    names = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output",
+             "gate": "ffn_gate", "up": "ffn_up", "down": "ffn_down"}
+    weights = {"embed": get("token_embd.weight"), "norm": get("output_norm.weight")}
+    if "output.weight" in tensors:
+        sys.exit("gguf_to_onnx: untied output embeddings are not supported yet")
+    for i in range(hp.layers):
+        for key, gguf_name in names.items():
+            w = get(f"blk.{i}.{gguf_name}.weight")  # [out, in]
+            if key == "q":
+                w = unpermute(w, hp.heads)
+            elif key == "k":
+                w = unpermute(w, hp.kv_heads)
+            weights[f"{i}.{key}"] = w.T  # the graph multiplies x @ W with W [in, out]
+        weights[f"{i}.attn_norm"] = get(f"blk.{i}.attn_norm.weight")
+        weights[f"{i}.ffn_norm"] = get(f"blk.{i}.ffn_norm.weight")
+    return weights
+
+
+def lm_config(reader, hp: Hparams, source_name, source_sha) -> dict:
+    tokens = field(reader, "tokenizer.ggml.tokens")
+    eos = field(reader, "tokenizer.ggml.eos_token_id")
+    stops = [eos] + [i for i, t in enumerate(tokens[:64]) if t == "<|endoftext|>" and i != eos]
+    return {
+        "format": "refinery.lm/1",
+        "name": field(reader, "general.name", source_name),
+        "architecture": "llama",
+        "context_length": hp.context_length,
+        "vocab_size": hp.vocab,
+        "layers": hp.layers,
+        "kv_heads": hp.kv_heads,
+        "head_dim": hp.head_dim,
+        "add_bos_token": bool(field(reader, "tokenizer.ggml.add_bos_token", False)),
+        "bos_token_id": field(reader, "tokenizer.ggml.bos_token_id"),
+        "eos_token_ids": stops,
+        "pad_token_id": field(reader, "tokenizer.ggml.padding_token_id", eos),
+        "chat_template": field(reader, "tokenizer.chat_template"),
+        "source": {"file": source_name, "sha256": source_sha},
+    }
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("gguf")
+    ap.add_argument("out_dir")
+    ap.add_argument("--float32", action="store_true", help="store weights as float32 (twice the size)")
+    args = ap.parse_args()
+
+    reader = GGUFReader(args.gguf)
+    hp = read_hparams(reader)
+    print(f"gguf_to_onnx: {hp.layers} layers, hidden {hp.hidden}, {hp.heads} heads / {hp.kv_heads} kv, "
+          f"vocab {hp.vocab}", file=sys.stderr)
+    weights = read_weights(reader, hp)
+    model = build_decoder(hp, weights, np.float32 if args.float32 else np.float16, producer="refinery gguf_to_onnx")
+    del weights
+
+    os.makedirs(args.out_dir, exist_ok=True)
+    tmp = os.path.join(args.out_dir, "model.onnx.tmp")
+    onnx.save(model, tmp)
+    os.replace(tmp, os.path.join(args.out_dir, "model.onnx"))
+    tokenizer = build_bpe_tokenizer(
+        field(reader, "tokenizer.ggml.tokens"),
+        field(reader, "tokenizer.ggml.merges"),
+        field(reader, "tokenizer.ggml.token_type"),
+        field(reader, "tokenizer.ggml.pre", "default"),
+    )
+    tokenizer.save(os.path.join(args.out_dir, "tokenizer.json"))
+    config = lm_config(reader, hp, os.path.basename(args.gguf), sha256(args.gguf))
+    with open(os.path.join(args.out_dir, "lm.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    print(f"gguf_to_onnx: wrote {args.out_dir}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Makes the tiny random-weight test model committed under
+testdata/models/tiny: the same decoder graph as the converted SmolLM2 (same
+inputs, outputs, KV cache, grouped-query attention, float16 weights with a
+Cast), 2 layers of width 64, a 64-token context (so truncation is easy to
+test), and a byte-level BPE tokenizer of 400 tokens trained on the bundled
+sample texts. Deterministic: the same numpy seed gives the same weights.
+
+usage: make_tiny_model.py OUT_DIR
+"""
+
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from decoder_graph import Hparams, build_decoder  # noqa: E402
+from tokenizer_files import train_tiny_tokenizer  # noqa: E402
+
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a tiny test model<|im_end|>\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def sample_texts(repo):
+    texts = []
+    for path in sorted(glob.glob(os.path.join(repo, "pipelines/sample/*.jsonl"))):
+        with open(path) as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row.get("text"), str):
+                    texts.append(row["text"])
+    return texts + ["The quick brown fox jumps over the lazy dog. 0123456789"] * 4
+
+
+def random_weights(hp: Hparams, rng) -> dict:
+    # Scales chosen so that logits are well spread (greedy choices must not
+    # hinge on float rounding, or batch-versus-single tests would be flaky) and
+    # the MLP outweighs the tied embedding (else the model echoes its input).
+    def mat(n_in, n_out, scale):
+        return rng.normal(0.0, scale / np.sqrt(n_in), size=(n_in, n_out)).astype(np.float32)
+
+    w = {"embed": rng.normal(0.0, 0.5, size=(hp.vocab, hp.hidden)).astype(np.float32),
+         "norm": np.ones(hp.hidden, np.float32)}
+    kv = hp.kv_heads * hp.head_dim
+    for i in range(hp.layers):
+        w[f"{i}.q"], w[f"{i}.k"] = mat(hp.hidden, hp.hidden, 2.0), mat(hp.hidden, kv, 2.0)
+        w[f"{i}.v"], w[f"{i}.o"] = mat(hp.hidden, kv, 1.0), mat(hp.hidden, hp.hidden, 4.0)
+        w[f"{i}.gate"], w[f"{i}.up"] = mat(hp.hidden, hp.ffn, 1.0), mat(hp.hidden, hp.ffn, 1.0)
+        w[f"{i}.down"] = mat(hp.ffn, hp.hidden, 4.0)
+        w[f"{i}.attn_norm"] = rng.uniform(0.8, 1.2, hp.hidden).astype(np.float32)
+        w[f"{i}.ffn_norm"] = rng.uniform(0.8, 1.2, hp.hidden).astype(np.float32)
+    return w
+
+
+def main():
+    out_dir = sys.argv[1]
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    tokenizer = train_tiny_tokenizer(sample_texts(repo), vocab_size=400, specials=SPECIALS)
+    hp = Hparams(layers=2, hidden=64, ffn=128, heads=4, kv_heads=2, vocab=tokenizer.get_vocab_size(),
+                 rope_base=10000.0, rms_eps=1e-5, context_length=64)
+    model = build_decoder(hp, random_weights(hp, np.random.default_rng(20261122)), np.float16,
+                          producer="refinery make_tiny_model")
+    os.makedirs(out_dir, exist_ok=True)
+    onnx.save(model, os.path.join(out_dir, "model.onnx"))
+    tokenizer.save(os.path.join(out_dir, "tokenizer.json"))
+    config = {
+        "format": "refinery.lm/1", "name": "tiny-random", "architecture": "llama",
+        "context_length": hp.context_length, "vocab_size": hp.vocab, "layers": hp.layers,
+        "kv_heads": hp.kv_heads, "head_dim": hp.head_dim, "add_bos_token": False, "bos_token_id": 1,
+        "eos_token_ids": [2, 0], "pad_token_id": 2, "chat_template": CHAT_TEMPLATE,
+        "source": {"file": "scripts/lm/make_tiny_model.py", "sha256": None},
+    }
+    with open(os.path.join(out_dir, "lm.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

