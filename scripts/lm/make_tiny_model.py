@@ -5,6 +5,10 @@ Cast), 2 layers of width 64, a 64-token context (so truncation is easy to
 test), and a byte-level BPE tokenizer of 400 tokens trained on the bundled
 sample texts. Deterministic: the same numpy seed gives the same weights.
 
+Also writes two models of the wrong kind next to it, for the error tests:
+OUT_DIR/../not-a-decoder (an encoder's inputs and outputs) and
+OUT_DIR/../no-kv-cache (a decoder graph without past_key_values inputs).
+
 usage: make_tiny_model.py OUT_DIR
 """
 
@@ -13,8 +17,11 @@ import json
 import os
 import sys
 
+import shutil
+
 import numpy as np
 import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from decoder_graph import Hparams, build_decoder  # noqa: E402
@@ -63,6 +70,30 @@ def random_weights(hp: Hparams, rng) -> dict:
     return w
 
 
+def wrong_kind_models(out_dir, hp: Hparams):
+    """Tiny graphs with the tiny model's tokenizer and lm.json."""
+    base = os.path.dirname(os.path.abspath(out_dir))
+    embed = numpy_helper.from_array(np.zeros((hp.vocab, 8), np.float32), "embed")
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])
+    mask = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"])
+    kinds = {
+        "not-a-decoder": ([ids, mask, helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, ["batch", "seq"])],
+                          "last_hidden_state"),
+        "no-kv-cache": ([ids, mask], "logits"),
+    }
+    for name, (inputs, output) in kinds.items():
+        node = helper.make_node("Gather", ["embed", "input_ids"], [output])
+        out = helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", "seq", 8])
+        graph = helper.make_graph([node], name, inputs, [out], [embed])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        target = os.path.join(base, name)
+        os.makedirs(target, exist_ok=True)
+        onnx.save(model, os.path.join(target, "model.onnx"))
+        for f in ("tokenizer.json", "lm.json"):
+            shutil.copy(os.path.join(out_dir, f), os.path.join(target, f))
+
+
 def main():
     out_dir = sys.argv[1]
     repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -84,6 +115,7 @@ def main():
     with open(os.path.join(out_dir, "lm.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")
+    wrong_kind_models(out_dir, hp)
 
 
 if __name__ == "__main__":

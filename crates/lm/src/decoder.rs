@@ -1,0 +1,172 @@
+//! One forward pass of a decoder session, and the KV cache it carries.
+//!
+//! The cache's tensors go from one step's outputs straight into the next
+//! step's inputs, so ONNX Runtime never copies them through Rust.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::{DynValue, Tensor};
+
+use crate::error::{LmError, Result};
+use crate::layout::{DecoderLayout, Signature};
+use crate::runtime::environment;
+
+/// Options for opening a session.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Intra-op threads (0 = ONNX Runtime's default: one per core).
+    pub threads: usize,
+}
+
+pub struct Decoder {
+    session: Session,
+    pub layout: DecoderLayout,
+    pub path: PathBuf,
+}
+
+/// Past keys and values for a batch: `2 * layers` tensors
+/// `[batch, kv_heads, len, head_dim]`, key then value per layer.
+pub struct KvCache {
+    values: Vec<DynValue>,
+    pub batch: usize,
+    pub len: usize,
+}
+
+/// The inputs of one step, row-major: `input_ids` is `batch * seq`, the mask
+/// `batch * (past + seq)`.
+pub struct StepInput<'a> {
+    pub batch: usize,
+    pub input_ids: &'a [i64],
+    pub attention_mask: &'a [i64],
+    pub position_ids: &'a [i64],
+    /// Logits for the last `keep` positions only (0 = every position).
+    pub keep: usize,
+}
+
+/// `[batch, positions, vocab]` logits.
+pub struct Logits {
+    pub data: Vec<f32>,
+    pub batch: usize,
+    pub positions: usize,
+    pub vocab: usize,
+}
+
+impl Logits {
+    pub fn row(&self, b: usize, position: usize) -> &[f32] {
+        let start = (b * self.positions + position) * self.vocab;
+        &self.data[start..start + self.vocab]
+    }
+
+    pub fn last(&self, b: usize) -> &[f32] {
+        self.row(b, self.positions - 1)
+    }
+}
+
+impl Decoder {
+    pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
+        let env = environment()?;
+        let mut builder = Session::builder(env)?.with_optimization_level(GraphOptimizationLevel::Level3)?;
+        if options.threads > 0 {
+            builder = builder.with_intra_threads(options.threads)?;
+        }
+        let session = builder
+            .commit_from_file(path)
+            .map_err(|e| LmError::model(path, format!("ONNX Runtime could not load it: {e}")))?;
+        let layout = DecoderLayout::read(path, &Signature::of(session.inputs(), session.outputs()))?;
+        Ok(Decoder {
+            session,
+            layout,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn empty_cache(&self, batch: usize) -> Result<KvCache> {
+        let shape = [batch as i64, self.layout.kv_heads as i64, 0, self.layout.head_dim as i64];
+        let values = (0..2 * self.layout.layers)
+            .map(|_| Ok(Tensor::from_array((shape, Vec::<f32>::new()))?.into_dyn()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(KvCache { values, batch, len: 0 })
+    }
+
+    /// Runs one step and returns its logits and the grown cache.
+    pub fn forward(&mut self, input: &StepInput, cache: KvCache) -> Result<(Logits, KvCache)> {
+        let seq = input.input_ids.len() / input.batch;
+        let total = cache.len + seq;
+        debug_assert_eq!(input.attention_mask.len(), input.batch * total);
+        let b = input.batch as i64;
+        let mut feed: Vec<(String, DynValue)> = vec![
+            ("input_ids".into(), tensor_i64([b, seq as i64], input.input_ids)?),
+            ("attention_mask".into(), tensor_i64([b, total as i64], input.attention_mask)?),
+        ];
+        if self.layout.has_position_ids {
+            feed.push(("position_ids".into(), tensor_i64([b, seq as i64], input.position_ids)?));
+        }
+        if self.layout.has_logits_to_keep {
+            let keep = Tensor::from_array(([0usize; 0], vec![input.keep as i64]))?;
+            feed.push(("num_logits_to_keep".into(), keep.into_dyn()));
+        }
+        for (i, value) in cache.values.into_iter().enumerate() {
+            let part = if i % 2 == 0 { "key" } else { "value" };
+            feed.push((format!("past_key_values.{}.{part}", i / 2), value));
+        }
+        let mut outputs = self.session.run(feed)?;
+        let logits = {
+            let (shape, data) = outputs["logits"].try_extract_tensor::<f32>()?;
+            let (positions, vocab) = (shape[1] as usize, shape[2] as usize);
+            // Without num_logits_to_keep the graph returns every position.
+            let skip = if input.keep > 0 && positions > input.keep { positions - input.keep } else { 0 };
+            let kept = positions - skip;
+            let mut out = Vec::with_capacity(input.batch * kept * vocab);
+            for row in 0..input.batch {
+                let start = (row * positions + skip) * vocab;
+                out.extend_from_slice(&data[start..start + kept * vocab]);
+            }
+            Logits {
+                data: out,
+                batch: input.batch,
+                positions: kept,
+                vocab,
+            }
+        };
+        let mut values = Vec::with_capacity(2 * self.layout.layers);
+        for i in 0..self.layout.layers {
+            for part in ["key", "value"] {
+                let name = format!("present.{i}.{part}");
+                values.push(outputs.remove(&name).ok_or_else(|| LmError::Inference(format!("no output {name}")))?);
+            }
+        }
+        Ok((
+            logits,
+            KvCache {
+                values,
+                batch: input.batch,
+                len: total,
+            },
+        ))
+    }
+
+    /// The cache of a batch of one, repeated `n` times (a shared prefix).
+    pub fn repeat_cache(&self, cache: &KvCache, n: usize) -> Result<KvCache> {
+        let mut values = Vec::with_capacity(cache.values.len());
+        for value in &cache.values {
+            let (shape, data) = value.try_extract_tensor::<f32>()?;
+            let mut repeated = Vec::with_capacity(data.len() * n);
+            for _ in 0..n {
+                repeated.extend_from_slice(data);
+            }
+            let shape = [n as i64, shape[1], shape[2], shape[3]];
+            values.push(Tensor::from_array((shape, repeated))?.into_dyn());
+        }
+        Ok(KvCache {
+            values,
+            batch: n,
+            len: cache.len,
+        })
+    }
+}
+
+fn tensor_i64(shape: [i64; 2], data: &[i64]) -> Result<DynValue> {
+    Ok(Tensor::from_array((shape, data.to_vec()))?.into_dyn())
+}

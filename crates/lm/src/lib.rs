@@ -1,0 +1,29 @@
+//! Causal language models on ONNX Runtime, for `generate` and the judges.
+//!
+//! - [`runtime`]: finding the ONNX Runtime library (never a panic from `ort`).
+//! - [`config`]: a model directory (`model.onnx`, `tokenizer.json`, `lm.json`).
+//! - [`layout`]: reading layers, KV heads and head size from the graph.
+//! - [`decoder`]: one forward pass and the KV cache.
+//! - [`model`]: [`CausalLm`], tokenizer, prompt formatting, context policy.
+//! - [`generate`]: batched generation, greedy or seeded sampling.
+//! - [`score`]: next-token log-probabilities and continuation scores.
+
+pub mod config;
+pub mod decoder;
+pub mod error;
+pub mod generate;
+pub mod layout;
+pub mod model;
+pub mod prompt;
+pub mod runtime;
+pub mod sampling;
+pub mod score;
+
+pub use config::{LmConfig, ModelDir, DEFAULT_MODEL};
+pub use decoder::LoadOptions;
+pub use error::{LmError, Result};
+pub use generate::{Finish, GenerateParams, Generation, Request};
+pub use model::{CausalLm, Fitted};
+pub use prompt::PromptMode;
+pub use sampling::Sampling;
+pub use score::ContinuationScore;

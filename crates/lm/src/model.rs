@@ -1,0 +1,146 @@
+//! A causal LM: a decoder session, its tokenizer and its `lm.json`, with
+//! prompt formatting and the context-length policy.
+
+use std::path::Path;
+
+use tokenizers::Tokenizer;
+
+use crate::config::{LmConfig, ModelDir};
+use crate::decoder::{Decoder, LoadOptions};
+use crate::error::{LmError, Result};
+use crate::prompt::{ChatTemplate, PromptMode};
+
+pub struct CausalLm {
+    pub(crate) decoder: Decoder,
+    tokenizer: Tokenizer,
+    pub config: LmConfig,
+    template: Option<ChatTemplate>,
+}
+
+/// A prompt cut to fit the context: the ids and how many were dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fitted {
+    pub ids: Vec<u32>,
+    pub dropped: usize,
+}
+
+impl CausalLm {
+    /// Loads `dir`, or the default model from the project cache when `None`.
+    pub fn load(dir: Option<&Path>, options: &LoadOptions) -> Result<Self> {
+        let model = ModelDir::open(dir)?;
+        let tokenizer = Tokenizer::from_file(model.tokenizer())
+            .map_err(|e| LmError::model(model.tokenizer(), format!("not a tokenizer.json: {e}")))?;
+        let decoder = Decoder::load(&model.onnx(), options)?;
+        let template = match &model.config.chat_template {
+            Some(source) => Some(
+                ChatTemplate::new(source).map_err(|e| LmError::model(model.dir.join("lm.json"), e.to_string()))?,
+            ),
+            None => None,
+        };
+        let vocab = tokenizer.get_vocab_size(true);
+        if let Some(&bad) = model.config.eos_token_ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(LmError::model(model.dir.join("lm.json"), format!("eos token id {bad} is outside the vocabulary ({vocab})")));
+        }
+        Ok(CausalLm {
+            decoder,
+            tokenizer,
+            config: model.config,
+            template,
+        })
+    }
+
+    /// Layers, KV heads and head size, as read from the graph.
+    pub fn decoder_layout(&self) -> &crate::layout::DecoderLayout {
+        &self.decoder.layout
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn context_length(&self) -> usize {
+        self.config.context_length
+    }
+
+    pub fn is_eos(&self, id: u32) -> bool {
+        self.config.eos_token_ids.contains(&id)
+    }
+
+    pub fn pad_id(&self) -> u32 {
+        self.config.pad_token_id.unwrap_or(self.config.eos_token_ids[0])
+    }
+
+    /// Token ids of `text`. Special tokens written in the text (a chat
+    /// template's `<|im_start|>`) are recognised; a BOS is added when
+    /// `lm.json` asks for one.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| LmError::Invalid(format!("tokenizer: {e}")))?;
+        let mut ids = Vec::with_capacity(encoding.len() + 1);
+        if self.config.add_bos_token {
+            ids.extend(self.config.bos_token_id);
+        }
+        ids.extend_from_slice(encoding.get_ids());
+        Ok(ids)
+    }
+
+    /// The text of `ids`, special tokens included, exactly as the tokenizer
+    /// decodes it (invalid UTF-8 from a cut multi-byte character becomes U+FFFD).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, false)
+            .map_err(|e| LmError::Invalid(format!("tokenizer: {e}")))
+    }
+
+    /// The text the model sees for a scenario.
+    pub fn format(&self, mode: PromptMode, system: Option<&str>, prompt: &str) -> Result<String> {
+        match mode {
+            PromptMode::Raw => Ok(match system {
+                Some(system) => format!("{system}\n\n{prompt}"),
+                None => prompt.to_string(),
+            }),
+            PromptMode::Chat => {
+                let template = self.template.as_ref().ok_or_else(|| {
+                    LmError::Invalid(format!("model {} has no chat template in lm.json; use --raw", self.name()))
+                })?;
+                let token = |id: Option<u32>| id.and_then(|id| self.tokenizer.id_to_token(id)).unwrap_or_default();
+                template.render(
+                    system,
+                    prompt,
+                    &token(self.config.bos_token_id),
+                    &token(self.config.eos_token_ids.first().copied()),
+                )
+            }
+        }
+    }
+
+    /// Keeps the prompt within the context, leaving room for `reserve` new
+    /// tokens: the last tokens are kept (the end of a scenario is what the
+    /// continuation depends on), or, with `truncate` off, an error.
+    pub fn fit(&self, ids: Vec<u32>, reserve: usize, truncate: bool) -> Result<Fitted> {
+        let context = self.context_length();
+        if reserve >= context {
+            return Err(LmError::Invalid(format!(
+                "{reserve} new tokens do not fit the model's context of {context} tokens"
+            )));
+        }
+        let limit = context - reserve;
+        if ids.len() <= limit {
+            return Ok(Fitted { ids, dropped: 0 });
+        }
+        if !truncate {
+            return Err(LmError::TooLong {
+                tokens: ids.len(),
+                limit,
+                context,
+            });
+        }
+        let dropped = ids.len() - limit;
+        Ok(Fitted {
+            ids: ids[dropped..].to_vec(),
+            dropped,
+        })
+    }
+}

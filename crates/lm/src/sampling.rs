@@ -1,0 +1,198 @@
+//! Choosing the next token: greedy, or seeded sampling with temperature,
+//! top-k and top-p. Each row draws from its own random stream, derived from
+//! the seed and the row's stream id (not from its place in a batch), so a
+//! row's sample is the same whatever else is batched with it.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{LmError, Result};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sampling {
+    /// 0 = greedy.
+    pub temperature: f32,
+    /// Nucleus: keep the most likely tokens whose mass reaches `top_p` (1 = off).
+    pub top_p: f32,
+    /// Keep the `top_k` most likely tokens (0 = off).
+    pub top_k: usize,
+    pub seed: u64,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+            seed: 0,
+        }
+    }
+}
+
+impl Sampling {
+    pub fn is_greedy(&self) -> bool {
+        self.temperature == 0.0 || self.top_k == 1
+    }
+
+    pub fn check(&self) -> Result<()> {
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return Err(LmError::Invalid(format!("temperature must be >= 0, got {}", self.temperature)));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(LmError::Invalid(format!("top-p must be in (0, 1], got {}", self.top_p)));
+        }
+        Ok(())
+    }
+
+    /// The random stream of one row (`stream` identifies the row and rollout).
+    pub fn stream(&self, stream: u64) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(stream);
+        rng
+    }
+
+    /// Picks the next token from one row's logits.
+    pub fn pick(&self, logits: &[f32], rng: &mut ChaCha8Rng) -> u32 {
+        if self.is_greedy() {
+            return argmax(logits);
+        }
+        let candidates = self.candidates(logits);
+        // One draw per step whether or not it is needed keeps the stream in
+        // step with the token count.
+        let u: f64 = rng.gen();
+        let total: f64 = candidates.iter().map(|c| c.1).sum();
+        let mut target = u * total;
+        for &(id, p) in &candidates {
+            if target < p {
+                return id;
+            }
+            target -= p;
+        }
+        candidates.last().map_or(0, |c| c.0)
+    }
+
+    /// Tokens that survive top-k and top-p, most likely first (ties by id),
+    /// with unnormalised probabilities at the sampling temperature.
+    fn candidates(&self, logits: &[f32]) -> Vec<(u32, f64)> {
+        let t = self.temperature as f64;
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let mut all: Vec<(u32, f64)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u32, ((l as f64 - max) / t).exp()))
+            .filter(|c| c.1 > 0.0)
+            .collect();
+        let by_prob = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if self.top_k > 0 && self.top_k < all.len() {
+            all.select_nth_unstable_by(self.top_k - 1, by_prob);
+            all.truncate(self.top_k);
+        }
+        all.sort_unstable_by(by_prob);
+        if self.top_p < 1.0 {
+            let total: f64 = all.iter().map(|c| c.1).sum();
+            let mut mass = 0.0;
+            let keep = all
+                .iter()
+                .position(|c| {
+                    mass += c.1;
+                    mass >= self.top_p as f64 * total
+                })
+                .map_or(all.len(), |i| i + 1);
+            all.truncate(keep);
+        }
+        all
+    }
+}
+
+/// Index of the largest logit; the lowest index wins a tie.
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Natural-log probabilities of a row of logits, computed in f64.
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+    let log_z = max + sum.ln();
+    logits.iter().map(|&l| (l as f64 - log_z) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sampler(temperature: f32, top_p: f32, top_k: usize) -> Sampling {
+        Sampling {
+            temperature,
+            top_p,
+            top_k,
+            seed: 7,
+        }
+    }
+
+    #[test]
+    fn greedy_takes_the_first_of_equal_maxima() {
+        assert_eq!(argmax(&[0.0, 3.0, 1.0, 3.0]), 1);
+        let mut rng = sampler(0.0, 1.0, 0).stream(0);
+        assert_eq!(sampler(0.0, 1.0, 0).pick(&[0.0, 3.0, 1.0], &mut rng), 1);
+    }
+
+    #[test]
+    fn top_k_and_top_p_keep_only_the_likely_tokens() {
+        let logits = [5.0, 4.0, 0.0, -3.0, 4.5];
+        let c = sampler(1.0, 1.0, 2).candidates(&logits);
+        assert_eq!(c.iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 4]);
+        let c = sampler(1.0, 0.5, 0).candidates(&logits);
+        assert_eq!(c.iter().map(|c| c.0).collect::<Vec<_>>(), vec![0]);
+        for _ in 0..100 {
+            let s = sampler(1.0, 0.9, 2);
+            let mut rng = s.stream(3);
+            assert!([0, 4].contains(&s.pick(&logits, &mut rng)));
+        }
+    }
+
+    #[test]
+    fn streams_are_reproducible_and_differ_by_row() {
+        let logits: Vec<f32> = (0..50).map(|i| (i % 7) as f32 * 0.3).collect();
+        let s = sampler(1.0, 1.0, 0);
+        let draw = |stream| {
+            let mut rng = s.stream(stream);
+            (0..20).map(|_| s.pick(&logits, &mut rng)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(1), draw(1));
+        assert_ne!(draw(1), draw(2));
+    }
+
+    #[test]
+    fn sampling_follows_the_distribution() {
+        // p(0) = e^1 / (e^1 + 1) ~ 0.731
+        let s = sampler(1.0, 1.0, 0);
+        let mut rng = s.stream(0);
+        let zeros = (0..20_000).filter(|_| s.pick(&[1.0, 0.0], &mut rng) == 0).count();
+        let share = zeros as f64 / 20_000.0;
+        assert!((share - 0.731).abs() < 0.015, "{share}");
+    }
+
+    #[test]
+    fn log_softmax_sums_to_one() {
+        let lp = log_softmax(&[1.0, 2.0, 3.0, -1e4]);
+        let total: f64 = lp.iter().map(|&l| (l as f64).exp()).sum();
+        assert!((total - 1.0).abs() < 1e-6);
+        assert!(lp[3] < -1e3);
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        assert!(sampler(-1.0, 1.0, 0).check().is_err());
+        assert!(sampler(1.0, 0.0, 0).check().is_err());
+        assert!(sampler(1.0, 1.5, 0).check().is_err());
+        assert!(sampler(0.7, 0.9, 40).check().is_ok());
+    }
+}

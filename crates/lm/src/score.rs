@@ -1,0 +1,127 @@
+//! Log-probabilities after a prefix: the next-token distribution, and the
+//! total log-probability of given continuations. The prefix runs once; its
+//! KV cache is shared by every continuation. The judge uses both: the score
+//! of a number is the probability of its digit tokens in order.
+
+use crate::decoder::StepInput;
+use crate::error::{LmError, Result};
+use crate::model::CausalLm;
+use crate::sampling::log_softmax;
+
+/// Continuations scored per forward pass (bounds the logits held at once).
+const CONTINUATION_BATCH: usize = 32;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContinuationScore {
+    /// Sum of the token log-probabilities (natural log).
+    pub logprob: f64,
+    pub token_logprobs: Vec<f32>,
+}
+
+impl CausalLm {
+    /// Log-probabilities of every vocabulary token right after `prefix`.
+    pub fn next_token_logprobs(&mut self, prefix: &[u32]) -> Result<Vec<f32>> {
+        let (last, _) = self.run_prefix(prefix)?;
+        Ok(log_softmax(&last))
+    }
+
+    /// Scores each continuation (token ids) after `prefix`.
+    pub fn score_continuations(&mut self, prefix: &[u32], continuations: &[Vec<u32>]) -> Result<Vec<ContinuationScore>> {
+        if let Some(i) = continuations.iter().position(|c| c.is_empty()) {
+            return Err(LmError::Invalid(format!("continuation {i} has no tokens")));
+        }
+        let longest = continuations.iter().map(Vec::len).max().unwrap_or(0);
+        if prefix.len() + longest > self.context_length() {
+            return Err(LmError::TooLong {
+                tokens: prefix.len() + longest,
+                limit: self.context_length(),
+                context: self.context_length(),
+            });
+        }
+        let (last, cache) = self.run_prefix(prefix)?;
+        let first = log_softmax(&last);
+        let mut scores = Vec::with_capacity(continuations.len());
+        for chunk in continuations.chunks(CONTINUATION_BATCH) {
+            let width = chunk.iter().map(Vec::len).max().unwrap_or(1) - 1;
+            if width == 0 {
+                scores.extend(chunk.iter().map(|c| single(first[c[0] as usize])));
+                continue;
+            }
+            let batch = chunk.len();
+            let total = prefix.len() + width;
+            let pad = self.pad_id() as i64;
+            let (mut ids, mut mask, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+            for c in chunk {
+                // Feed every token but the last; right padding, masked.
+                let fed = &c[..c.len() - 1];
+                ids.extend(fed.iter().map(|&t| t as i64).chain(std::iter::repeat_n(pad, width - fed.len())));
+                mask.extend(std::iter::repeat_n(1, prefix.len() + fed.len()).chain(std::iter::repeat_n(0, width - fed.len())));
+                positions.extend((prefix.len() as i64..).take(width));
+            }
+            let shared = self.decoder.repeat_cache(&cache, batch)?;
+            let input = StepInput {
+                batch,
+                input_ids: &ids,
+                attention_mask: &mask,
+                position_ids: &positions,
+                keep: 0,
+            };
+            debug_assert_eq!(mask.len(), batch * total);
+            let (logits, _) = self.decoder.forward(&input, shared)?;
+            for (b, c) in chunk.iter().enumerate() {
+                let mut token_logprobs = vec![first[c[0] as usize]];
+                for (j, &t) in c.iter().enumerate().skip(1) {
+                    token_logprobs.push(log_softmax(logits.row(b, j - 1))[t as usize]);
+                }
+                scores.push(ContinuationScore {
+                    logprob: token_logprobs.iter().map(|&l| l as f64).sum(),
+                    token_logprobs,
+                });
+            }
+        }
+        Ok(scores)
+    }
+
+    /// Runs a prefix alone: its last logits and its cache (batch of one).
+    fn run_prefix(&mut self, prefix: &[u32]) -> Result<(Vec<f32>, crate::decoder::KvCache)> {
+        if prefix.is_empty() {
+            return Err(LmError::Invalid("the prefix has no tokens".into()));
+        }
+        let ids: Vec<i64> = prefix.iter().map(|&t| t as i64).collect();
+        let mask = vec![1; ids.len()];
+        let positions: Vec<i64> = (0..ids.len() as i64).collect();
+        let cache = self.decoder.empty_cache(1)?;
+        let input = StepInput {
+            batch: 1,
+            input_ids: &ids,
+            attention_mask: &mask,
+            position_ids: &positions,
+            keep: 1,
+        };
+        let (logits, cache) = self.decoder.forward(&input, cache)?;
+        Ok((logits.last(0).to_vec(), cache))
+    }
+
+    /// Logits at every position of `ids`, run in one pass with no cache.
+    pub fn all_logits(&mut self, ids: &[u32]) -> Result<crate::decoder::Logits> {
+        let ids: Vec<i64> = ids.iter().map(|&t| t as i64).collect();
+        let mask = vec![1; ids.len()];
+        let positions: Vec<i64> = (0..ids.len() as i64).collect();
+        let cache = self.decoder.empty_cache(1)?;
+        let input = StepInput {
+            batch: 1,
+            input_ids: &ids,
+            attention_mask: &mask,
+            position_ids: &positions,
+            keep: 0,
+        };
+        Ok(self.decoder.forward(&input, cache)?.0)
+    }
+}
+
+fn single(logprob: f32) -> ContinuationScore {
+    ContinuationScore {
+        logprob: logprob as f64,
+        token_logprobs: vec![logprob],
+    }
+}

@@ -1,0 +1,184 @@
+//! The lm crate on the tiny random-weight model in testdata/models (made by
+//! scripts/lm/make_tiny_model.py; same decoder layout as the real model).
+//! Needs the ONNX Runtime library: `make runtime` puts it in the cache.
+
+use std::path::PathBuf;
+
+use refinery_lm::{CausalLm, Finish, GenerateParams, LmError, LoadOptions, PromptMode, Request, Sampling};
+
+fn models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models")
+}
+
+fn tiny() -> CausalLm {
+    CausalLm::load(Some(&models().join("tiny")), &LoadOptions { threads: 1 }).expect("tiny model loads")
+}
+
+const PROMPTS: [&str; 4] = [
+    "I can't believe you did that",
+    "Hello",
+    "We need to talk about what happened yesterday at the station, before it gets worse",
+    "ok",
+];
+
+fn requests(lm: &CausalLm) -> Vec<Request> {
+    PROMPTS
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Request {
+            ids: lm.encode(p).unwrap(),
+            stream: i as u64,
+        })
+        .collect()
+}
+
+fn params(temperature: f32, max_new_tokens: usize) -> GenerateParams {
+    GenerateParams {
+        max_new_tokens,
+        sampling: Sampling {
+            temperature,
+            top_p: 0.95,
+            top_k: 50,
+            seed: 11,
+        },
+        ..GenerateParams::default()
+    }
+}
+
+#[test]
+fn reads_the_layout_from_the_graph() {
+    let lm = tiny();
+    let layout = &lm.decoder_layout();
+    assert_eq!((layout.layers, layout.kv_heads, layout.head_dim), (2, 2, 16));
+    assert!(layout.has_position_ids && layout.has_logits_to_keep);
+}
+
+#[test]
+fn cached_logits_agree_with_a_full_recompute() {
+    let mut lm = tiny();
+    let prefix = lm.encode(PROMPTS[0]).unwrap();
+    let continuation = lm.encode(" and then we left").unwrap();
+    let scored = lm.score_continuations(&prefix, std::slice::from_ref(&continuation)).unwrap();
+    let full: Vec<u32> = prefix.iter().chain(&continuation).copied().collect();
+    let logits = lm.all_logits(&full).unwrap();
+    for (j, &token) in continuation.iter().enumerate() {
+        let row = refinery_lm::sampling::log_softmax(logits.row(0, prefix.len() + j - 1));
+        let cached = scored[0].token_logprobs[j];
+        assert!((row[token as usize] - cached).abs() < 1e-4, "token {j}: {} vs {cached}", row[token as usize]);
+    }
+    let next = lm.next_token_logprobs(&prefix).unwrap();
+    let last = refinery_lm::sampling::log_softmax(logits.row(0, prefix.len() - 1));
+    let worst = next.iter().zip(&last).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "next-token log-probs differ by {worst}");
+}
+
+#[test]
+fn greedy_with_and_without_the_cache_give_the_same_tokens() {
+    let mut lm = tiny();
+    let reqs = requests(&lm);
+    let with = lm.generate(&reqs, &params(0.0, 12)).unwrap();
+    let without = lm
+        .generate(
+            &reqs,
+            &GenerateParams {
+                use_cache: false,
+                ..params(0.0, 12)
+            },
+        )
+        .unwrap();
+    assert_eq!(with, without);
+    assert!(with.iter().all(|g| g.token_ids.len() == 12 && g.finish == Finish::Length));
+}
+
+#[test]
+fn a_batch_of_different_lengths_matches_each_prompt_alone() {
+    let mut lm = tiny();
+    let reqs = requests(&lm);
+    let batched = lm.generate(&reqs, &params(0.0, 10)).unwrap();
+    for (req, expected) in reqs.iter().zip(&batched) {
+        let alone = lm.generate(std::slice::from_ref(req), &params(0.0, 10)).unwrap();
+        assert_eq!(&alone[0], expected);
+    }
+    let distinct: std::collections::HashSet<_> = batched.iter().map(|g| &g.token_ids).collect();
+    assert!(distinct.len() > 1, "the tiny model must not give every prompt the same answer");
+}
+
+#[test]
+fn sampling_is_reproducible_and_independent_of_the_batch() {
+    let mut lm = tiny();
+    let reqs = requests(&lm);
+    let first = lm.generate(&reqs, &params(0.9, 10)).unwrap();
+    assert_eq!(first, lm.generate(&reqs, &params(0.9, 10)).unwrap());
+    for (req, expected) in reqs.iter().zip(&first) {
+        let alone = lm.generate(std::slice::from_ref(req), &params(0.9, 10)).unwrap();
+        assert_eq!(&alone[0], expected);
+    }
+    let pair = lm.generate(&reqs[1..3], &params(0.9, 10)).unwrap();
+    assert_eq!(pair, first[1..3]);
+    let mut other_seed = params(0.9, 10);
+    other_seed.sampling.seed = 12;
+    assert_ne!(lm.generate(&reqs, &other_seed).unwrap(), first);
+    let greedy = lm.generate(&reqs, &params(0.0, 10)).unwrap();
+    assert_ne!(greedy, first, "sampling at 0.9 should leave the greedy path somewhere");
+}
+
+#[test]
+fn stops_on_a_stop_string_and_on_end_of_sequence() {
+    let mut lm = tiny();
+    let reqs = requests(&lm);
+    let plain = lm.generate(&reqs[..1], &params(0.0, 12)).unwrap().remove(0);
+    let chars: Vec<char> = plain.text.chars().collect();
+    let stop: String = chars[chars.len() / 2..chars.len() / 2 + 2].iter().collect();
+    let cut = plain.text.find(&stop).unwrap();
+    let mut with_stop = params(0.0, 12);
+    with_stop.stop = vec![stop.clone()];
+    let stopped = lm.generate(&reqs[..1], &with_stop).unwrap().remove(0);
+    assert_eq!(stopped.finish, Finish::Stop);
+    assert_eq!(stopped.text, plain.text[..cut], "stop {stop:?}");
+    assert!(plain.token_ids.starts_with(&stopped.token_ids));
+
+    // Make the fourth greedy token an end-of-sequence token.
+    lm.config.eos_token_ids.push(plain.token_ids[3]);
+    let ended = lm.generate(&reqs[..1], &params(0.0, 12)).unwrap().remove(0);
+    let first_eos = plain.token_ids.iter().position(|t| lm.is_eos(*t)).unwrap();
+    assert_eq!(ended.finish, Finish::Eos);
+    assert_eq!(ended.token_ids, plain.token_ids[..first_eos]);
+    assert_eq!(ended.text, lm.decode(&ended.token_ids).unwrap());
+}
+
+#[test]
+fn long_prompts_are_cut_from_the_left_or_refused() {
+    let lm = tiny();
+    let long = "word ".repeat(200);
+    let ids = lm.encode(&long).unwrap();
+    assert!(ids.len() > lm.context_length());
+    let fitted = lm.fit(ids.clone(), 10, true).unwrap();
+    assert_eq!(fitted.ids.len(), lm.context_length() - 10);
+    assert_eq!(fitted.dropped, ids.len() - fitted.ids.len());
+    assert_eq!(fitted.ids[..], ids[fitted.dropped..]);
+    let err = lm.fit(ids.clone(), 10, false).unwrap_err();
+    assert!(matches!(err, LmError::TooLong { .. }) && err.is_row_error());
+    assert!(err.to_string().contains("at most 54 fit"), "{err}");
+    assert!(lm.fit(ids, 64, true).is_err(), "no room for the prompt at all");
+}
+
+#[test]
+fn chat_and_raw_prompts() {
+    let lm = tiny();
+    let chat = lm.format(PromptMode::Chat, None, "Hi").unwrap();
+    assert_eq!(chat, "<|im_start|>system\nYou are a tiny test model<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    let ids = lm.encode(&chat).unwrap();
+    assert_eq!(ids[0], 1, "<|im_start|> is one special token");
+    assert_eq!(lm.format(PromptMode::Raw, None, "so I").unwrap(), "so I");
+}
+
+#[test]
+fn models_of_the_wrong_kind_are_refused_with_what_was_found() {
+    let load = |name: &str| CausalLm::load(Some(&models().join(name)), &LoadOptions::default()).err().unwrap().to_string();
+    let encoder = load("not-a-decoder");
+    assert!(encoder.contains("unexpected input `token_type_ids`"), "{encoder}");
+    let no_cache = load("no-kv-cache");
+    assert!(no_cache.contains("expected KV-cache inputs"), "{no_cache}");
+    let missing = load("no-such-model");
+    assert!(missing.contains("has no model.onnx"), "{missing}");
+}
