@@ -8,6 +8,7 @@
 //! - [`generate`]: batched generation, greedy or seeded sampling.
 //! - [`score`]: next-token log-probabilities and continuation scores.
 
+pub mod cli;
 pub mod config;
 pub mod decoder;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod runtime;
 pub mod sampling;
 pub mod score;
 
+pub use cli::ModelArgs;
 pub use config::{LmConfig, ModelDir, DEFAULT_MODEL};
 pub use decoder::LoadOptions;
 pub use error::{LmError, Result};

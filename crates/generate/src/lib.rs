@@ -1,0 +1,245 @@
+//! `generate`: continue scenario prompts with a causal LM on ONNX Runtime
+//! (stage 1 of the refinement loop).
+//!
+//! ```text
+//! generate [OPTIONS] [FILE...]
+//! generate scenarios.jsonl > responses.jsonl
+//! generate --raw --positive positive.txt --negative negative.txt > responses.jsonl
+//! generate --temperature 0.8 --top-p 0.95 --rollouts 4 --seed 1 scenarios.jsonl
+//! ```
+//!
+//! Adds `response` (the completion exactly as decoded: never stripped, never
+//! joined to the prompt), `response_token_ids`, `prompt_token_count`,
+//! `response_token_count`, `finish_reason` (`eos`, `stop`, `length`),
+//! `model`, and with `--rollouts N > 1`, `rollout`.
+
+mod batch;
+mod scenarios;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use refinery_core::reader::{too_long_reason, LineReader};
+use refinery_core::record::parse_row;
+use refinery_core::writer::JsonlWriter;
+use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
+use refinery_lm::{CausalLm, GenerateParams, ModelArgs, PromptMode, Sampling};
+
+use batch::{Batch, Counts, Scenario};
+use scenarios::{pair_rows, trait_name, ScenarioLine, Scenarios};
+
+const AFTER_HELP: &str = "\
+Input rows need `prompt` (a string) and may have `system_prompt`; every other field is
+kept. With --chat (the default for models whose lm.json has a chat template) the model
+sees its chat template filled with the system prompt (or the template's default) and
+the prompt as the user's message; with --raw it sees the prompt text itself (with a
+system prompt, if any, before it and a blank line), to continue it.
+
+Decoding: greedy at --temperature 0 (the default); otherwise seeded sampling with
+--top-k and --top-p. Each response draws from its own random stream, fixed by --seed,
+the row's place in the input and the rollout number, so results do not depend on
+--batch-size. A response ends at an end-of-sequence token (not included), at a --stop
+string (the response ends before it), or after --max-new-tokens.
+
+Context: a prompt that leaves fewer than --max-new-tokens tokens of the model's
+context loses its first tokens (the row gets `prompt_tokens_dropped`, and stderr
+counts them); with --no-truncate such a row is rejected instead.
+
+Models: ONNX Runtime is found through ORT_DYLIB_PATH, then the project cache
+(REFINERY_CACHE, default .cache/refinery; `make runtime` fills it), then the system.
+The default model is SmolLM2-135M-Instruct, converted by `make models`.";
+
+/// Continue scenario prompts with a causal LM on ONNX Runtime
+#[derive(Parser, Debug)]
+#[command(name = "generate", version, after_long_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// trait-interp's positive scenarios (one per line), with --negative
+    #[arg(long, value_name = "FILE", requires = "negative", conflicts_with = "files")]
+    pub positive: Option<PathBuf>,
+
+    /// trait-interp's negative scenarios, paired with --positive by order
+    #[arg(long, value_name = "FILE", requires = "positive")]
+    pub negative: Option<PathBuf>,
+
+    /// The trait, for rows from --positive/--negative [default: the name of
+    /// the directory holding the positive file]
+    #[arg(long = "trait", value_name = "NAME", requires = "positive")]
+    pub trait_name: Option<String>,
+
+    /// Most tokens to generate per response
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub max_new_tokens: usize,
+
+    /// Sampling temperature; 0 is greedy decoding
+    #[arg(long, value_name = "T", default_value_t = 0.0)]
+    pub temperature: f32,
+
+    /// Nucleus sampling: draw from the likeliest tokens holding this much mass
+    #[arg(long, value_name = "P", default_value_t = 1.0)]
+    pub top_p: f32,
+
+    /// Draw from the K likeliest tokens only (0 = no limit)
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub top_k: usize,
+
+    /// Seed for sampling
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Responses per scenario (rows get `rollout`)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub rollouts: u32,
+
+    /// End a response at this string (repeatable); the response ends before it
+    #[arg(long, value_name = "STRING")]
+    pub stop: Vec<String>,
+
+    /// Re-run the whole sequence at every step instead of keeping the KV
+    /// cache (slow; for benchmarks and checks)
+    #[arg(long)]
+    pub no_kv_cache: bool,
+}
+
+pub fn run(tool: &mut Tool) -> Result<()> {
+    run_with(Cli::parse(), tool)
+}
+
+pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
+    tool.quiet = cli.common.quiet;
+    let params = GenerateParams {
+        max_new_tokens: cli.max_new_tokens,
+        sampling: Sampling {
+            temperature: cli.temperature,
+            top_p: cli.top_p,
+            top_k: cli.top_k,
+            seed: cli.seed,
+        },
+        stop: cli.stop.clone(),
+        use_cache: !cli.no_kv_cache,
+    };
+    params.sampling.check()?;
+    if cli.max_new_tokens == 0 {
+        return Err(Error::usage("--max-new-tokens must be at least 1"));
+    }
+    if cli.stop.iter().any(String::is_empty) {
+        return Err(Error::usage("--stop needs a non-empty string"));
+    }
+    let mut scenarios = open_scenarios(&cli, tool)?;
+    let mut lm = cli.model.load()?;
+    let mode = cli.model.prompt_mode(&lm);
+    let model_name = cli.model.model_name(&lm);
+    let progress = refinery_core::progress::Progress::new(cli.common.quiet, None);
+    let mut rejects = cli.common.rejects()?;
+    let mut out = JsonlWriter::stdout();
+    let mut tally = Tally::default();
+    let mut counts = Counts::default();
+    let size = cli.model.batch_size as usize;
+    let mut batch = Batch::new(&mut lm, &params, cli.rollouts, size, &model_name);
+    while let Some(line) = scenarios.next()? {
+        tally.read += 1;
+        match prepare(&line, batch.lm, mode, &cli, tally.read - 1) {
+            Ok(scenario) => {
+                counts.truncated += u64::from(scenario.dropped > 0);
+                batch.push(scenario);
+                tally.written += 1;
+            }
+            Err(why) => rejects.reject(&line.location, &why, &line.bytes)?,
+        }
+        if batch.is_full() {
+            batch.run(&mut out, &mut counts)?;
+            show_progress(&progress, &tally, &counts);
+        }
+    }
+    if !batch.is_empty() {
+        batch.run(&mut out, &mut counts)?;
+    }
+    progress.finish();
+    out.flush()?;
+    tally.blank = scenarios.blank_lines();
+    report(tool, &counts, &cli);
+    cli.common.finish(tool, tally, rejects)
+}
+
+fn open_scenarios(cli: &Cli, tool: &Tool) -> Result<Scenarios> {
+    match (&cli.positive, &cli.negative) {
+        (Some(pos), Some(neg)) => {
+            let name = trait_name(cli.trait_name.as_deref(), pos)?;
+            Ok(Scenarios::Pairs(pair_rows(pos, neg, &name)?.into_iter()))
+        }
+        _ => Ok(Scenarios::Jsonl(LineReader::new(
+            cli.common.inputs(tool)?,
+            cli.common.max_line_bytes,
+        ))),
+    }
+}
+
+/// Checks a scenario line and tokenises its prompt; the error is the reason
+/// the row is rejected.
+fn prepare(line: &ScenarioLine, lm: &CausalLm, mode: PromptMode, cli: &Cli, index: u64) -> Result<Scenario, String> {
+    if let Some(len) = line.too_long {
+        return Err(too_long_reason(len, cli.common.max_line_bytes));
+    }
+    let row: Row = parse_row(&line.bytes).map_err(|e| e.0)?;
+    let prompt = match row.get("prompt") {
+        Some(serde_json::Value::String(p)) if !p.is_empty() => p.as_str(),
+        Some(serde_json::Value::String(_)) => return Err("`prompt` is empty".into()),
+        Some(other) => return Err(format!("`prompt` is {}, expected a string", refinery_core::record::type_name(other))),
+        None => return Err("no `prompt` field (the scenario text, a string)".into()),
+    };
+    let system = match row.get("system_prompt") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.as_str()),
+        Some(other) => {
+            return Err(format!("`system_prompt` is {}, expected a string", refinery_core::record::type_name(other)))
+        }
+    };
+    let text = lm.format(mode, system, prompt).map_err(|e| e.to_string())?;
+    let ids = lm.encode(&text).map_err(|e| e.to_string())?;
+    if ids.is_empty() {
+        return Err("the prompt has no tokens".into());
+    }
+    let fitted = lm.fit(ids, cli.max_new_tokens, !cli.model.no_truncate).map_err(|e| e.to_string())?;
+    Ok(Scenario {
+        bytes: line.bytes.clone(),
+        row,
+        ids: fitted.ids,
+        dropped: fitted.dropped,
+        index,
+    })
+}
+
+fn show_progress(progress: &refinery_core::progress::Progress, tally: &Tally, counts: &Counts) {
+    let seconds = counts.model_time.as_secs_f64().max(1e-9);
+    progress.update_now(tally.read, tally.read);
+    progress.set_message(format!(
+        "{} responses, {:.1} rows/s, {:.0} new tokens/s",
+        counts.responses,
+        counts.responses as f64 / seconds,
+        counts.new_tokens as f64 / seconds
+    ));
+}
+
+fn report(tool: &Tool, counts: &Counts, cli: &Cli) {
+    let seconds = counts.model_time.as_secs_f64();
+    tool.note(&format!(
+        "{} responses, {} prompt tokens, {} new tokens in {:.1} s of model time ({:.1} new tokens/s)",
+        counts.responses,
+        counts.prompt_tokens,
+        counts.new_tokens,
+        seconds,
+        counts.new_tokens as f64 / seconds.max(1e-9)
+    ));
+    if counts.truncated > 0 {
+        tool.say(&format!(
+            "warning: {} prompts did not fit the context with {} new tokens and lost their first tokens \
+             (see prompt_tokens_dropped; --no-truncate rejects them instead)",
+            counts.truncated, cli.max_new_tokens
+        ));
+    }
+}

@@ -1,0 +1,1 @@
+refinery_core::tool_main!("generate", refinery_generate::run);

@@ -1,0 +1,155 @@
+//! Where scenarios come from: JSONL rows (`prompt`, optional
+//! `system_prompt`), or trait-interp's `positive.txt` / `negative.txt` pair
+//! (one scenario per line, blank lines skipped, paired by their order),
+//! turned into rows with `prompt`, `polarity`, `pair` and `trait`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use refinery_core::reader::LineReader;
+use refinery_core::{Error, Location, Result};
+use serde_json::json;
+
+/// One scenario line: where it came from and its JSON text.
+pub struct ScenarioLine {
+    pub location: Location,
+    pub bytes: Vec<u8>,
+    /// Set when the line was longer than --max-line-bytes (its full length).
+    pub too_long: Option<usize>,
+}
+
+pub enum Scenarios {
+    Jsonl(LineReader),
+    Pairs(std::vec::IntoIter<ScenarioLine>),
+}
+
+impl Scenarios {
+    pub fn next(&mut self) -> Result<Option<ScenarioLine>> {
+        match self {
+            Scenarios::Jsonl(reader) => Ok(reader.next_line()?.map(|line| ScenarioLine {
+                location: line.location,
+                bytes: line.bytes.to_vec(),
+                too_long: line.too_long,
+            })),
+            Scenarios::Pairs(rows) => Ok(rows.next()),
+        }
+    }
+
+    pub fn blank_lines(&self) -> u64 {
+        match self {
+            Scenarios::Jsonl(reader) => reader.blank_lines(),
+            Scenarios::Pairs(_) => 0,
+        }
+    }
+}
+
+/// The non-blank lines of a scenario file with their line numbers.
+fn scenario_lines(path: &Path) -> Result<Vec<(u64, String)>> {
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8(text).map_err(|e| {
+        let line = text_line_of(e.as_bytes(), e.utf8_error().valid_up_to());
+        Error::data(location(path, line), "not valid UTF-8")
+    })?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i as u64 + 1, l.strip_suffix('\r').unwrap_or(l)))
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| (n, l.strip_prefix('\u{feff}').unwrap_or(l).to_string()))
+        .collect())
+}
+
+fn text_line_of(bytes: &[u8], offset: usize) -> u64 {
+    bytes[..offset].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+}
+
+fn location(path: &Path, line: u64) -> Location {
+    Location {
+        source: Arc::from(path.display().to_string()),
+        line,
+    }
+}
+
+/// The trait's name: `--trait`, else the directory holding positive.txt
+/// (trait-interp keeps each trait in a directory named for it).
+pub fn trait_name(given: Option<&str>, positive: &Path) -> Result<String> {
+    if let Some(name) = given {
+        return Ok(name.to_string());
+    }
+    positive
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()))
+        .ok_or_else(|| Error::usage("cannot tell the trait's name from the path of --positive; give --trait NAME"))
+}
+
+/// Rows for a positive/negative pair of files: pair i is the i-th scenario
+/// of each file, positive first.
+pub fn pair_rows(positive: &PathBuf, negative: &PathBuf, trait_name: &str) -> Result<Vec<ScenarioLine>> {
+    let pos = scenario_lines(positive)?;
+    let neg = scenario_lines(negative)?;
+    if pos.len() != neg.len() {
+        return Err(Error::usage(format!(
+            "{} has {} scenarios and {} has {}: pairs are matched by order, so the counts must agree",
+            positive.display(),
+            pos.len(),
+            negative.display(),
+            neg.len()
+        )));
+    }
+    let mut rows = Vec::with_capacity(2 * pos.len());
+    for (pair, (p, n)) in pos.into_iter().zip(neg).enumerate() {
+        for ((line, prompt), polarity, path) in [(p, "positive", positive), (n, "negative", negative)] {
+            let row = json!({"prompt": prompt, "polarity": polarity, "pair": pair, "trait": trait_name});
+            rows.push(ScenarioLine {
+                location: location(path, line),
+                bytes: serde_json::to_vec(&row).expect("a row serialises"),
+                too_long: None,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_by_order_skipping_blank_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let pos = dir.path().join("positive.txt");
+        let neg = dir.path().join("negative.txt");
+        std::fs::write(&pos, "He asked me, so I\n\nShe smiled and\n").unwrap();
+        std::fs::write(&neg, "\u{feff}They left, so I\r\nWe waited and\r\n").unwrap();
+        let rows = pair_rows(&pos, &neg, "t").unwrap();
+        let text: Vec<String> = rows.iter().map(|r| String::from_utf8(r.bytes.clone()).unwrap()).collect();
+        assert_eq!(text[0], r#"{"prompt":"He asked me, so I","polarity":"positive","pair":0,"trait":"t"}"#);
+        assert_eq!(text[1], r#"{"prompt":"They left, so I","polarity":"negative","pair":0,"trait":"t"}"#);
+        assert_eq!(text[2], r#"{"prompt":"She smiled and","polarity":"positive","pair":1,"trait":"t"}"#);
+        assert_eq!(rows[2].location.line, 3);
+        assert_eq!(rows[3].location.line, 2);
+    }
+
+    #[test]
+    fn unequal_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pos = dir.path().join("positive.txt");
+        let neg = dir.path().join("negative.txt");
+        std::fs::write(&pos, "a\nb\n").unwrap();
+        std::fs::write(&neg, "a\n").unwrap();
+        let err = pair_rows(&pos, &neg, "t").err().unwrap().to_string();
+        assert!(err.contains("has 2 scenarios") && err.contains("has 1"), "{err}");
+    }
+
+    #[test]
+    fn the_trait_is_named_after_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let trait_dir = dir.path().join("sycophancy");
+        std::fs::create_dir(&trait_dir).unwrap();
+        let pos = trait_dir.join("positive.txt");
+        std::fs::write(&pos, "a\n").unwrap();
+        assert_eq!(trait_name(None, &pos).unwrap(), "sycophancy");
+        assert_eq!(trait_name(Some("x"), &pos).unwrap(), "x");
+    }
+}

@@ -1,0 +1,84 @@
+//! The model options every model-running tool takes (`--model`, `--chat`,
+//! `--raw`, `--batch-size`, `--threads`, `--no-truncate`), and how the
+//! crate's errors become the tools' exit statuses.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use refinery_core::Error;
+
+use crate::decoder::LoadOptions;
+use crate::error::LmError;
+use crate::model::CausalLm;
+use crate::prompt::PromptMode;
+
+#[derive(Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// Model directory holding model.onnx, tokenizer.json and lm.json
+    /// [default: SmolLM2-135M-Instruct from the project cache, see `make models`]
+    #[arg(long, value_name = "DIR", help_heading = "Model options")]
+    pub model: Option<PathBuf>,
+
+    /// Format prompts with the model's chat template (system + user, then the
+    /// assistant's turn) [default when lm.json has a chat template]
+    #[arg(long, conflicts_with = "raw", help_heading = "Model options")]
+    pub chat: bool,
+
+    /// Give the model the prompt text as it is, to continue (base models,
+    /// scenario prefixes) [default when lm.json has no chat template]
+    #[arg(long, help_heading = "Model options")]
+    pub raw: bool,
+
+    /// Prompts run through the model together
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..), help_heading = "Model options")]
+    pub batch_size: u16,
+
+    /// ONNX Runtime threads [default: one per core]
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Model options")]
+    pub threads: usize,
+
+    /// Reject prompts longer than the context instead of dropping their
+    /// first tokens (which is counted and reported on stderr)
+    #[arg(long, help_heading = "Model options")]
+    pub no_truncate: bool,
+}
+
+impl ModelArgs {
+    pub fn load(&self) -> refinery_core::Result<CausalLm> {
+        Ok(CausalLm::load(self.model.as_deref(), &LoadOptions { threads: self.threads })?)
+    }
+
+    pub fn prompt_mode(&self, lm: &CausalLm) -> PromptMode {
+        if self.raw || (!self.chat && lm.config.chat_template.is_none()) {
+            PromptMode::Raw
+        } else {
+            PromptMode::Chat
+        }
+    }
+
+    /// The name rows record in `model`: the model directory's name.
+    pub fn model_name(&self, lm: &CausalLm) -> String {
+        match &self.model {
+            Some(dir) => dir
+                .canonicalize()
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| lm.name().to_string()),
+            None => crate::config::DEFAULT_MODEL.to_string(),
+        }
+    }
+}
+
+impl From<LmError> for Error {
+    fn from(e: LmError) -> Self {
+        match e {
+            LmError::Model { ref path, .. } | LmError::Layout { ref path, .. } => {
+                let message = e.to_string();
+                let prefix = format!("model {}: ", path.display());
+                Error::config(path, message.strip_prefix(&prefix).unwrap_or(&message))
+            }
+            LmError::Invalid(m) => Error::usage(m),
+            other => Error::config("ONNX Runtime", other.to_string()),
+        }
+    }
+}
