@@ -10,7 +10,7 @@ BIN := $(CURDIR)/target/release
 OUT ?= out
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help build test lint demo bench clean
+.PHONY: help build test lint demo bench clean runtime models
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -18,9 +18,16 @@ help: ## list the targets
 build: ## build every tool (release)
 	$(CARGO) build --release --workspace --locked
 
-test: ## run every test: unit, CLI and property tests, then the pipelines end to end
+test: runtime ## run every test: unit, CLI, property, pipelines, then the real model against Python
 	$(CARGO) test --workspace --locked
 	scripts/test-pipelines.sh
+	scripts/test-real-model.sh
+
+runtime: ## fetch the ONNX Runtime library (PyPI onnxruntime, 24 MB) into .cache/refinery
+	python3 scripts/models.py runtime
+
+models: ## fetch the runtime and the default models (about 220 MB) and convert SmolLM2 to ONNX
+	python3 scripts/models.py
 
 lint: ## rustfmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check
@@ -35,3 +42,4 @@ clean: ## remove build output and demo results
 include pipelines/harvest.mk
 include pipelines/run003.mk
 include pipelines/demo.mk
+include pipelines/refine.mk

@@ -75,6 +75,13 @@ def chat_prompt(config, system, user):
     return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
 
 
+def prompt_text(config, row, chat):
+    system = row.get("system_prompt")
+    if chat:
+        return chat_prompt(config, system, row["prompt"])
+    return f"{system}\n\n{row['prompt']}" if system else row["prompt"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model_dir")
@@ -88,7 +95,7 @@ def main():
     with open(args.prompts) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     for row in rows:
-        text = chat_prompt(dec.config, row.get("system_prompt"), row["prompt"]) if args.chat else row["prompt"]
+        text = prompt_text(dec.config, row, args.chat)
         ids = dec.tokenizer.encode(text, add_special_tokens=False).ids
         start = time.perf_counter()
         out = dec.greedy(ids, args.max_new_tokens, use_cache=not args.no_cache)
