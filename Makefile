@@ -33,7 +33,7 @@ lint: ## rustfmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-bench: build ## benchmarks against the tools a user would otherwise use
+bench: build models ## benchmarks against the tools a user would otherwise use
 	python3 bench/run.py
 
 clean: ## remove build output and demo results

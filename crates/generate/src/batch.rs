@@ -40,7 +40,13 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    pub fn new(lm: &'a mut CausalLm, params: &'a GenerateParams, rollouts: u32, size: usize, model_name: &'a str) -> Self {
+    pub fn new(
+        lm: &'a mut CausalLm,
+        params: &'a GenerateParams,
+        rollouts: u32,
+        size: usize,
+        model_name: &'a str,
+    ) -> Self {
         Batch {
             lm,
             params,
@@ -61,7 +67,11 @@ impl<'a> Batch<'a> {
     }
 
     /// Runs the waiting scenarios and writes their rows, in input order.
-    pub fn run(&mut self, out: &mut JsonlWriter<impl std::io::Write>, counts: &mut Counts) -> Result<()> {
+    pub fn run(
+        &mut self,
+        out: &mut JsonlWriter<impl std::io::Write>,
+        counts: &mut Counts,
+    ) -> Result<()> {
         let scenarios = std::mem::take(&mut self.waiting);
         let requests: Vec<Request> = scenarios
             .iter()

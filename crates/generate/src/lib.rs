@@ -60,7 +60,12 @@ pub struct Cli {
     pub model: ModelArgs,
 
     /// trait-interp's positive scenarios (one per line), with --negative
-    #[arg(long, value_name = "FILE", requires = "negative", conflicts_with = "files")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "negative",
+        conflicts_with = "files"
+    )]
     pub positive: Option<PathBuf>,
 
     /// trait-interp's negative scenarios, paired with --positive by order
@@ -181,7 +186,13 @@ fn open_scenarios(cli: &Cli, tool: &Tool) -> Result<Scenarios> {
 
 /// Checks a scenario line and tokenises its prompt; the error is the reason
 /// the row is rejected.
-fn prepare(line: &ScenarioLine, lm: &CausalLm, mode: PromptMode, cli: &Cli, index: u64) -> Result<Scenario, String> {
+fn prepare(
+    line: &ScenarioLine,
+    lm: &CausalLm,
+    mode: PromptMode,
+    cli: &Cli,
+    index: u64,
+) -> Result<Scenario, String> {
     if let Some(len) = line.too_long {
         return Err(too_long_reason(len, cli.common.max_line_bytes));
     }
@@ -189,14 +200,22 @@ fn prepare(line: &ScenarioLine, lm: &CausalLm, mode: PromptMode, cli: &Cli, inde
     let prompt = match row.get("prompt") {
         Some(serde_json::Value::String(p)) if !p.is_empty() => p.as_str(),
         Some(serde_json::Value::String(_)) => return Err("`prompt` is empty".into()),
-        Some(other) => return Err(format!("`prompt` is {}, expected a string", refinery_core::record::type_name(other))),
+        Some(other) => {
+            return Err(format!(
+                "`prompt` is {}, expected a string",
+                refinery_core::record::type_name(other)
+            ))
+        }
         None => return Err("no `prompt` field (the scenario text, a string)".into()),
     };
     let system = match row.get("system_prompt") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(s)) => Some(s.as_str()),
         Some(other) => {
-            return Err(format!("`system_prompt` is {}, expected a string", refinery_core::record::type_name(other)))
+            return Err(format!(
+                "`system_prompt` is {}, expected a string",
+                refinery_core::record::type_name(other)
+            ))
         }
     };
     let text = lm.format(mode, system, prompt).map_err(|e| e.to_string())?;
@@ -204,7 +223,9 @@ fn prepare(line: &ScenarioLine, lm: &CausalLm, mode: PromptMode, cli: &Cli, inde
     if ids.is_empty() {
         return Err("the prompt has no tokens".into());
     }
-    let fitted = lm.fit(ids, cli.max_new_tokens, !cli.model.no_truncate).map_err(|e| e.to_string())?;
+    let fitted = lm
+        .fit(ids, cli.max_new_tokens, !cli.model.no_truncate)
+        .map_err(|e| e.to_string())?;
     Ok(Scenario {
         bytes: line.bytes.clone(),
         row,

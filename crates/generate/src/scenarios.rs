@@ -79,13 +79,25 @@ pub fn trait_name(given: Option<&str>, positive: &Path) -> Result<String> {
     positive
         .canonicalize()
         .ok()
-        .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()))
-        .ok_or_else(|| Error::usage("cannot tell the trait's name from the path of --positive; give --trait NAME"))
+        .and_then(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .ok_or_else(|| {
+            Error::usage(
+                "cannot tell the trait's name from the path of --positive; give --trait NAME",
+            )
+        })
 }
 
 /// Rows for a positive/negative pair of files: pair i is the i-th scenario
 /// of each file, positive first.
-pub fn pair_rows(positive: &PathBuf, negative: &PathBuf, trait_name: &str) -> Result<Vec<ScenarioLine>> {
+pub fn pair_rows(
+    positive: &PathBuf,
+    negative: &PathBuf,
+    trait_name: &str,
+) -> Result<Vec<ScenarioLine>> {
     let pos = scenario_lines(positive)?;
     let neg = scenario_lines(negative)?;
     if pos.len() != neg.len() {
@@ -99,8 +111,11 @@ pub fn pair_rows(positive: &PathBuf, negative: &PathBuf, trait_name: &str) -> Re
     }
     let mut rows = Vec::with_capacity(2 * pos.len());
     for (pair, (p, n)) in pos.into_iter().zip(neg).enumerate() {
-        for ((line, prompt), polarity, path) in [(p, "positive", positive), (n, "negative", negative)] {
-            let row = json!({"prompt": prompt, "polarity": polarity, "pair": pair, "trait": trait_name});
+        for ((line, prompt), polarity, path) in
+            [(p, "positive", positive), (n, "negative", negative)]
+        {
+            let row =
+                json!({"prompt": prompt, "polarity": polarity, "pair": pair, "trait": trait_name});
             rows.push(ScenarioLine {
                 location: location(path, line),
                 bytes: serde_json::to_vec(&row).expect("a row serialises"),
@@ -123,10 +138,22 @@ mod tests {
         std::fs::write(&pos, "He asked me, so I\n\nShe smiled and\n").unwrap();
         std::fs::write(&neg, "\u{feff}They left, so I\r\nWe waited and\r\n").unwrap();
         let rows = pair_rows(&pos, &neg, "t").unwrap();
-        let text: Vec<String> = rows.iter().map(|r| String::from_utf8(r.bytes.clone()).unwrap()).collect();
-        assert_eq!(text[0], r#"{"prompt":"He asked me, so I","polarity":"positive","pair":0,"trait":"t"}"#);
-        assert_eq!(text[1], r#"{"prompt":"They left, so I","polarity":"negative","pair":0,"trait":"t"}"#);
-        assert_eq!(text[2], r#"{"prompt":"She smiled and","polarity":"positive","pair":1,"trait":"t"}"#);
+        let text: Vec<String> = rows
+            .iter()
+            .map(|r| String::from_utf8(r.bytes.clone()).unwrap())
+            .collect();
+        assert_eq!(
+            text[0],
+            r#"{"prompt":"He asked me, so I","polarity":"positive","pair":0,"trait":"t"}"#
+        );
+        assert_eq!(
+            text[1],
+            r#"{"prompt":"They left, so I","polarity":"negative","pair":0,"trait":"t"}"#
+        );
+        assert_eq!(
+            text[2],
+            r#"{"prompt":"She smiled and","polarity":"positive","pair":1,"trait":"t"}"#
+        );
         assert_eq!(rows[2].location.line, 3);
         assert_eq!(rows[3].location.line, 2);
     }
@@ -139,7 +166,10 @@ mod tests {
         std::fs::write(&pos, "a\nb\n").unwrap();
         std::fs::write(&neg, "a\n").unwrap();
         let err = pair_rows(&pos, &neg, "t").err().unwrap().to_string();
-        assert!(err.contains("has 2 scenarios") && err.contains("has 1"), "{err}");
+        assert!(
+            err.contains("has 2 scenarios") && err.contains("has 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -34,7 +34,12 @@ pub struct ModelArgs {
     pub batch_size: u16,
 
     /// ONNX Runtime threads [default: one per core]
-    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Model options")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        help_heading = "Model options"
+    )]
     pub threads: usize,
 
     /// Reject prompts longer than the context instead of dropping their
@@ -45,7 +50,12 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn load(&self) -> refinery_core::Result<CausalLm> {
-        Ok(CausalLm::load(self.model.as_deref(), &LoadOptions { threads: self.threads })?)
+        Ok(CausalLm::load(
+            self.model.as_deref(),
+            &LoadOptions {
+                threads: self.threads,
+            },
+        )?)
     }
 
     pub fn prompt_mode(&self, lm: &CausalLm) -> PromptMode {

@@ -65,8 +65,10 @@ impl ModelDir {
             }
         }
         let path = dir.join("lm.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| LmError::model(&path, e.to_string()))?;
-        let config: LmConfig = serde_json::from_str(&text).map_err(|e| LmError::model(&path, e.to_string()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| LmError::model(&path, e.to_string()))?;
+        let config: LmConfig =
+            serde_json::from_str(&text).map_err(|e| LmError::model(&path, e.to_string()))?;
         if config.eos_token_ids.is_empty() {
             return Err(LmError::model(&path, "eos_token_ids is empty"));
         }

@@ -67,14 +67,16 @@ impl Logits {
 impl Decoder {
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
         let env = environment()?;
-        let mut builder = Session::builder(env)?.with_optimization_level(GraphOptimizationLevel::Level3)?;
+        let mut builder =
+            Session::builder(env)?.with_optimization_level(GraphOptimizationLevel::Level3)?;
         if options.threads > 0 {
             builder = builder.with_intra_threads(options.threads)?;
         }
         let session = builder
             .commit_from_file(path)
             .map_err(|e| LmError::model(path, format!("ONNX Runtime could not load it: {e}")))?;
-        let layout = DecoderLayout::read(path, &Signature::of(session.inputs(), session.outputs()))?;
+        let layout =
+            DecoderLayout::read(path, &Signature::of(session.inputs(), session.outputs()))?;
         Ok(Decoder {
             session,
             layout,
@@ -83,11 +85,20 @@ impl Decoder {
     }
 
     pub fn empty_cache(&self, batch: usize) -> Result<KvCache> {
-        let shape = [batch as i64, self.layout.kv_heads as i64, 0, self.layout.head_dim as i64];
+        let shape = [
+            batch as i64,
+            self.layout.kv_heads as i64,
+            0,
+            self.layout.head_dim as i64,
+        ];
         let values = (0..2 * self.layout.layers)
             .map(|_| Ok(Tensor::from_array((shape, Vec::<f32>::new()))?.into_dyn()))
             .collect::<Result<Vec<_>>>()?;
-        Ok(KvCache { values, batch, len: 0 })
+        Ok(KvCache {
+            values,
+            batch,
+            len: 0,
+        })
     }
 
     /// Runs one step and returns its logits and the grown cache.
@@ -97,11 +108,20 @@ impl Decoder {
         debug_assert_eq!(input.attention_mask.len(), input.batch * total);
         let b = input.batch as i64;
         let mut feed: Vec<(String, DynValue)> = vec![
-            ("input_ids".into(), tensor_i64([b, seq as i64], input.input_ids)?),
-            ("attention_mask".into(), tensor_i64([b, total as i64], input.attention_mask)?),
+            (
+                "input_ids".into(),
+                tensor_i64([b, seq as i64], input.input_ids)?,
+            ),
+            (
+                "attention_mask".into(),
+                tensor_i64([b, total as i64], input.attention_mask)?,
+            ),
         ];
         if self.layout.has_position_ids {
-            feed.push(("position_ids".into(), tensor_i64([b, seq as i64], input.position_ids)?));
+            feed.push((
+                "position_ids".into(),
+                tensor_i64([b, seq as i64], input.position_ids)?,
+            ));
         }
         if self.layout.has_logits_to_keep {
             let keep = Tensor::from_array(([0usize; 0], vec![input.keep as i64]))?;
@@ -116,7 +136,11 @@ impl Decoder {
             let (shape, data) = outputs["logits"].try_extract_tensor::<f32>()?;
             let (positions, vocab) = (shape[1] as usize, shape[2] as usize);
             // Without num_logits_to_keep the graph returns every position.
-            let skip = if input.keep > 0 && positions > input.keep { positions - input.keep } else { 0 };
+            let skip = if input.keep > 0 && positions > input.keep {
+                positions - input.keep
+            } else {
+                0
+            };
             let kept = positions - skip;
             let mut out = Vec::with_capacity(input.batch * kept * vocab);
             for row in 0..input.batch {
@@ -134,7 +158,11 @@ impl Decoder {
         for i in 0..self.layout.layers {
             for part in ["key", "value"] {
                 let name = format!("present.{i}.{part}");
-                values.push(outputs.remove(&name).ok_or_else(|| LmError::Inference(format!("no output {name}")))?);
+                values.push(
+                    outputs
+                        .remove(&name)
+                        .ok_or_else(|| LmError::Inference(format!("no output {name}")))?,
+                );
             }
         }
         Ok((

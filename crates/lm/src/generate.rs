@@ -75,7 +75,11 @@ struct Row<'a> {
 
 impl CausalLm {
     /// Continues every prompt; results in the order of `requests`.
-    pub fn generate(&mut self, requests: &[Request], params: &GenerateParams) -> Result<Vec<Generation>> {
+    pub fn generate(
+        &mut self,
+        requests: &[Request],
+        params: &GenerateParams,
+    ) -> Result<Vec<Generation>> {
         params.sampling.check()?;
         if params.max_new_tokens == 0 {
             return Err(LmError::Invalid("max-new-tokens must be at least 1".into()));
@@ -98,7 +102,11 @@ impl CausalLm {
         let width = requests.iter().map(|r| r.ids.len()).max().unwrap_or(0);
         let (mut logits, mut cache) = self.prefill(requests, width)?;
         loop {
-            for (b, row) in rows.iter_mut().enumerate().filter(|(_, r)| r.done.is_none()) {
+            for (b, row) in rows
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, r)| r.done.is_none())
+            {
                 let token = params.sampling.pick(logits.last(b), &mut row.rng);
                 row.done = self.advance(row, token, params)?;
             }
@@ -124,14 +132,24 @@ impl CausalLm {
     }
 
     /// Adds `token` to a row and says whether (and how) the row is finished.
-    fn advance(&self, row: &mut Row, token: u32, params: &GenerateParams) -> Result<Option<(Finish, String)>> {
+    fn advance(
+        &self,
+        row: &mut Row,
+        token: u32,
+        params: &GenerateParams,
+    ) -> Result<Option<(Finish, String)>> {
         if self.is_eos(token) {
             return Ok(Some((Finish::Eos, self.decode(&row.out)?)));
         }
         row.out.push(token);
         if !params.stop.is_empty() {
             let text = self.decode(&row.out)?;
-            if let Some(cut) = params.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+            if let Some(cut) = params
+                .stop
+                .iter()
+                .filter_map(|s| text.find(s.as_str()))
+                .min()
+            {
                 return Ok(Some((Finish::Stop, text[..cut].to_string())));
             }
         }
@@ -168,7 +186,12 @@ impl CausalLm {
     }
 
     /// Feeds each row's newest token through the cache.
-    fn decode_step(&mut self, rows: &[Row], width: usize, cache: KvCache) -> Result<(Logits, KvCache)> {
+    fn decode_step(
+        &mut self,
+        rows: &[Row],
+        width: usize,
+        cache: KvCache,
+    ) -> Result<(Logits, KvCache)> {
         let pad = self.pad_id() as i64;
         let total = cache.len + 1;
         let mut ids = Vec::with_capacity(rows.len());
@@ -179,7 +202,9 @@ impl CausalLm {
             ids.push(row.out.last().map_or(pad, |&t| t as i64));
             positions.push((prompt + row.out.len()) as i64 - 1);
             let padding = width - prompt;
-            mask.extend(std::iter::repeat_n(0, padding).chain(std::iter::repeat_n(1, total - padding)));
+            mask.extend(
+                std::iter::repeat_n(0, padding).chain(std::iter::repeat_n(1, total - padding)),
+            );
         }
         self.decoder.forward(
             &StepInput {
@@ -202,10 +227,24 @@ impl CausalLm {
         let (mut ids, mut mask, mut positions) = (Vec::new(), Vec::new(), Vec::new());
         for row in rows {
             let padding = width - row.request.ids.len();
-            let real: Vec<i64> = row.request.ids.iter().chain(&row.out).map(|&t| t as i64).collect();
+            let real: Vec<i64> = row
+                .request
+                .ids
+                .iter()
+                .chain(&row.out)
+                .map(|&t| t as i64)
+                .collect();
             let tail = total - padding - real.len();
-            ids.extend(std::iter::repeat_n(pad, padding).chain(real.iter().copied()).chain(std::iter::repeat_n(pad, tail)));
-            mask.extend(std::iter::repeat_n(0, padding).chain(std::iter::repeat_n(1, real.len())).chain(std::iter::repeat_n(0, tail)));
+            ids.extend(
+                std::iter::repeat_n(pad, padding)
+                    .chain(real.iter().copied())
+                    .chain(std::iter::repeat_n(pad, tail)),
+            );
+            mask.extend(
+                std::iter::repeat_n(0, padding)
+                    .chain(std::iter::repeat_n(1, real.len()))
+                    .chain(std::iter::repeat_n(0, tail)),
+            );
             positions.extend(std::iter::repeat_n(0, padding).chain(0..(real.len() + tail) as i64));
         }
         let cache = self.decoder.empty_cache(rows.len())?;

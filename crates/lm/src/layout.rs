@@ -34,7 +34,10 @@ impl<'a> Signature<'a> {
             _ => Vec::new(),
         };
         Signature {
-            inputs: inputs.iter().map(|o| (o.name(), shape(o.dtype()))).collect(),
+            inputs: inputs
+                .iter()
+                .map(|o| (o.name(), shape(o.dtype())))
+                .collect(),
             outputs: outputs.iter().map(|o| o.name()).collect(),
         }
     }
@@ -49,7 +52,10 @@ impl DecoderLayout {
         let has = |name: &str| sig.inputs.iter().any(|(n, _)| *n == name);
         for required in ["input_ids", "attention_mask"] {
             if !has(required) {
-                return Err(LmError::layout(path, format!("expected an input `{required}`; {}", found())));
+                return Err(LmError::layout(
+                    path,
+                    format!("expected an input `{required}`; {}", found()),
+                ));
             }
         }
         let mut layers = 0;
@@ -60,7 +66,10 @@ impl DecoderLayout {
                 _ if name.starts_with("past_key_values.") => {
                     let (heads, dim) = kv_dims(path, name, shape)?;
                     if kv_shape.is_some_and(|s| s != (heads, dim)) {
-                        return Err(LmError::layout(path, format!("{name} differs in shape from layer 0")));
+                        return Err(LmError::layout(
+                            path,
+                            format!("{name} differs in shape from layer 0"),
+                        ));
                     }
                     kv_shape = Some((heads, dim));
                     if name.ends_with(".key") {
@@ -70,7 +79,10 @@ impl DecoderLayout {
                 other => {
                     return Err(LmError::layout(
                         path,
-                        format!("unexpected input `{other}` (an encoder or another kind of model?); {}", found()),
+                        format!(
+                            "unexpected input `{other}` (an encoder or another kind of model?); {}",
+                            found()
+                        ),
                     ))
                 }
             }
@@ -78,7 +90,10 @@ impl DecoderLayout {
         let Some((kv_heads, head_dim)) = kv_shape else {
             return Err(LmError::layout(
                 path,
-                format!("expected KV-cache inputs `past_key_values.N.key/.value`; {}", found()),
+                format!(
+                    "expected KV-cache inputs `past_key_values.N.key/.value`; {}",
+                    found()
+                ),
             ));
         };
         check_layers(path, sig, layers)?;
@@ -104,7 +119,13 @@ fn kv_dims(path: &Path, name: &str, shape: &[i64]) -> Result<(usize, usize)> {
 
 fn check_layers(path: &Path, sig: &Signature, layers: usize) -> Result<()> {
     if !sig.outputs.contains(&"logits") {
-        return Err(LmError::layout(path, format!("expected an output `logits`; outputs are: {}", sig.outputs.join(", "))));
+        return Err(LmError::layout(
+            path,
+            format!(
+                "expected an output `logits`; outputs are: {}",
+                sig.outputs.join(", ")
+            ),
+        ));
     }
     let has_input = |n: &str| sig.inputs.iter().any(|(i, _)| *i == n);
     for i in 0..layers {
@@ -112,7 +133,10 @@ fn check_layers(path: &Path, sig: &Signature, layers: usize) -> Result<()> {
             let input = format!("past_key_values.{i}.{part}");
             let output = format!("present.{i}.{part}");
             if !has_input(&input) {
-                return Err(LmError::layout(path, format!("missing input `{input}` (layers must be numbered 0..{layers})")));
+                return Err(LmError::layout(
+                    path,
+                    format!("missing input `{input}` (layers must be numbered 0..{layers})"),
+                ));
             }
             if !sig.outputs.contains(&output.as_str()) {
                 return Err(LmError::layout(path, format!("missing output `{output}`")));
@@ -145,28 +169,54 @@ mod tests {
                 ("past_key_values.1.key", kv.clone()),
                 ("past_key_values.1.value", kv),
             ],
-            &["logits", "present.0.key", "present.0.value", "present.1.key", "present.1.value"],
+            &[
+                "logits",
+                "present.0.key",
+                "present.0.value",
+                "present.1.key",
+                "present.1.value",
+            ],
         );
         let layout = DecoderLayout::read(Path::new("m"), &s).unwrap();
-        assert_eq!((layout.layers, layout.kv_heads, layout.head_dim), (2, 3, 64));
+        assert_eq!(
+            (layout.layers, layout.kv_heads, layout.head_dim),
+            (2, 3, 64)
+        );
         assert!(!layout.has_position_ids);
     }
 
     #[test]
     fn an_encoder_is_refused_with_what_was_found() {
         let s = sig(
-            &[("input_ids", vec![-1, -1]), ("attention_mask", vec![-1, -1]), ("token_type_ids", vec![-1, -1])],
+            &[
+                ("input_ids", vec![-1, -1]),
+                ("attention_mask", vec![-1, -1]),
+                ("token_type_ids", vec![-1, -1]),
+            ],
             &["last_hidden_state"],
         );
-        let err = DecoderLayout::read(Path::new("m"), &s).unwrap_err().to_string();
+        let err = DecoderLayout::read(Path::new("m"), &s)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unexpected input `token_type_ids`"), "{err}");
-        assert!(err.contains("its inputs are: input_ids, attention_mask, token_type_ids"), "{err}");
+        assert!(
+            err.contains("its inputs are: input_ids, attention_mask, token_type_ids"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_decoder_without_cache_is_refused() {
-        let s = sig(&[("input_ids", vec![-1, -1]), ("attention_mask", vec![-1, -1])], &["logits"]);
-        let err = DecoderLayout::read(Path::new("m"), &s).unwrap_err().to_string();
+        let s = sig(
+            &[
+                ("input_ids", vec![-1, -1]),
+                ("attention_mask", vec![-1, -1]),
+            ],
+            &["logits"],
+        );
+        let err = DecoderLayout::read(Path::new("m"), &s)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected KV-cache inputs"), "{err}");
     }
 
@@ -182,7 +232,9 @@ mod tests {
             ],
             &["logits", "present.0.key"],
         );
-        let err = DecoderLayout::read(Path::new("m"), &s).unwrap_err().to_string();
+        let err = DecoderLayout::read(Path::new("m"), &s)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing output `present.0.value`"), "{err}");
     }
 }

@@ -33,13 +33,22 @@ impl CausalLm {
         let decoder = Decoder::load(&model.onnx(), options)?;
         let template = match &model.config.chat_template {
             Some(source) => Some(
-                ChatTemplate::new(source).map_err(|e| LmError::model(model.dir.join("lm.json"), e.to_string()))?,
+                ChatTemplate::new(source)
+                    .map_err(|e| LmError::model(model.dir.join("lm.json"), e.to_string()))?,
             ),
             None => None,
         };
         let vocab = tokenizer.get_vocab_size(true);
-        if let Some(&bad) = model.config.eos_token_ids.iter().find(|&&id| id as usize >= vocab) {
-            return Err(LmError::model(model.dir.join("lm.json"), format!("eos token id {bad} is outside the vocabulary ({vocab})")));
+        if let Some(&bad) = model
+            .config
+            .eos_token_ids
+            .iter()
+            .find(|&&id| id as usize >= vocab)
+        {
+            return Err(LmError::model(
+                model.dir.join("lm.json"),
+                format!("eos token id {bad} is outside the vocabulary ({vocab})"),
+            ));
         }
         Ok(CausalLm {
             decoder,
@@ -67,7 +76,9 @@ impl CausalLm {
     }
 
     pub fn pad_id(&self) -> u32 {
-        self.config.pad_token_id.unwrap_or(self.config.eos_token_ids[0])
+        self.config
+            .pad_token_id
+            .unwrap_or(self.config.eos_token_ids[0])
     }
 
     /// Token ids of `text`. Special tokens written in the text (a chat
@@ -103,9 +114,15 @@ impl CausalLm {
             }),
             PromptMode::Chat => {
                 let template = self.template.as_ref().ok_or_else(|| {
-                    LmError::Invalid(format!("model {} has no chat template in lm.json; use --raw", self.name()))
+                    LmError::Invalid(format!(
+                        "model {} has no chat template in lm.json; use --raw",
+                        self.name()
+                    ))
                 })?;
-                let token = |id: Option<u32>| id.and_then(|id| self.tokenizer.id_to_token(id)).unwrap_or_default();
+                let token = |id: Option<u32>| {
+                    id.and_then(|id| self.tokenizer.id_to_token(id))
+                        .unwrap_or_default()
+                };
                 template.render(
                     system,
                     prompt,

@@ -33,7 +33,10 @@ impl ChatTemplate {
             messages.push(context! { role => "system", content => system });
         }
         messages.push(context! { role => "user", content => user });
-        let template = self.env.get_template("chat").map_err(|e| LmError::Invalid(e.to_string()))?;
+        let template = self
+            .env
+            .get_template("chat")
+            .map_err(|e| LmError::Invalid(e.to_string()))?;
         template
             .render(context! { messages, add_generation_prompt => true, bos_token => bos, eos_token => eos })
             .map_err(|e| LmError::Invalid(format!("chat template: {e}")))

@@ -73,8 +73,11 @@ pub fn locate_runtime() -> Result<PathBuf> {
 
 /// The process-wide ONNX Runtime environment, opened on first use.
 pub fn environment() -> Result<&'static ort::environment::Environment> {
-    static ENV: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
-    ENV.get_or_init(open_environment).as_ref().map_err(|m| LmError::Runtime(m.clone()))
+    static ENV: OnceLock<std::result::Result<ort::environment::Environment, String>> =
+        OnceLock::new();
+    ENV.get_or_init(open_environment)
+        .as_ref()
+        .map_err(|m| LmError::Runtime(m.clone()))
 }
 
 fn open_environment() -> std::result::Result<ort::environment::Environment, String> {

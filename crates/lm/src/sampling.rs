@@ -37,10 +37,16 @@ impl Sampling {
 
     pub fn check(&self) -> Result<()> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
-            return Err(LmError::Invalid(format!("temperature must be >= 0, got {}", self.temperature)));
+            return Err(LmError::Invalid(format!(
+                "temperature must be >= 0, got {}",
+                self.temperature
+            )));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(LmError::Invalid(format!("top-p must be in (0, 1], got {}", self.top_p)));
+            return Err(LmError::Invalid(format!(
+                "top-p must be in (0, 1], got {}",
+                self.top_p
+            )));
         }
         Ok(())
     }
@@ -164,7 +170,9 @@ mod tests {
         let s = sampler(1.0, 1.0, 0);
         let draw = |stream| {
             let mut rng = s.stream(stream);
-            (0..20).map(|_| s.pick(&logits, &mut rng)).collect::<Vec<_>>()
+            (0..20)
+                .map(|_| s.pick(&logits, &mut rng))
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(1), draw(1));
         assert_ne!(draw(1), draw(2));
@@ -175,7 +183,9 @@ mod tests {
         // p(0) = e^1 / (e^1 + 1) ~ 0.731
         let s = sampler(1.0, 1.0, 0);
         let mut rng = s.stream(0);
-        let zeros = (0..20_000).filter(|_| s.pick(&[1.0, 0.0], &mut rng) == 0).count();
+        let zeros = (0..20_000)
+            .filter(|_| s.pick(&[1.0, 0.0], &mut rng) == 0)
+            .count();
         let share = zeros as f64 / 20_000.0;
         assert!((share - 0.731).abs() < 0.015, "{share}");
     }

@@ -26,7 +26,11 @@ impl CausalLm {
     }
 
     /// Scores each continuation (token ids) after `prefix`.
-    pub fn score_continuations(&mut self, prefix: &[u32], continuations: &[Vec<u32>]) -> Result<Vec<ContinuationScore>> {
+    pub fn score_continuations(
+        &mut self,
+        prefix: &[u32],
+        continuations: &[Vec<u32>],
+    ) -> Result<Vec<ContinuationScore>> {
         if let Some(i) = continuations.iter().position(|c| c.is_empty()) {
             return Err(LmError::Invalid(format!("continuation {i} has no tokens")));
         }
@@ -54,8 +58,15 @@ impl CausalLm {
             for c in chunk {
                 // Feed every token but the last; right padding, masked.
                 let fed = &c[..c.len() - 1];
-                ids.extend(fed.iter().map(|&t| t as i64).chain(std::iter::repeat_n(pad, width - fed.len())));
-                mask.extend(std::iter::repeat_n(1, prefix.len() + fed.len()).chain(std::iter::repeat_n(0, width - fed.len())));
+                ids.extend(
+                    fed.iter()
+                        .map(|&t| t as i64)
+                        .chain(std::iter::repeat_n(pad, width - fed.len())),
+                );
+                mask.extend(
+                    std::iter::repeat_n(1, prefix.len() + fed.len())
+                        .chain(std::iter::repeat_n(0, width - fed.len())),
+                );
                 positions.extend((prefix.len() as i64..).take(width));
             }
             let shared = self.decoder.repeat_cache(&cache, batch)?;

@@ -4,14 +4,17 @@
 
 use std::path::PathBuf;
 
-use refinery_lm::{CausalLm, Finish, GenerateParams, LmError, LoadOptions, PromptMode, Request, Sampling};
+use refinery_lm::{
+    CausalLm, Finish, GenerateParams, LmError, LoadOptions, PromptMode, Request, Sampling,
+};
 
 fn models() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models")
 }
 
 fn tiny() -> CausalLm {
-    CausalLm::load(Some(&models().join("tiny")), &LoadOptions { threads: 1 }).expect("tiny model loads")
+    CausalLm::load(Some(&models().join("tiny")), &LoadOptions { threads: 1 })
+        .expect("tiny model loads")
 }
 
 const PROMPTS: [&str; 4] = [
@@ -49,7 +52,10 @@ fn params(temperature: f32, max_new_tokens: usize) -> GenerateParams {
 fn reads_the_layout_from_the_graph() {
     let lm = tiny();
     let layout = &lm.decoder_layout();
-    assert_eq!((layout.layers, layout.kv_heads, layout.head_dim), (2, 2, 16));
+    assert_eq!(
+        (layout.layers, layout.kv_heads, layout.head_dim),
+        (2, 2, 16)
+    );
     assert!(layout.has_position_ids && layout.has_logits_to_keep);
 }
 
@@ -58,17 +64,27 @@ fn cached_logits_agree_with_a_full_recompute() {
     let mut lm = tiny();
     let prefix = lm.encode(PROMPTS[0]).unwrap();
     let continuation = lm.encode(" and then we left").unwrap();
-    let scored = lm.score_continuations(&prefix, std::slice::from_ref(&continuation)).unwrap();
+    let scored = lm
+        .score_continuations(&prefix, std::slice::from_ref(&continuation))
+        .unwrap();
     let full: Vec<u32> = prefix.iter().chain(&continuation).copied().collect();
     let logits = lm.all_logits(&full).unwrap();
     for (j, &token) in continuation.iter().enumerate() {
         let row = refinery_lm::sampling::log_softmax(logits.row(0, prefix.len() + j - 1));
         let cached = scored[0].token_logprobs[j];
-        assert!((row[token as usize] - cached).abs() < 1e-4, "token {j}: {} vs {cached}", row[token as usize]);
+        assert!(
+            (row[token as usize] - cached).abs() < 1e-4,
+            "token {j}: {} vs {cached}",
+            row[token as usize]
+        );
     }
     let next = lm.next_token_logprobs(&prefix).unwrap();
     let last = refinery_lm::sampling::log_softmax(logits.row(0, prefix.len() - 1));
-    let worst = next.iter().zip(&last).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let worst = next
+        .iter()
+        .zip(&last)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "next-token log-probs differ by {worst}");
 }
 
@@ -87,7 +103,9 @@ fn greedy_with_and_without_the_cache_give_the_same_tokens() {
         )
         .unwrap();
     assert_eq!(with, without);
-    assert!(with.iter().all(|g| g.token_ids.len() == 12 && g.finish == Finish::Length));
+    assert!(with
+        .iter()
+        .all(|g| g.token_ids.len() == 12 && g.finish == Finish::Length));
 }
 
 #[test]
@@ -96,11 +114,16 @@ fn a_batch_of_different_lengths_matches_each_prompt_alone() {
     let reqs = requests(&lm);
     let batched = lm.generate(&reqs, &params(0.0, 10)).unwrap();
     for (req, expected) in reqs.iter().zip(&batched) {
-        let alone = lm.generate(std::slice::from_ref(req), &params(0.0, 10)).unwrap();
+        let alone = lm
+            .generate(std::slice::from_ref(req), &params(0.0, 10))
+            .unwrap();
         assert_eq!(&alone[0], expected);
     }
     let distinct: std::collections::HashSet<_> = batched.iter().map(|g| &g.token_ids).collect();
-    assert!(distinct.len() > 1, "the tiny model must not give every prompt the same answer");
+    assert!(
+        distinct.len() > 1,
+        "the tiny model must not give every prompt the same answer"
+    );
 }
 
 #[test]
@@ -110,7 +133,9 @@ fn sampling_is_reproducible_and_independent_of_the_batch() {
     let first = lm.generate(&reqs, &params(0.9, 10)).unwrap();
     assert_eq!(first, lm.generate(&reqs, &params(0.9, 10)).unwrap());
     for (req, expected) in reqs.iter().zip(&first) {
-        let alone = lm.generate(std::slice::from_ref(req), &params(0.9, 10)).unwrap();
+        let alone = lm
+            .generate(std::slice::from_ref(req), &params(0.9, 10))
+            .unwrap();
         assert_eq!(&alone[0], expected);
     }
     let pair = lm.generate(&reqs[1..3], &params(0.9, 10)).unwrap();
@@ -119,7 +144,10 @@ fn sampling_is_reproducible_and_independent_of_the_batch() {
     other_seed.sampling.seed = 12;
     assert_ne!(lm.generate(&reqs, &other_seed).unwrap(), first);
     let greedy = lm.generate(&reqs, &params(0.0, 10)).unwrap();
-    assert_ne!(greedy, first, "sampling at 0.9 should leave the greedy path somewhere");
+    assert_ne!(
+        greedy, first,
+        "sampling at 0.9 should leave the greedy path somewhere"
+    );
 }
 
 #[test]
@@ -159,7 +187,10 @@ fn long_prompts_are_cut_from_the_left_or_refused() {
     let err = lm.fit(ids.clone(), 10, false).unwrap_err();
     assert!(matches!(err, LmError::TooLong { .. }) && err.is_row_error());
     assert!(err.to_string().contains("at most 54 fit"), "{err}");
-    assert!(lm.fit(ids, 64, true).is_err(), "no room for the prompt at all");
+    assert!(
+        lm.fit(ids, 64, true).is_err(),
+        "no room for the prompt at all"
+    );
 }
 
 #[test]
@@ -174,9 +205,17 @@ fn chat_and_raw_prompts() {
 
 #[test]
 fn models_of_the_wrong_kind_are_refused_with_what_was_found() {
-    let load = |name: &str| CausalLm::load(Some(&models().join(name)), &LoadOptions::default()).err().unwrap().to_string();
+    let load = |name: &str| {
+        CausalLm::load(Some(&models().join(name)), &LoadOptions::default())
+            .err()
+            .unwrap()
+            .to_string()
+    };
     let encoder = load("not-a-decoder");
-    assert!(encoder.contains("unexpected input `token_type_ids`"), "{encoder}");
+    assert!(
+        encoder.contains("unexpected input `token_type_ids`"),
+        "{encoder}"
+    );
     let no_cache = load("no-kv-cache");
     assert!(no_cache.contains("expected KV-cache inputs"), "{no_cache}");
     let missing = load("no-such-model");
