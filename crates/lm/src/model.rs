@@ -85,16 +85,21 @@ impl CausalLm {
     /// template's `<|im_start|>`) are recognised; a BOS is added when
     /// `lm.json` asks for one.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        if self.config.add_bos_token {
+            ids.extend(self.config.bos_token_id);
+        }
+        ids.extend(self.tokenize(text)?);
+        Ok(ids)
+    }
+
+    /// Token ids of `text` alone (never a BOS): for pieces appended to a prompt.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
         let encoding = self
             .tokenizer
             .encode(text, false)
             .map_err(|e| LmError::Invalid(format!("tokenizer: {e}")))?;
-        let mut ids = Vec::with_capacity(encoding.len() + 1);
-        if self.config.add_bos_token {
-            ids.extend(self.config.bos_token_id);
-        }
-        ids.extend_from_slice(encoding.get_ids());
-        Ok(ids)
+        Ok(encoding.get_ids().to_vec())
     }
 
     /// The text of `ids`, special tokens included, exactly as the tokenizer

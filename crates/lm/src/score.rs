@@ -11,6 +11,13 @@ use crate::sampling::log_softmax;
 /// Continuations scored per forward pass (bounds the logits held at once).
 const CONTINUATION_BATCH: usize = 32;
 
+/// A prefix that has been run: its length, the next-token log-probs and its cache.
+pub struct PrefixState {
+    pub len: usize,
+    pub logprobs: Vec<f32>,
+    cache: crate::decoder::KvCache,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContinuationScore {
     /// Sum of the token log-probabilities (natural log).
@@ -51,34 +58,8 @@ impl CausalLm {
                 scores.extend(chunk.iter().map(|c| single(first[c[0] as usize])));
                 continue;
             }
-            let batch = chunk.len();
-            let total = prefix.len() + width;
-            let pad = self.pad_id() as i64;
-            let (mut ids, mut mask, mut positions) = (Vec::new(), Vec::new(), Vec::new());
-            for c in chunk {
-                // Feed every token but the last; right padding, masked.
-                let fed = &c[..c.len() - 1];
-                ids.extend(
-                    fed.iter()
-                        .map(|&t| t as i64)
-                        .chain(std::iter::repeat_n(pad, width - fed.len())),
-                );
-                mask.extend(
-                    std::iter::repeat_n(1, prefix.len() + fed.len())
-                        .chain(std::iter::repeat_n(0, width - fed.len())),
-                );
-                positions.extend((prefix.len() as i64..).take(width));
-            }
-            let shared = self.decoder.repeat_cache(&cache, batch)?;
-            let input = StepInput {
-                batch,
-                input_ids: &ids,
-                attention_mask: &mask,
-                position_ids: &positions,
-                keep: 0,
-            };
-            debug_assert_eq!(mask.len(), batch * total);
-            let (logits, _) = self.decoder.forward(&input, shared)?;
+            let fed: Vec<Vec<u32>> = chunk.iter().map(|c| c[..c.len() - 1].to_vec()).collect();
+            let logits = self.run_after_prefix(prefix.len(), &cache, &fed, width)?;
             for (b, c) in chunk.iter().enumerate() {
                 let mut token_logprobs = vec![first[c[0] as usize]];
                 for (j, &t) in c.iter().enumerate().skip(1) {
@@ -91,6 +72,87 @@ impl CausalLm {
             }
         }
         Ok(scores)
+    }
+
+    /// Runs `prefix` once and keeps its cache, for [`Self::logprobs_along`].
+    pub fn prefix_state(&mut self, prefix: &[u32]) -> Result<PrefixState> {
+        let (last, cache) = self.run_prefix(prefix)?;
+        Ok(PrefixState {
+            len: prefix.len(),
+            logprobs: log_softmax(&last),
+            cache,
+        })
+    }
+
+    /// For each path (token ids fed after the prefix), the log-probabilities
+    /// of the `picks` tokens after each of its tokens. Paths share the
+    /// prefix's cache and run in batches.
+    pub fn logprobs_along(
+        &mut self,
+        prefix: &PrefixState,
+        paths: &[Vec<u32>],
+        picks: &[u32],
+    ) -> Result<Vec<Vec<Vec<f32>>>> {
+        let pick = |lp: &[f32]| picks.iter().map(|&t| lp[t as usize]).collect::<Vec<f32>>();
+        let longest = paths.iter().map(Vec::len).max().unwrap_or(0);
+        if prefix.len + longest > self.context_length() {
+            return Err(LmError::TooLong {
+                tokens: prefix.len + longest,
+                limit: self.context_length(),
+                context: self.context_length(),
+            });
+        }
+        let mut along = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(CONTINUATION_BATCH) {
+            let width = chunk.iter().map(Vec::len).max().unwrap_or(0);
+            if width == 0 {
+                along.extend(chunk.iter().map(|_| Vec::new()));
+                continue;
+            }
+            let logits = self.run_after_prefix(prefix.len, &prefix.cache, chunk, width)?;
+            for (b, path) in chunk.iter().enumerate() {
+                along.push(
+                    (0..path.len())
+                        .map(|j| pick(&log_softmax(logits.row(b, j))))
+                        .collect(),
+                );
+            }
+        }
+        Ok(along)
+    }
+
+    /// Feeds right-padded token rows after a cached prefix; logits at every position.
+    fn run_after_prefix(
+        &mut self,
+        prefix_len: usize,
+        cache: &crate::decoder::KvCache,
+        rows: &[Vec<u32>],
+        width: usize,
+    ) -> Result<crate::decoder::Logits> {
+        let pad = self.pad_id() as i64;
+        let (mut ids, mut mask, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+        for row in rows {
+            let padding = width - row.len();
+            ids.extend(
+                row.iter()
+                    .map(|&t| t as i64)
+                    .chain(std::iter::repeat_n(pad, padding)),
+            );
+            mask.extend(
+                std::iter::repeat_n(1, prefix_len + row.len())
+                    .chain(std::iter::repeat_n(0, padding)),
+            );
+            positions.extend((prefix_len as i64..).take(width));
+        }
+        let shared = self.decoder.repeat_cache(cache, rows.len())?;
+        let input = StepInput {
+            batch: rows.len(),
+            input_ids: &ids,
+            attention_mask: &mask,
+            position_ids: &positions,
+            keep: 0,
+        };
+        Ok(self.decoder.forward(&input, shared)?.0)
     }
 
     /// Runs a prefix alone: its last logits and its cache (batch of one).

@@ -221,3 +221,67 @@ fn models_of_the_wrong_kind_are_refused_with_what_was_found() {
     let missing = load("no-such-model");
     assert!(missing.contains("has no model.onnx"), "{missing}");
 }
+
+/// P(n) computed the slow way: the digits' log-probability as a continuation,
+/// times the probability that no digit follows.
+fn brute_force_number(
+    lm: &mut CausalLm,
+    prefix: &[u32],
+    digits: &refinery_lm::DigitTokens,
+    lead: &[u32],
+    n: usize,
+) -> f64 {
+    let mut path: Vec<u32> = lead.to_vec();
+    path.extend(
+        n.to_string()
+            .bytes()
+            .map(|b| digits.digits[(b - b'0') as usize]),
+    );
+    let p_path = lm
+        .score_continuations(prefix, std::slice::from_ref(&path))
+        .unwrap()[0]
+        .logprob
+        .exp();
+    let full: Vec<u32> = prefix.iter().chain(&path).copied().collect();
+    let next = lm.next_token_logprobs(&full).unwrap();
+    let p_digit: f64 = digits
+        .digits
+        .iter()
+        .map(|&d| (next[d as usize] as f64).exp())
+        .sum();
+    p_path * (1.0 - p_digit)
+}
+
+#[test]
+fn integer_probabilities_match_a_brute_force_walk() {
+    let mut lm = tiny();
+    let digits = refinery_lm::DigitTokens::of(&lm).unwrap();
+    let space = digits
+        .space
+        .expect("the tiny tokenizer has a bare space token");
+    let prefix = lm.encode("Rate it from 0 to 100. Score:").unwrap();
+    let dist = lm.integer_distribution(&prefix, &digits, true).unwrap();
+    let direct = lm.integer_distribution(&prefix, &digits, false).unwrap();
+    let mut worst: f64 = 0.0;
+    for n in 0..=100 {
+        let want_direct = brute_force_number(&mut lm, &prefix, &digits, &[], n);
+        let want_space = brute_force_number(&mut lm, &prefix, &digits, &[space], n);
+        // Pruned paths (probability < 1e-6) may be missing; nothing else.
+        let tolerance = |want: f64| 1e-6 + 1e-4 * want;
+        assert!(
+            (direct.probs[n] - want_direct).abs() <= tolerance(want_direct),
+            "{n}: {} vs {want_direct}",
+            direct.probs[n]
+        );
+        let want = want_direct + want_space;
+        assert!(
+            (dist.probs[n] - want).abs() <= 2.0 * tolerance(want),
+            "{n}: {} vs {want}",
+            dist.probs[n]
+        );
+        worst = worst.max((dist.probs[n] - want).abs());
+    }
+    assert!(dist.mass() > direct.mass());
+    assert!(dist.mass() <= 1.0 + 1e-9);
+    eprintln!("largest difference from the brute-force walk: {worst:e}");
+}
