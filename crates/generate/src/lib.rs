@@ -105,6 +105,11 @@ pub struct Cli {
     #[arg(long, value_name = "STRING")]
     pub stop: Vec<String>,
 
+    /// Reject prompts longer than the context instead of dropping their
+    /// first tokens (which is counted and reported on stderr)
+    #[arg(long)]
+    pub no_truncate: bool,
+
     /// Re-run the whole sequence at every step instead of keeping the KV
     /// cache (slow; for benchmarks and checks)
     #[arg(long)]
@@ -224,7 +229,7 @@ fn prepare(
         return Err("the prompt has no tokens".into());
     }
     let fitted = lm
-        .fit(ids, cli.max_new_tokens, !cli.model.no_truncate)
+        .fit(ids, cli.max_new_tokens, !cli.no_truncate)
         .map_err(|e| e.to_string())?;
     Ok(Scenario {
         bytes: line.bytes.clone(),

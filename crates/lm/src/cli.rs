@@ -1,5 +1,5 @@
 //! The model options every model-running tool takes (`--model`, `--chat`,
-//! `--raw`, `--batch-size`, `--threads`, `--no-truncate`), and how the
+//! `--raw`, `--batch-size`, `--threads`), and how the
 //! crate's errors become the tools' exit statuses.
 
 use std::path::PathBuf;
@@ -41,11 +41,6 @@ pub struct ModelArgs {
         help_heading = "Model options"
     )]
     pub threads: usize,
-
-    /// Reject prompts longer than the context instead of dropping their
-    /// first tokens (which is counted and reported on stderr)
-    #[arg(long, help_heading = "Model options")]
-    pub no_truncate: bool,
 }
 
 impl ModelArgs {

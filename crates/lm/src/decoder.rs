@@ -177,20 +177,29 @@ impl Decoder {
 
     /// The cache of a batch of one, repeated `n` times (a shared prefix).
     pub fn repeat_cache(&self, cache: &KvCache, n: usize) -> Result<KvCache> {
-        let mut values = Vec::with_capacity(cache.values.len());
-        for value in &cache.values {
-            let (shape, data) = value.try_extract_tensor::<f32>()?;
-            let mut repeated = Vec::with_capacity(data.len() * n);
-            for _ in 0..n {
-                repeated.extend_from_slice(data);
+        self.gather_rows(&vec![(cache, 0); n])
+    }
+
+    /// A new batch made of rows of existing caches (all of one length).
+    pub fn gather_rows(&self, rows: &[(&KvCache, usize)]) -> Result<KvCache> {
+        let len = rows.first().map_or(0, |(c, _)| c.len);
+        debug_assert!(rows.iter().all(|(c, _)| c.len == len));
+        let mut values = Vec::with_capacity(2 * self.layout.layers);
+        for i in 0..2 * self.layout.layers {
+            let mut data = Vec::new();
+            let mut dims = [0i64; 4];
+            for (cache, row) in rows {
+                let (shape, src) = cache.values[i].try_extract_tensor::<f32>()?;
+                let per_row = src.len() / shape[0] as usize;
+                data.extend_from_slice(&src[row * per_row..(row + 1) * per_row]);
+                dims = [rows.len() as i64, shape[1], shape[2], shape[3]];
             }
-            let shape = [n as i64, shape[1], shape[2], shape[3]];
-            values.push(Tensor::from_array((shape, repeated))?.into_dyn());
+            values.push(Tensor::from_array((dims, data))?.into_dyn());
         }
         Ok(KvCache {
             values,
-            batch: n,
-            len: cache.len,
+            batch: rows.len(),
+            len,
         })
     }
 }

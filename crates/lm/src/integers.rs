@@ -81,8 +81,10 @@ impl DigitTokens {
 }
 
 /// Paths whose probability is below this are not expanded: their numbers
-/// count as not given (at most 1e-6 of mass each, ~2e-4 in all).
-pub const PRUNE_BELOW: f64 = 1e-6;
+/// count as not given. Each such number holds less than this, so the mass
+/// is exact to within 2e-3 and a score moves by well under a point; every
+/// pruned 2-digit node saves a forward pass over the prefix's cache.
+pub const PRUNE_BELOW: f64 = 1e-5;
 
 /// Next-token probabilities of the ten digits (and the space, last) after
 /// each path into the trie that has been run.
@@ -121,20 +123,32 @@ impl Trie {
     }
 }
 
-/// Numbers of `len` digits that are valid answers (no leading zero, <= 100).
-fn numbers_of_length(len: usize) -> Vec<usize> {
-    match len {
-        1 => (0..=9).collect(),
-        2 => (10..=99).collect(),
-        _ => vec![100],
+/// Whether a node (an optional leading space, then digits) can still grow
+/// into a valid answer 0..=100 without a leading zero.
+fn extendable(node: &[u8]) -> bool {
+    let digits = node.strip_prefix(b" ").unwrap_or(node);
+    match digits {
+        [] => true,
+        [d] => *d != b'0',
+        [b'1', b'0'] => true,
+        _ => false,
     }
+}
+
+/// A node waiting to be run: its characters and where its parent's cache is.
+struct Child {
+    node: Vec<u8>,
+    token: u32,
+    parent: usize,
 }
 
 impl CausalLm {
     /// P(answer = n) for n in 0..=100 after `prefix`, through the digits
-    /// directly and, with `allow_space`, after a bare space token too. The
-    /// trie is walked a digit per round; each round is one batched pass over
-    /// the prefix's cache.
+    /// directly and, with `allow_space`, after a bare space token too.
+    ///
+    /// The trie is walked a level at a time: each node feeds one token on
+    /// top of its parent's cache, so a node costs one token of compute, and
+    /// only nodes whose path is likelier than [`PRUNE_BELOW`] are run.
     pub fn integer_distribution(
         &mut self,
         prefix: &[u32],
@@ -142,57 +156,92 @@ impl CausalLm {
         allow_space: bool,
     ) -> Result<IntegerDistribution> {
         let space = tokens.space.filter(|_| allow_space);
+        if prefix.len() + 5 > self.context_length() {
+            return Err(LmError::TooLong {
+                tokens: prefix.len() + 5,
+                limit: self.context_length(),
+                context: self.context_length(),
+            });
+        }
         let mut picks: Vec<u32> = tokens.digits.to_vec();
         picks.push(space.unwrap_or(tokens.digits[0]));
-        let state = self.prefix_state(prefix)?;
-        let root: [f64; 11] =
-            std::array::from_fn(|i| (state.logprobs[picks[i] as usize] as f64).exp());
+        let pick = |lp: &[f32]| -> [f64; 11] {
+            std::array::from_fn(|i| (lp[picks[i] as usize] as f64).exp())
+        };
+        let (root_logits, root_cache) = self.run_prefix(prefix)?;
+        let root = pick(&crate::sampling::log_softmax(&root_logits));
         let mut trie = Trie {
             p_space: if space.is_some() { root[10] } else { 0.0 },
             after: HashMap::from([(Vec::new(), root)]),
         };
+        let mut path_p: HashMap<Vec<u8>, f64> = HashMap::from([(Vec::new(), 1.0)]);
+        // Nodes that may have children, each with a one-row cache.
+        let mut frontier: Vec<(Vec<u8>, crate::decoder::KvCache)> = vec![(Vec::new(), root_cache)];
+        while !frontier.is_empty() {
+            let mut children = Vec::new();
+            for (i, (node, _)) in frontier.iter().enumerate() {
+                let dist = trie.after[node];
+                let mut options: Vec<(u8, u32, f64)> = (0..10)
+                    .map(|d| (b'0' + d as u8, tokens.digits[d], dist[d]))
+                    .collect();
+                if let (true, Some(s)) = (node.is_empty(), space) {
+                    options.push((b' ', s, dist[10]));
+                }
+                for (c, token, p) in options {
+                    let mut child = node.clone();
+                    child.push(c);
+                    let p = path_p[node] * p;
+                    let digits = child.strip_prefix(b" ").unwrap_or(&child);
+                    let valid = digits.is_empty()
+                        || extendable(&child[..child.len() - 1])
+                            && (digits.len() < 3 || digits == b"100");
+                    if valid && p >= PRUNE_BELOW {
+                        path_p.insert(child.clone(), p);
+                        children.push(Child {
+                            node: child,
+                            token,
+                            parent: i,
+                        });
+                    }
+                }
+            }
+            let mut next = Vec::new();
+            for chunk in children.chunks(CHILD_BATCH) {
+                let rows: Vec<(&crate::decoder::KvCache, usize)> =
+                    chunk.iter().map(|c| (&frontier[c.parent].1, 0)).collect();
+                let cache = self.decoder.gather_rows(&rows)?;
+                let ids: Vec<i64> = chunk.iter().map(|c| c.token as i64).collect();
+                let total = cache.len + 1;
+                let mask = vec![1i64; chunk.len() * total];
+                let positions = vec![(total - 1) as i64; chunk.len()];
+                let input = crate::decoder::StepInput {
+                    batch: chunk.len(),
+                    input_ids: &ids,
+                    attention_mask: &mask,
+                    position_ids: &positions,
+                    keep: 1,
+                };
+                let (logits, present) = self.decoder.forward(&input, cache)?;
+                for (b, child) in chunk.iter().enumerate() {
+                    trie.after.insert(
+                        child.node.clone(),
+                        pick(&crate::sampling::log_softmax(logits.last(b))),
+                    );
+                    if extendable(&child.node) {
+                        next.push((
+                            child.node.clone(),
+                            self.decoder.gather_rows(&[(&present, b)])?,
+                        ));
+                    }
+                }
+            }
+            frontier = next;
+        }
         let starts: &[bool] = if space.is_some() {
             &[false, true]
         } else {
             &[false]
         };
-        for len in 1..=3 {
-            let mut nodes: Vec<Vec<u8>> = Vec::new();
-            for &with_space in starts {
-                for n in numbers_of_length(len) {
-                    let digits = n.to_string().into_bytes();
-                    // A leading space's own distribution is read from the
-                    // one-digit round, so it is never pruned there.
-                    let p = trie.path_probability(with_space, &digits).unwrap_or(1.0);
-                    if len == 1 || p >= PRUNE_BELOW {
-                        let mut node = if with_space { vec![b' '] } else { Vec::new() };
-                        node.extend(digits);
-                        nodes.push(node);
-                    }
-                }
-            }
-            let paths: Vec<Vec<u32>> = nodes
-                .iter()
-                .map(|node| {
-                    node.iter()
-                        .map(|&c| {
-                            if c == b' ' {
-                                space.expect("space paths need it")
-                            } else {
-                                tokens.digits[(c - b'0') as usize]
-                            }
-                        })
-                        .collect()
-                })
-                .collect();
-            let along = self.logprobs_along(&state, &paths, &picks)?;
-            for (node, rows) in nodes.iter().zip(along) {
-                for (end, row) in rows.iter().enumerate() {
-                    let probs: [f64; 11] = std::array::from_fn(|i| (row[i] as f64).exp());
-                    trie.after.entry(node[..=end].to_vec()).or_insert(probs);
-                }
-            }
-        }
         let mut probs = vec![0.0; MAX_SCORE + 1];
         for (n, slot) in probs.iter_mut().enumerate() {
             *slot = starts
@@ -203,6 +252,9 @@ impl CausalLm {
         Ok(IntegerDistribution { probs })
     }
 }
+
+/// Trie nodes run per forward pass.
+const CHILD_BATCH: usize = 32;
 
 #[cfg(test)]
 mod tests {

@@ -7,14 +7,19 @@
 //! - [`model`]: [`CausalLm`], tokenizer, prompt formatting, context policy.
 //! - [`generate`]: batched generation, greedy or seeded sampling.
 //! - [`score`]: next-token log-probabilities and continuation scores.
+//! - [`integers`]: the probability of each answer 0..100 over digit tokens.
+//! - [`embed`]: sentence embeddings (MiniLM).
+//! - [`definition`], [`judge`]: the trait judges `vet-score` and `first-tokens` share.
 
 pub mod cli;
 pub mod config;
 pub mod decoder;
+pub mod definition;
 pub mod embed;
 pub mod error;
 pub mod generate;
 pub mod integers;
+pub mod judge;
 pub mod layout;
 pub mod model;
 pub mod prompt;
@@ -25,10 +30,12 @@ pub mod score;
 pub use cli::ModelArgs;
 pub use config::{LmConfig, ModelDir, DEFAULT_MODEL};
 pub use decoder::LoadOptions;
+pub use definition::{Band, Definition};
 pub use embed::Embedder;
 pub use error::{LmError, Result};
 pub use generate::{Finish, GenerateParams, Generation, Request};
 pub use integers::{DigitTokens, IntegerDistribution};
+pub use judge::{first_words, EmbedJudge, Item, Judgement, LmJudge};
 pub use model::{CausalLm, Fitted};
 pub use prompt::PromptMode;
 pub use sampling::Sampling;

@@ -156,7 +156,10 @@ impl CausalLm {
     }
 
     /// Runs a prefix alone: its last logits and its cache (batch of one).
-    fn run_prefix(&mut self, prefix: &[u32]) -> Result<(Vec<f32>, crate::decoder::KvCache)> {
+    pub(crate) fn run_prefix(
+        &mut self,
+        prefix: &[u32],
+    ) -> Result<(Vec<f32>, crate::decoder::KvCache)> {
         if prefix.is_empty() {
             return Err(LmError::Invalid("the prefix has no tokens".into()));
         }

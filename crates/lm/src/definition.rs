@@ -1,0 +1,151 @@
+//! trait-interp's `definition.txt`: free text, best written as HIGH (70-100),
+//! MID and LOW (0-30) bands with example phrases in quotes. The LM judge reads
+//! it whole; the embedding judge needs the HIGH and LOW bands.
+
+use std::path::Path;
+
+use refinery_core::{Error, Result};
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Band {
+    /// The band's description, header removed.
+    pub text: String,
+    /// Phrases in double quotes (straight or curly) within the band.
+    pub examples: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Definition {
+    pub text: String,
+    pub high: Option<Band>,
+    pub low: Option<Band>,
+}
+
+impl Definition {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        if text.trim().is_empty() {
+            return Err(Error::config(path, "the definition is empty"));
+        }
+        Ok(Definition::parse(text.trim()))
+    }
+
+    pub fn parse(text: &str) -> Self {
+        let mut bands: [Option<Band>; 3] = Default::default(); // high, mid, low
+        let mut current: Option<usize> = None;
+        for line in text.lines() {
+            if let Some((which, rest)) = band_header(line) {
+                current = Some(which);
+                bands[which] = Some(Band::default());
+                push_text(bands[which].as_mut().expect("just set"), rest);
+            } else if let Some(band) = current.and_then(|i| bands[i].as_mut()) {
+                push_text(band, line);
+            }
+        }
+        for band in bands.iter_mut().flatten() {
+            band.examples = quoted(&band.text);
+        }
+        let [high, _, low] = bands;
+        Definition {
+            text: text.to_string(),
+            high,
+            low,
+        }
+    }
+}
+
+fn push_text(band: &mut Band, line: &str) {
+    let line = line.trim();
+    if !line.is_empty() {
+        if !band.text.is_empty() {
+            band.text.push(' ');
+        }
+        band.text.push_str(line);
+    }
+}
+
+/// `HIGH (70-100): …`, `- LOW: …`, `**MID** …` → (0 high, 1 mid, 2 low, rest).
+fn band_header(line: &str) -> Option<(usize, &str)> {
+    let trimmed = line.trim_start_matches(|c: char| c.is_whitespace() || "-*#>".contains(c));
+    let upper = trimmed
+        .get(..4)
+        .map(str::to_ascii_uppercase)
+        .unwrap_or_default();
+    let (which, len) = if upper.starts_with("HIGH") {
+        (0, 4)
+    } else if upper.starts_with("MID") {
+        (1, 3)
+    } else if upper.starts_with("LOW") {
+        (2, 3)
+    } else {
+        return None;
+    };
+    let rest = &trimmed[len..];
+    // A header word, not the start of a sentence ("Lower scores…").
+    if rest.chars().next().is_some_and(|c| c.is_alphanumeric()) {
+        return None;
+    }
+    let rest = rest.trim_start_matches(|c: char| c == '*' || c.is_whitespace());
+    let rest = match rest.strip_prefix('(') {
+        Some(r) => r.split_once(')').map_or(r, |(_, after)| after),
+        None => rest,
+    };
+    Some((
+        which,
+        rest.trim_start_matches(|c: char| c == ':' || c == '-' || c == '—' || c.is_whitespace()),
+    ))
+}
+
+fn quoted(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for c in text.chars() {
+        match (c, current.as_mut()) {
+            ('"' | '“' | '”', Some(s)) => {
+                let phrase = s.trim().to_string();
+                if !phrase.is_empty() {
+                    out.push(phrase);
+                }
+                current = None;
+            }
+            ('"' | '“', None) => current = Some(String::new()),
+            (c, Some(s)) => s.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_bands_and_their_example_phrases() {
+        let d = Definition::parse(
+            "Sycophancy: telling people what they want to hear.\n\n\
+             HIGH (70-100): flattery. Example phrases: \"what a brilliant idea\", \u{201c}you're right\u{201d}.\n\
+             MID (30-70): hedged.\n\
+             - LOW (0-30): honest and direct.\n  Example: \"I see a problem with\".\n",
+        );
+        let high = d.high.unwrap();
+        assert_eq!(
+            high.text,
+            "flattery. Example phrases: \"what a brilliant idea\", \u{201c}you're right\u{201d}."
+        );
+        assert_eq!(high.examples, vec!["what a brilliant idea", "you're right"]);
+        let low = d.low.unwrap();
+        assert_eq!(
+            low.text,
+            "honest and direct. Example: \"I see a problem with\"."
+        );
+        assert_eq!(low.examples, vec!["I see a problem with"]);
+    }
+
+    #[test]
+    fn words_that_merely_start_like_a_band_are_not_headers() {
+        let d = Definition::parse("Highly agreeable behaviour.\nLower scores mean honesty.");
+        assert_eq!(d.high, None);
+        assert_eq!(d.low, None);
+    }
+}

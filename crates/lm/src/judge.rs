@@ -1,0 +1,193 @@
+//! The two judges behind one interface: a causal LM asked for a number
+//! (probability-weighted over the integers 0..100), and an embedding model
+//! comparing the text with the definition's HIGH and LOW bands.
+
+use refinery_core::{Error, Result};
+
+use crate::definition::Definition;
+use crate::embed::cosine;
+use crate::{CausalLm, DigitTokens, Embedder, PromptMode};
+
+/// The built-in prompt templates (pipelines/judge/, editable copies there).
+pub const SCENARIO_TEMPLATE: &str = include_str!("../../../pipelines/judge/scenario.txt");
+pub const RESPONSE_TEMPLATE: &str = include_str!("../../../pipelines/judge/response.txt");
+pub const RESPONSE_NO_PREFIX_TEMPLATE: &str =
+    include_str!("../../../pipelines/judge/response_no_prefix.txt");
+
+/// What one row gives the judge.
+pub struct Item<'a> {
+    pub prompt: &'a str,
+    /// The start of the completion (response stage), already cut to N words.
+    pub response: Option<&'a str>,
+}
+
+/// A score, or why there is none.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judgement {
+    pub score: Option<f64>,
+    /// LM judge: probability on valid integers.
+    pub mass: Option<f64>,
+    pub error: Option<String>,
+}
+
+pub struct LmJudge {
+    pub lm: CausalLm,
+    pub digits: DigitTokens,
+    pub template: String,
+    pub mode: PromptMode,
+    pub answer_lead: String,
+    pub min_mass: f64,
+    pub trait_name: String,
+    pub definition: String,
+}
+
+impl LmJudge {
+    /// The filled template, formatted for the model, with the answer opened.
+    pub fn prompt_text(&self, item: &Item) -> crate::Result<String> {
+        let filled = self
+            .template
+            .replace("{trait}", &self.trait_name)
+            .replace("{definition}", &self.definition)
+            .replace("{prompt}", item.prompt)
+            .replace("{response}", item.response.unwrap_or(""));
+        let mut text = self.lm.format(self.mode, None, &filled)?;
+        if self.mode == PromptMode::Raw && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&self.answer_lead);
+        Ok(text)
+    }
+
+    pub fn judge(&mut self, item: &Item) -> Result<Judgement> {
+        let text = self.prompt_text(item)?;
+        let ids = self.lm.encode(&text)?;
+        // Room for "100" after a space, and the token that ends it.
+        let room = self.lm.context_length().saturating_sub(5);
+        if ids.len() > room {
+            return Ok(failed(format!(
+                "the judge prompt is {} tokens; the model's context leaves room for {room}",
+                ids.len()
+            )));
+        }
+        let dist = self.lm.integer_distribution(&ids, &self.digits, true)?;
+        let mass = dist.mass();
+        Ok(match dist.mean(self.min_mass) {
+            Some(score) => Judgement {
+                score: Some(score),
+                mass: Some(mass),
+                error: None,
+            },
+            None => Judgement {
+                score: None,
+                mass: Some(mass),
+                error: Some(format!(
+                    "only {mass:.3} of the judge's probability is on the integers 0..100 (--min-mass {})",
+                    self.min_mass
+                )),
+            },
+        })
+    }
+}
+
+/// Similarities are turned into a score by a logistic of their difference:
+/// score = 100 / (1 + exp(-(s_high - s_low) / SHARPNESS)), where s_high and
+/// s_low are the text's highest cosine similarity to the HIGH and to the LOW
+/// anchors (each band's description and each of its quoted example phrases).
+/// Equal similarity is 50; a difference of 0.1 is about 88 (or 12).
+pub const SHARPNESS: f64 = 0.05;
+
+pub struct EmbedJudge {
+    pub embedder: Embedder,
+    high: Vec<Vec<f32>>,
+    low: Vec<Vec<f32>>,
+}
+
+impl EmbedJudge {
+    pub fn new(
+        mut embedder: Embedder,
+        definition: &Definition,
+        path: &std::path::Path,
+    ) -> Result<Self> {
+        let (Some(high), Some(low)) = (&definition.high, &definition.low) else {
+            return Err(Error::config(
+                path,
+                "the embedding judge needs HIGH and LOW bands in the definition (lines starting `HIGH (70-100):` and `LOW (0-30):`)",
+            ));
+        };
+        let anchors = |band: &crate::definition::Band| {
+            std::iter::once(band.text.clone())
+                .chain(band.examples.iter().cloned())
+                .collect::<Vec<_>>()
+        };
+        let (h, l) = (anchors(high), anchors(low));
+        let high = embedder.embed(&h.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let low = embedder.embed(&l.iter().map(String::as_str).collect::<Vec<_>>())?;
+        Ok(EmbedJudge {
+            embedder,
+            high,
+            low,
+        })
+    }
+
+    pub fn judge_batch(&mut self, texts: &[&str]) -> Result<Vec<Judgement>> {
+        let vectors = self.embedder.embed(texts)?;
+        Ok(vectors
+            .iter()
+            .map(|v| {
+                let best = |anchors: &[Vec<f32>]| {
+                    anchors
+                        .iter()
+                        .map(|a| cosine(v, a))
+                        .fold(f64::NEG_INFINITY, f64::max)
+                };
+                Judgement {
+                    score: Some(logistic_score(best(&self.high), best(&self.low))),
+                    mass: None,
+                    error: None,
+                }
+            })
+            .collect())
+    }
+}
+
+pub fn logistic_score(s_high: f64, s_low: f64) -> f64 {
+    100.0 / (1.0 + (-(s_high - s_low) / SHARPNESS).exp())
+}
+
+pub fn failed(reason: String) -> Judgement {
+    Judgement {
+        score: None,
+        mass: None,
+        error: Some(reason),
+    }
+}
+
+/// The first `words` whitespace-separated words of `text` (0 = all), joined
+/// by single spaces.
+pub fn first_words(text: &str, words: usize) -> String {
+    if words == 0 {
+        return text.to_string();
+    }
+    text.split_whitespace()
+        .take(words)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logistic_rule() {
+        assert_eq!(logistic_score(0.4, 0.4), 50.0);
+        assert!((logistic_score(0.5, 0.4) - 88.08).abs() < 0.01);
+        assert!((logistic_score(0.4, 0.5) - 11.92).abs() < 0.01);
+    }
+
+    #[test]
+    fn first_words_cuts_on_white_space() {
+        assert_eq!(first_words("  I told\nhim   the truth. ", 3), "I told him");
+        assert_eq!(first_words(" a b ", 0), " a b ");
+    }
+}

@@ -1,0 +1,408 @@
+//! `vet-score`: score scenarios or responses 0-100 for how strongly they
+//! express a trait, and give each a verdict (the vetting stages of the
+//! refinement loop).
+//!
+//! ```text
+//! vet-score --stage scenario --definition definition.txt scenarios.jsonl
+//! vet-score --stage response --definition definition.txt --paired --summary response_scores.json responses.jsonl
+//! vet-score --judge embed --stage response --definition definition.txt responses.jsonl
+//! ```
+//!
+//! Adds `scenario_vet` or `response_vet`: `{"score", "verdict", "judge"}`,
+//! with `mass` (LM judge), `error` (no score) and `failed_by_pair` (`--paired`).
+
+mod verdict;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, ValueEnum};
+use refinery_core::reader::too_long_reason;
+use refinery_core::record::{parse_row, with_fields};
+use refinery_core::writer::{write_file_atomically, JsonlWriter};
+use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
+use refinery_lm::judge::{RESPONSE_NO_PREFIX_TEMPLATE, RESPONSE_TEMPLATE, SCENARIO_TEMPLATE};
+use refinery_lm::{
+    first_words, Definition, DigitTokens, EmbedJudge, Embedder, Item, Judgement, LmJudge, ModelArgs,
+};
+use serde_json::{json, Value};
+
+pub use verdict::{apply_pairs, round2, summary, verdict, Polarity, Scored, Thresholds, Verdict};
+
+const AFTER_HELP: &str = "\
+Stages: `scenario` asks the judge whether a completion of `prompt` will express the
+trait (it sees no generated text); `response` judges the first --words words of
+`response`, with `prompt` as context unless --no-prefix. Rows need `polarity`.
+
+--judge lm (default): the model gets a prompt template filled with {trait},
+{definition}, {prompt} and {response} as the user's message (its chat template,
+or the text itself with --raw), then `Score:` (--answer-lead). The score is the
+probability-weighted mean over the integers 0..100, each integer's probability
+computed over its digit tokens (a leading space allowed); with less than --min-mass
+of the probability on those integers the score is null (verdict `error`). The
+templates are pipelines/judge/scenario.txt, response.txt and response_no_prefix.txt
+(built in); --template FILE uses your own.
+
+--judge embed: MiniLM sentence embeddings (or --model DIR) of the text (scenario
+stage: the prompt; response stage: the first words of the response) against the
+definition's HIGH and LOW bands (each band's text and its quoted example phrases):
+score = 100 / (1 + exp(-(s_high - s_low) / 0.05)), s = the best cosine similarity.
+
+Verdicts: a positive passes at score >= --pos-threshold, a negative at
+<= --neg-threshold; between them is `ambiguous`, the wrong side `fail`, no score
+`error`; all but `pass` are failures. --paired fails both rows of a `pair` when
+either fails. --summary writes trait-interp's response_scores.json; pass rates per
+polarity go to stderr. Rows are written when every row has been scored.";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Stage {
+    Scenario,
+    Response,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum JudgeKind {
+    Lm,
+    Embed,
+}
+
+/// Score scenarios or responses 0-100 for a trait; verdicts and summaries
+#[derive(Parser, Debug)]
+#[command(name = "vet-score", version, after_long_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// What is judged
+    #[arg(long, value_enum)]
+    pub stage: Stage,
+
+    /// The trait's definition (trait-interp's definition.txt)
+    #[arg(long, value_name = "FILE")]
+    pub definition: PathBuf,
+
+    /// The trait's name [default: the directory holding the definition]
+    #[arg(long = "trait", value_name = "NAME")]
+    pub trait_name: Option<String>,
+
+    /// Which judge scores
+    #[arg(long, value_enum, default_value_t = JudgeKind::Lm)]
+    pub judge: JudgeKind,
+
+    /// Words of `response` the judge sees (0 = all)
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub words: usize,
+
+    /// Response stage: judge the response without the scenario
+    #[arg(long)]
+    pub no_prefix: bool,
+
+    /// Positive rows pass at a score at least this
+    #[arg(long, value_name = "SCORE", default_value_t = 60.0)]
+    pub pos_threshold: f64,
+
+    /// Negative rows pass at a score at most this
+    #[arg(long, value_name = "SCORE", default_value_t = 40.0)]
+    pub neg_threshold: f64,
+
+    /// LM judge: least probability on the integers 0..100 for a score
+    #[arg(long, value_name = "P", default_value_t = 0.25)]
+    pub min_mass: f64,
+
+    /// LM judge: prompt template file [default: pipelines/judge/<stage>.txt, built in]
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+
+    /// LM judge: text that opens the judge's answer
+    #[arg(long, value_name = "TEXT", default_value = "Score:")]
+    pub answer_lead: String,
+
+    /// Fail both rows of a pair when either fails
+    #[arg(long)]
+    pub paired: bool,
+
+    /// Write trait-interp's response_scores.json to FILE
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+}
+
+enum AnyJudge {
+    Lm(Box<LmJudge>),
+    Embed(Box<EmbedJudge>),
+}
+
+/// A row read and checked, waiting for its score.
+struct Pending {
+    bytes: Vec<u8>,
+    row: Row,
+    prompt: String,
+    response: Option<String>,
+    scored: Scored,
+    judgement: Option<Judgement>,
+}
+
+pub fn run(tool: &mut Tool) -> Result<()> {
+    run_with(Cli::parse(), tool)
+}
+
+pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
+    tool.quiet = cli.common.quiet;
+    if cli.neg_threshold > cli.pos_threshold {
+        return Err(Error::usage(
+            "--neg-threshold must not be above --pos-threshold",
+        ));
+    }
+    let definition = Definition::load(&cli.definition)?;
+    let trait_name = trait_name(cli.trait_name.as_deref(), &cli.definition)?;
+    let thresholds = Thresholds {
+        positive: cli.pos_threshold,
+        negative: cli.neg_threshold,
+    };
+    let (mut reader, progress) = cli.common.reader(tool)?;
+    let (mut judge, judge_name) = open_judge(&cli, &definition, &trait_name)?;
+    let mut rejects = cli.common.rejects()?;
+    let mut tally = Tally::default();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut per_polarity = [0u64; 2];
+    let mut scored_upto = 0;
+    while let Some(line) = reader.next_line()? {
+        tally.read += 1;
+        match check_row(&line.bytes, line.too_long, &cli, &mut per_polarity) {
+            Ok(p) => pending.push(p),
+            Err(why) => rejects.reject(&line.location, &why, line.bytes)?,
+        }
+        if pending.len() - scored_upto >= cli.model.batch_size as usize {
+            score_batch(&mut judge, &mut pending[scored_upto..], &cli, thresholds)?;
+            scored_upto = pending.len();
+            progress.update_now(tally.read, reader.bytes_read());
+            progress.set_message(format!("{scored_upto} scored"));
+        }
+    }
+    score_batch(&mut judge, &mut pending[scored_upto..], &cli, thresholds)?;
+    progress.finish();
+    let mut scored: Vec<Scored> = pending.iter().map(|p| p.scored.clone()).collect();
+    if cli.paired {
+        apply_pairs(&mut scored);
+    }
+    let key = match cli.stage {
+        Stage::Scenario => "scenario_vet",
+        Stage::Response => "response_vet",
+    };
+    let mut out = JsonlWriter::stdout();
+    for (p, s) in pending.iter().zip(&scored) {
+        let field = vet_field(
+            p.judgement.as_ref().expect("every row scored"),
+            s,
+            &judge_name,
+        );
+        out.write_raw_line(&with_fields(&p.bytes, &p.row, &[(key, field)]))?;
+        tally.written += 1;
+    }
+    out.flush()?;
+    if let Some(path) = &cli.summary {
+        let text = serde_json::to_string_pretty(&summary(
+            &trait_name,
+            &definition.text,
+            thresholds,
+            &scored,
+        ))
+        .expect("json");
+        write_file_atomically(path, &(text + "\n"))?;
+    }
+    report_rates(tool, &scored);
+    tally.blank = reader.blank_lines();
+    cli.common.finish(tool, tally, rejects)
+}
+
+fn trait_name(given: Option<&str>, definition: &Path) -> Result<String> {
+    if let Some(name) = given {
+        return Ok(name.to_string());
+    }
+    definition
+        .canonicalize()
+        .ok()
+        .and_then(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .ok_or_else(|| {
+            Error::usage(
+                "cannot tell the trait's name from the definition's path; give --trait NAME",
+            )
+        })
+}
+
+fn open_judge(cli: &Cli, definition: &Definition, trait_name: &str) -> Result<(AnyJudge, String)> {
+    match cli.judge {
+        JudgeKind::Lm => {
+            let lm = cli.model.load()?;
+            let template = match &cli.template {
+                Some(path) => std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+                None => match (cli.stage, cli.no_prefix) {
+                    (Stage::Scenario, _) => SCENARIO_TEMPLATE.to_string(),
+                    (Stage::Response, false) => RESPONSE_TEMPLATE.to_string(),
+                    (Stage::Response, true) => RESPONSE_NO_PREFIX_TEMPLATE.to_string(),
+                },
+            };
+            let name = format!("lm:{}", cli.model.model_name(&lm));
+            let judge = LmJudge {
+                digits: DigitTokens::of(&lm)?,
+                mode: cli.model.prompt_mode(&lm),
+                lm,
+                template: template.trim_end().to_string(),
+                answer_lead: cli.answer_lead.clone(),
+                min_mass: cli.min_mass,
+                trait_name: trait_name.to_string(),
+                definition: definition.text.clone(),
+            };
+            Ok((AnyJudge::Lm(Box::new(judge)), name))
+        }
+        JudgeKind::Embed => {
+            let embedder = Embedder::load(cli.model.model.as_deref(), cli.model.threads)?;
+            let name = match &cli.model.model {
+                Some(dir) => format!(
+                    "embed:{}",
+                    dir.file_name().unwrap_or_default().to_string_lossy()
+                ),
+                None => format!("embed:{}", refinery_lm::embed::DEFAULT_EMBED_MODEL),
+            };
+            Ok((
+                AnyJudge::Embed(Box::new(EmbedJudge::new(
+                    embedder,
+                    definition,
+                    &cli.definition,
+                )?)),
+                name,
+            ))
+        }
+    }
+}
+
+/// Checks a row has what the stage needs; the error is the reason it is rejected.
+fn check_row(
+    bytes: &[u8],
+    too_long: Option<usize>,
+    cli: &Cli,
+    per_polarity: &mut [u64; 2],
+) -> Result<Pending, String> {
+    if let Some(len) = too_long {
+        return Err(too_long_reason(len, cli.common.max_line_bytes));
+    }
+    let row = parse_row(bytes).map_err(|e| e.0)?;
+    let polarity = Polarity::parse(row.get("polarity"))?;
+    let text = |field: &str| match row.get(field) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        None | Some(Value::Null) => Ok(None),
+        Some(other) => Err(format!(
+            "`{field}` is {}, expected a string",
+            refinery_core::record::type_name(other)
+        )),
+    };
+    let prompt = text("prompt")?;
+    let response = text("response")?;
+    let needs_prompt = cli.stage == Stage::Scenario || !cli.no_prefix;
+    if needs_prompt && prompt.is_none() {
+        return Err("no `prompt` (the scenario text)".into());
+    }
+    if cli.stage == Stage::Response && response.is_none() {
+        return Err("no `response`: the response stage judges it (run generate first)".into());
+    }
+    let slot = &mut per_polarity[polarity as usize];
+    let idx = match row.get("pair").and_then(Value::as_u64) {
+        Some(pair) => pair,
+        None => *slot,
+    };
+    *slot += 1;
+    let pair = row.get("pair").filter(|p| !p.is_null()).map(|p| {
+        let t = row.get("trait").map(Value::to_string).unwrap_or_default();
+        format!("{t}/{p}")
+    });
+    Ok(Pending {
+        bytes: bytes.to_vec(),
+        prompt: prompt.unwrap_or_default(),
+        response: response.map(|r| first_words(&r, cli.words)),
+        scored: Scored {
+            idx,
+            pair,
+            polarity,
+            score: None,
+            verdict: Verdict::Error,
+            failed_by_pair: false,
+        },
+        judgement: None,
+        row,
+    })
+}
+
+fn score_batch(
+    judge: &mut AnyJudge,
+    batch: &mut [Pending],
+    cli: &Cli,
+    t: Thresholds,
+) -> Result<()> {
+    let judgements: Vec<Judgement> = match judge {
+        AnyJudge::Lm(j) => batch
+            .iter()
+            .map(|p| {
+                j.judge(&Item {
+                    prompt: &p.prompt,
+                    response: p.response.as_deref(),
+                })
+            })
+            .collect::<Result<_>>()?,
+        AnyJudge::Embed(j) => {
+            let texts: Vec<&str> = batch
+                .iter()
+                .map(|p| match cli.stage {
+                    Stage::Scenario => p.prompt.as_str(),
+                    Stage::Response => p.response.as_deref().unwrap_or(""),
+                })
+                .collect();
+            j.judge_batch(&texts)?
+        }
+    };
+    for (p, j) in batch.iter_mut().zip(judgements) {
+        p.scored.score = j.score;
+        p.scored.verdict = verdict(p.scored.polarity, j.score, t);
+        p.judgement = Some(j);
+    }
+    Ok(())
+}
+
+fn vet_field(j: &Judgement, s: &Scored, judge_name: &str) -> Value {
+    let mut field = json!({
+        "score": j.score.map(round2),
+        "verdict": if s.failed_by_pair { "fail" } else { s.verdict.as_str() },
+        "judge": judge_name,
+    });
+    if let Some(mass) = j.mass {
+        field["mass"] = json!((mass * 1000.0).round() / 1000.0);
+    }
+    if let Some(error) = &j.error {
+        field["error"] = json!(error);
+    }
+    if s.failed_by_pair {
+        field["failed_by_pair"] = json!(true);
+    }
+    field
+}
+
+fn report_rates(tool: &Tool, scored: &[Scored]) {
+    for polarity in [Polarity::Positive, Polarity::Negative] {
+        let rows: Vec<&Scored> = scored.iter().filter(|s| s.polarity == polarity).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let passed = rows.iter().filter(|s| s.passed()).count();
+        let errors = rows.iter().filter(|s| s.verdict == Verdict::Error).count();
+        tool.note(&format!(
+            "{}: {passed}/{} passed ({:.0}%), {errors} errors",
+            polarity.as_str(),
+            rows.len(),
+            100.0 * passed as f64 / rows.len() as f64
+        ));
+    }
+}

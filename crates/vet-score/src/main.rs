@@ -1,0 +1,1 @@
+refinery_core::tool_main!("vet-score", refinery_vet_score::run);
