@@ -56,14 +56,14 @@ def take(n, out_dir):
 
 
 def long_prompts(out_dir):
-    """4 prompts of about 160 tokens: the five sample sycophancy scenarios as
+    """4 prompts of about 160 tokens: five sycophancy scenarios as
     context, then one of them again (the size of a judge prompt)."""
-    with open(os.path.join(ROOT, "pipelines", "sample", "traits", "sycophancy", "positive.txt")) as f:
+    with open(os.path.join(ROOT, "pipelines", "traits", "sycophancy", "positive.txt")) as f:
         scenarios = [line.strip() for line in f if line.strip()]
     path = os.path.join(out_dir, "prompts-long-4.jsonl")
     with open(path, "w") as out:
         for s in scenarios[:4]:
-            out.write(json.dumps({"prompt": " ".join(scenarios) + " " + s}) + "\n")
+            out.write(json.dumps({"prompt": " ".join(scenarios[:5]) + " " + s}) + "\n")
     return path
 
 

@@ -1,13 +1,15 @@
 # The demo: the whole affect pipeline on the bundled samples. Harvest
 # candidates from a chat log, its affect-head output and GoEmotions; import a
 # rater's labels; build run003, split it and check its coverage. Then the
-# first stage of the trait pipeline: completions of the sample scenarios.
-demo: harvest run003 responses ## run the main job on the bundled sample data
+# refinement loop on the worked example trait (pipelines/traits/sycophancy).
+demo: harvest run003 refine ## run the main job on the bundled sample data
 	@echo
 	@echo "demo: harvested candidates:   $(HARVEST_DIR)/candidates_manual.jsonl, candidates_goemotions.jsonl"
 	@echo "demo: run003 dataset:         $(DATASET)"
 	@echo "demo: splits:                 $(RUN003_DIR)/splits/{train,dev,test}.jsonl ($(RUN003_DIR)/split_report.json)"
 	@echo "demo: coverage report:        $(RUN003_DIR)/report.md"
-	@echo "demo: trait completions:      $(REFINE_DIR)/responses.jsonl"
+	@echo "demo: refinement loop:        $(REFINE_DIR)/report.md (response_scores.json, first_tokens.jsonl)"
 	@echo
 	@stats --quiet --format table --require-targets $(TARGET_SHARE) $(DATASET) | sed -n '/^archetypes/,/^$$/p;/^gates/,$$p'
+	@echo
+	@sed -n '1,3p' $(REFINE_DIR)/report.md

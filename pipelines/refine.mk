@@ -1,18 +1,38 @@
-# The refinement loop (seed 004), stage 1: completions of the trait's scenario
-# prefixes by a causal LM (greedy, raw prefixes, 50 new tokens, as the seed
-# runs it). Every input is a variable; the defaults are the bundled samples
-# and the default model from `make models`.
+# The refinement loop (seed 004) as a pipeline, over a trait directory in
+# trait-interp's layout (positive.txt, negative.txt, definition.txt):
+#   vet scenarios -> generate (50 new tokens) -> vet responses -> first-tokens
+#   -> report.md listing the scenarios to rewrite.
+# `make refine TRAIT=category/name` (default: the worked example,
+# pipelines/traits/sycophancy). Make reruns only what an edit made stale: each
+# step reads the previous step's rows and keeps their fields, so the report
+# sees every verdict.
 TRAIT ?= sycophancy
-TRAIT_DIR ?= pipelines/sample/traits/$(TRAIT)
+TRAIT_DIR ?= pipelines/traits/$(TRAIT)
 REFINE_DIR ?= $(OUT)/fine_tune/traits/$(TRAIT)
 GEN_MODEL ?=
+JUDGE_MODEL ?=
 MAX_NEW_TOKENS ?= 50
 GEN_FLAGS ?= --raw --max-new-tokens $(MAX_NEW_TOKENS) $(if $(GEN_MODEL),--model $(GEN_MODEL))
+JUDGE_FLAGS ?= --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) $(if $(JUDGE_MODEL),--model $(JUDGE_MODEL))
 
-.PHONY: responses
-responses: $(REFINE_DIR)/responses.jsonl ## stage 1 of the refinement loop: generate completions of the trait's scenarios
+.PHONY: refine responses
+refine: $(REFINE_DIR)/report.md ## the refinement loop on TRAIT's scenarios, ending in a report
 
-$(REFINE_DIR)/responses.jsonl: $(TRAIT_DIR)/positive.txt $(TRAIT_DIR)/negative.txt | tools models
+responses: $(REFINE_DIR)/responses.jsonl ## stage 1 only: completions of TRAIT's scenarios
+
+$(REFINE_DIR)/scenario_vet.jsonl: $(TRAIT_DIR)/positive.txt $(TRAIT_DIR)/negative.txt $(TRAIT_DIR)/definition.txt | tools models
 	@mkdir -p $(@D)
-	generate $(GEN_FLAGS) --positive $(TRAIT_DIR)/positive.txt --negative $(TRAIT_DIR)/negative.txt > $@.tmp
+	vet-score --stage scenario $(JUDGE_FLAGS) --positive $(TRAIT_DIR)/positive.txt --negative $(TRAIT_DIR)/negative.txt > $@.tmp
+	@mv $@.tmp $@
+
+$(REFINE_DIR)/responses.jsonl: $(REFINE_DIR)/scenario_vet.jsonl
+	generate --quiet $(GEN_FLAGS) $< > $@.tmp
+	@mv $@.tmp $@
+
+$(REFINE_DIR)/response_vet.jsonl: $(REFINE_DIR)/responses.jsonl
+	vet-score --stage response --paired $(JUDGE_FLAGS) --summary $(REFINE_DIR)/response_scores.json $< > $@.tmp
+	@mv $@.tmp $@
+
+$(REFINE_DIR)/report.md: $(REFINE_DIR)/response_vet.jsonl
+	first-tokens --review $(JUDGE_FLAGS) --report $@.tmp $< > $(REFINE_DIR)/first_tokens.jsonl
 	@mv $@.tmp $@

@@ -23,6 +23,7 @@ pub mod reader;
 pub mod record;
 pub mod rejects;
 pub mod text;
+pub mod trait_files;
 pub mod writer;
 
 pub use cli::{CommonArgs, Tool};

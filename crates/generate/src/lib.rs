@@ -14,7 +14,6 @@
 //! `model`, and with `--rollouts N > 1`, `rollout`.
 
 mod batch;
-mod scenarios;
 
 use std::path::PathBuf;
 
@@ -26,7 +25,9 @@ use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::{CausalLm, GenerateParams, ModelArgs, PromptMode, Sampling};
 
 use batch::{Batch, Counts, Scenario};
-use scenarios::{pair_rows, trait_name, ScenarioLine, Scenarios};
+use refinery_core::trait_files::{
+    pair_rows, trait_name, ScenarioLine, ScenarioSource as Scenarios,
+};
 
 const AFTER_HELP: &str = "\
 Input rows need `prompt` (a string) and may have `system_prompt`; every other field is

@@ -58,6 +58,21 @@ impl LmJudge {
         Ok(text)
     }
 
+    /// Runs the part of the prompt that is the same for every row (the
+    /// instructions and definition before the first row's text) once, so each
+    /// row only runs its own text. Exact: a row whose tokens do not start
+    /// with those tokens is run whole.
+    pub fn warm_up(&mut self) -> Result<()> {
+        const MARK: &str = "\u{1}ROW\u{1}";
+        let marked = self.prompt_text(&Item {
+            prompt: MARK,
+            response: Some(MARK),
+        })?;
+        let head = &marked[..marked.find(MARK).unwrap_or(marked.len())];
+        let ids = self.lm.encode(head)?;
+        Ok(self.lm.remember_prefix(&ids)?)
+    }
+
     pub fn judge(&mut self, item: &Item) -> Result<Judgement> {
         let text = self.prompt_text(item)?;
         let ids = self.lm.encode(&text)?;

@@ -15,6 +15,8 @@ pub struct CausalLm {
     tokenizer: Tokenizer,
     pub config: LmConfig,
     template: Option<ChatTemplate>,
+    /// A prefix run once and reused (see `remember_prefix`).
+    pub(crate) remembered: Option<(Vec<u32>, crate::decoder::KvCache)>,
 }
 
 /// A prompt cut to fit the context: the ids and how many were dropped.
@@ -55,6 +57,7 @@ impl CausalLm {
             tokenizer,
             config: model.config,
             template,
+            remembered: None,
         })
     }
 

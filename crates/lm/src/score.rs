@@ -163,10 +163,16 @@ impl CausalLm {
         if prefix.is_empty() {
             return Err(LmError::Invalid("the prefix has no tokens".into()));
         }
-        let ids: Vec<i64> = prefix.iter().map(|&t| t as i64).collect();
-        let mask = vec![1; ids.len()];
-        let positions: Vec<i64> = (0..ids.len() as i64).collect();
-        let cache = self.decoder.empty_cache(1)?;
+        // Start from the remembered prefix when this one extends it.
+        let (start, cache) = match &self.remembered {
+            Some((ids, cache)) if prefix.len() > ids.len() && prefix.starts_with(ids) => {
+                (ids.len(), self.decoder.gather_rows(&[(cache, 0)])?)
+            }
+            _ => (0, self.decoder.empty_cache(1)?),
+        };
+        let ids: Vec<i64> = prefix[start..].iter().map(|&t| t as i64).collect();
+        let mask = vec![1; prefix.len()];
+        let positions: Vec<i64> = (start as i64..prefix.len() as i64).collect();
         let input = StepInput {
             batch: 1,
             input_ids: &ids,
@@ -176,6 +182,18 @@ impl CausalLm {
         };
         let (logits, cache) = self.decoder.forward(&input, cache)?;
         Ok((logits.last(0).to_vec(), cache))
+    }
+
+    /// Runs `ids` once and keeps their cache: later prefixes that start with
+    /// them (a judge prompt's fixed instructions) run only what follows.
+    pub fn remember_prefix(&mut self, ids: &[u32]) -> Result<()> {
+        self.remembered = None;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (_, cache) = self.run_prefix(ids)?;
+        self.remembered = Some((ids.to_vec(), cache));
+        Ok(())
     }
 
     /// Logits at every position of `ids`, run in one pass with no cache.

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, ValueEnum};
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, with_fields};
+use refinery_core::trait_files::{pair_rows, ScenarioSource};
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::judge::{RESPONSE_NO_PREFIX_TEMPLATE, RESPONSE_TEMPLATE, SCENARIO_TEMPLATE};
@@ -86,6 +87,19 @@ pub struct Cli {
     /// The trait's name [default: the directory holding the definition]
     #[arg(long = "trait", value_name = "NAME")]
     pub trait_name: Option<String>,
+
+    /// Read trait-interp's positive scenarios (one per line), with --negative
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "negative",
+        conflicts_with = "files"
+    )]
+    pub positive: Option<PathBuf>,
+
+    /// trait-interp's negative scenarios, paired with --positive by order
+    #[arg(long, value_name = "FILE", requires = "positive")]
+    pub negative: Option<PathBuf>,
 
     /// Which judge scores
     #[arg(long, value_enum, default_value_t = JudgeKind::Lm)]
@@ -160,23 +174,32 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         positive: cli.pos_threshold,
         negative: cli.neg_threshold,
     };
-    let (mut reader, progress) = cli.common.reader(tool)?;
+    let mut source = match (&cli.positive, &cli.negative) {
+        (Some(pos), Some(neg)) => {
+            ScenarioSource::Pairs(pair_rows(pos, neg, &trait_name)?.into_iter())
+        }
+        _ => ScenarioSource::Jsonl(refinery_core::reader::LineReader::new(
+            cli.common.inputs(tool)?,
+            cli.common.max_line_bytes,
+        )),
+    };
+    let progress = refinery_core::progress::Progress::new(cli.common.quiet, None);
     let (mut judge, judge_name) = open_judge(&cli, &definition, &trait_name)?;
     let mut rejects = cli.common.rejects()?;
     let mut tally = Tally::default();
     let mut pending: Vec<Pending> = Vec::new();
     let mut per_polarity = [0u64; 2];
     let mut scored_upto = 0;
-    while let Some(line) = reader.next_line()? {
+    while let Some(line) = source.next()? {
         tally.read += 1;
         match check_row(&line.bytes, line.too_long, &cli, &mut per_polarity) {
             Ok(p) => pending.push(p),
-            Err(why) => rejects.reject(&line.location, &why, line.bytes)?,
+            Err(why) => rejects.reject(&line.location, &why, &line.bytes)?,
         }
         if pending.len() - scored_upto >= cli.model.batch_size as usize {
             score_batch(&mut judge, &mut pending[scored_upto..], &cli, thresholds)?;
             scored_upto = pending.len();
-            progress.update_now(tally.read, reader.bytes_read());
+            progress.update_now(tally.read, tally.read);
             progress.set_message(format!("{scored_upto} scored"));
         }
     }
@@ -212,7 +235,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         write_file_atomically(path, &(text + "\n"))?;
     }
     report_rates(tool, &scored);
-    tally.blank = reader.blank_lines();
+    tally.blank = source.blank_lines();
     cli.common.finish(tool, tally, rejects)
 }
 
@@ -258,6 +281,8 @@ fn open_judge(cli: &Cli, definition: &Definition, trait_name: &str) -> Result<(A
                 trait_name: trait_name.to_string(),
                 definition: definition.text.clone(),
             };
+            let mut judge = judge;
+            judge.warm_up()?;
             Ok((AnyJudge::Lm(Box::new(judge)), name))
         }
         JudgeKind::Embed => {

@@ -1,46 +1,22 @@
-//! Where scenarios come from: JSONL rows (`prompt`, optional
-//! `system_prompt`), or trait-interp's `positive.txt` / `negative.txt` pair
-//! (one scenario per line, blank lines skipped, paired by their order),
-//! turned into rows with `prompt`, `polarity`, `pair` and `trait`.
+//! trait-interp's scenario files: `positive.txt` / `negative.txt`, one
+//! scenario per line, blank lines skipped, paired by their order. Tools that
+//! take `--positive FILE --negative FILE` turn them into rows with `prompt`,
+//! `polarity`, `pair` and `trait`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use refinery_core::reader::LineReader;
-use refinery_core::{Error, Location, Result};
 use serde_json::json;
 
-/// One scenario line: where it came from and its JSON text.
+use crate::reader::LineReader;
+use crate::{Error, Location, Result};
+
+/// One scenario as a row: where it came from and its JSON text.
 pub struct ScenarioLine {
     pub location: Location,
     pub bytes: Vec<u8>,
     /// Set when the line was longer than --max-line-bytes (its full length).
     pub too_long: Option<usize>,
-}
-
-pub enum Scenarios {
-    Jsonl(LineReader),
-    Pairs(std::vec::IntoIter<ScenarioLine>),
-}
-
-impl Scenarios {
-    pub fn next(&mut self) -> Result<Option<ScenarioLine>> {
-        match self {
-            Scenarios::Jsonl(reader) => Ok(reader.next_line()?.map(|line| ScenarioLine {
-                location: line.location,
-                bytes: line.bytes.to_vec(),
-                too_long: line.too_long,
-            })),
-            Scenarios::Pairs(rows) => Ok(rows.next()),
-        }
-    }
-
-    pub fn blank_lines(&self) -> u64 {
-        match self {
-            Scenarios::Jsonl(reader) => reader.blank_lines(),
-            Scenarios::Pairs(_) => 0,
-        }
-    }
 }
 
 /// The non-blank lines of a scenario file with their line numbers.
@@ -124,6 +100,32 @@ pub fn pair_rows(
         }
     }
     Ok(rows)
+}
+
+/// Rows to process: JSON Lines, or the rows of a positive/negative pair.
+pub enum ScenarioSource {
+    Jsonl(LineReader),
+    Pairs(std::vec::IntoIter<ScenarioLine>),
+}
+
+impl ScenarioSource {
+    pub fn next(&mut self) -> Result<Option<ScenarioLine>> {
+        match self {
+            ScenarioSource::Jsonl(reader) => Ok(reader.next_line()?.map(|line| ScenarioLine {
+                location: line.location,
+                bytes: line.bytes.to_vec(),
+                too_long: line.too_long,
+            })),
+            ScenarioSource::Pairs(rows) => Ok(rows.next()),
+        }
+    }
+
+    pub fn blank_lines(&self) -> u64 {
+        match self {
+            ScenarioSource::Jsonl(reader) => reader.blank_lines(),
+            ScenarioSource::Pairs(_) => 0,
+        }
+    }
 }
 
 #[cfg(test)]

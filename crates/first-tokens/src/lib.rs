@@ -1,0 +1,298 @@
+//! `first-tokens`: the First Token Test of the refinement loop, automated.
+//!
+//! ```text
+//! first-tokens --definition definition.txt responses.jsonl > checked.jsonl
+//! first-tokens --definition definition.txt --review --report report.md vetted.jsonl
+//! ```
+//!
+//! Adds `first_tokens`: the completion's first k model tokens (ids, text and
+//! each token's text), the judge's three scores of the delete test, the
+//! `signal` the first tokens carry, and a verdict, `express` or `committed`.
+
+mod report;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use refinery_core::reader::too_long_reason;
+use refinery_core::record::{parse_row, type_name, with_fields};
+use refinery_core::writer::{write_file_atomically, JsonlWriter};
+use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
+use refinery_lm::judge::RESPONSE_NO_PREFIX_TEMPLATE;
+use refinery_lm::{CausalLm, Definition, DigitTokens, Item, LmJudge, ModelArgs};
+use serde_json::{json, Value};
+
+pub use report::{markdown_report, review_line, Checked};
+
+const AFTER_HELP: &str = "\
+Rows need `prompt`, `response` and `polarity`; `response_token_ids` (from generate)
+are used as the completion's tokens when present, else `response` is tokenised.
+The first --tokens model tokens are split off, and the LM judge (the same prompt as
+`vet-score --stage response --no-prefix`, pipelines/judge/response_no_prefix.txt)
+scores three texts 0..100 for the trait: the prompt alone (prefix_score), the prompt
+followed by the first tokens (with_first_score), and the prompt followed by the
+completion without its first tokens (without_first_score: the seed's delete test).
+
+signal = d * (with_first_score - prefix_score) / 100, with d = +1 for positive rows
+and -1 for negative ones: how far the first tokens alone move the judge toward the
+row's side. Verdict `express` when signal >= --threshold (default 0.10): the trait
+direction is carried by the first tokens, as the seed wants (the scenario stops
+before the behaviour). Otherwise `committed`: the prompt had already fixed the
+direction (it ends mid-behaviour) or the first tokens carry nothing; positives with
+this verdict are listed as scenarios to rewrite. A null score gives `error`.
+
+--review prints one line per row on stderr: index, polarity, verdict, signal, the
+prompt's last words | the first tokens. --report FILE writes a Markdown report of
+every pair with its vetting scores (if the rows carry them) and first tokens.";
+
+/// Automate the First Token Test with the judge's delete test
+#[derive(Parser, Debug)]
+#[command(name = "first-tokens", version, after_long_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// The trait's definition (trait-interp's definition.txt)
+    #[arg(long, value_name = "FILE")]
+    pub definition: PathBuf,
+
+    /// The trait's name [default: the directory holding the definition]
+    #[arg(long = "trait", value_name = "NAME")]
+    pub trait_name: Option<String>,
+
+    /// Model tokens that count as the first tokens
+    #[arg(short = 'k', long = "tokens", value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub tokens: u16,
+
+    /// Least signal for `express`
+    #[arg(long, value_name = "SIGNAL", default_value_t = 0.10)]
+    pub threshold: f64,
+
+    /// Least probability on the integers 0..100 for a judge score
+    #[arg(long, value_name = "P", default_value_t = 0.25)]
+    pub min_mass: f64,
+
+    /// Print the review listing on stderr
+    #[arg(long)]
+    pub review: bool,
+
+    /// Write a Markdown report of every pair to FILE
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+pub fn run(tool: &mut Tool) -> Result<()> {
+    run_with(Cli::parse(), tool)
+}
+
+pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
+    tool.quiet = cli.common.quiet;
+    let definition = Definition::load(&cli.definition)?;
+    let trait_name = match &cli.trait_name {
+        Some(t) => t.clone(),
+        None => cli
+            .definition
+            .canonicalize()
+            .ok()
+            .and_then(|p| {
+                p.parent()
+                    .and_then(|d| d.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .ok_or_else(|| Error::usage("cannot tell the trait's name; give --trait NAME"))?,
+    };
+    let (mut reader, progress) = cli.common.reader(tool)?;
+    let lm = cli.model.load()?;
+    let judge_name = format!("lm:{}", cli.model.model_name(&lm));
+    let mut judge = LmJudge {
+        digits: DigitTokens::of(&lm)?,
+        mode: cli.model.prompt_mode(&lm),
+        lm,
+        template: RESPONSE_NO_PREFIX_TEMPLATE.trim_end().to_string(),
+        answer_lead: "Score:".into(),
+        min_mass: cli.min_mass,
+        trait_name: trait_name.clone(),
+        definition: definition.text.clone(),
+    };
+    judge.warm_up()?;
+    let mut rejects = cli.common.rejects()?;
+    let mut out = JsonlWriter::stdout();
+    let mut tally = Tally::default();
+    let mut checked: Vec<Checked> = Vec::new();
+    while let Some(line) = reader.next_line()? {
+        tally.read += 1;
+        let row = match check_row(line.bytes, line.too_long, &cli) {
+            Ok(row) => row,
+            Err(why) => {
+                rejects.reject(&line.location, &why, line.bytes)?;
+                continue;
+            }
+        };
+        let result = test_row(&mut judge, &row, &cli)?;
+        let field = result.to_json(&judge_name, cli.tokens);
+        out.write_raw_line(&with_fields(line.bytes, &row, &[("first_tokens", field)]))?;
+        tally.written += 1;
+        checked.push(Checked::new(&row, result, checked.len()));
+        progress.update_now(tally.read, reader.bytes_read());
+    }
+    progress.finish();
+    out.flush()?;
+    if cli.review {
+        for c in &checked {
+            tool.say(&review_line(c));
+        }
+    }
+    summarise(tool, &checked);
+    if let Some(path) = &cli.report {
+        write_file_atomically(path, &markdown_report(&trait_name, &checked, cli.threshold))?;
+    }
+    tally.blank = reader.blank_lines();
+    cli.common.finish(tool, tally, rejects)
+}
+
+fn check_row(bytes: &[u8], too_long: Option<usize>, cli: &Cli) -> Result<Row, String> {
+    if let Some(len) = too_long {
+        return Err(too_long_reason(len, cli.common.max_line_bytes));
+    }
+    let row = parse_row(bytes).map_err(|e| e.0)?;
+    for field in ["prompt", "response"] {
+        match row.get(field) {
+            Some(Value::String(_)) => {}
+            Some(other) => {
+                return Err(format!(
+                    "`{field}` is {}, expected a string",
+                    type_name(other)
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "no `{field}` (first-tokens reads generate's output)"
+                ))
+            }
+        }
+    }
+    match row.get("polarity").and_then(Value::as_str) {
+        Some("positive" | "negative") => Ok(row),
+        _ => Err("`polarity` must be \"positive\" or \"negative\"".into()),
+    }
+}
+
+/// The delete test on one row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenTest {
+    pub ids: Vec<u32>,
+    pub text: String,
+    pub pieces: Vec<String>,
+    pub prefix_score: Option<f64>,
+    pub with_first_score: Option<f64>,
+    pub without_first_score: Option<f64>,
+    pub signal: Option<f64>,
+    pub verdict: &'static str,
+}
+
+impl TokenTest {
+    fn to_json(&self, judge: &str, k: u16) -> Value {
+        let r = |x: Option<f64>| x.map(|v| (v * 100.0).round() / 100.0);
+        json!({
+            "k": k,
+            "ids": self.ids,
+            "text": self.text,
+            "tokens": self.pieces,
+            "prefix_score": r(self.prefix_score),
+            "with_first_score": r(self.with_first_score),
+            "without_first_score": r(self.without_first_score),
+            "signal": self.signal.map(|s| (s * 1000.0).round() / 1000.0),
+            "verdict": self.verdict,
+            "judge": judge,
+        })
+    }
+}
+
+fn completion_ids(lm: &CausalLm, row: &Row) -> Result<Vec<u32>> {
+    if let Some(Value::Array(ids)) = row.get("response_token_ids") {
+        let parsed: Option<Vec<u32>> = ids
+            .iter()
+            .map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok()))
+            .collect();
+        if let Some(ids) = parsed {
+            return Ok(ids);
+        }
+    }
+    Ok(lm.tokenize(row["response"].as_str().unwrap_or_default())?)
+}
+
+fn test_row(judge: &mut LmJudge, row: &Row, cli: &Cli) -> Result<TokenTest> {
+    let prompt = row["prompt"].as_str().unwrap_or_default();
+    let ids = completion_ids(&judge.lm, row)?;
+    let k = (cli.tokens as usize).min(ids.len());
+    let first = judge.lm.decode(&ids[..k])?;
+    let rest = judge.lm.decode(&ids[k..])?;
+    let pieces = ids[..k]
+        .iter()
+        .map(|&id| judge.lm.decode(&[id]))
+        .collect::<refinery_lm::Result<Vec<_>>>()?;
+    let mut score = |text: String| -> Result<Option<f64>> {
+        Ok(judge
+            .judge(&Item {
+                prompt: "",
+                response: Some(&text),
+            })?
+            .score)
+    };
+    let prefix_score = score(prompt.to_string())?;
+    let with_first_score = score(format!("{prompt}{first}"))?;
+    let without_first_score = score(format!("{prompt}{rest}"))?;
+    let direction = if row["polarity"] == "negative" {
+        -1.0
+    } else {
+        1.0
+    };
+    let signal = match (prefix_score, with_first_score) {
+        (Some(a), Some(b)) => Some(direction * (b - a) / 100.0),
+        _ => None,
+    };
+    let verdict = match signal {
+        None => "error",
+        Some(s) if s >= cli.threshold => "express",
+        Some(_) => "committed",
+    };
+    Ok(TokenTest {
+        ids: ids[..k].to_vec(),
+        text: first,
+        pieces,
+        prefix_score,
+        with_first_score,
+        without_first_score,
+        signal,
+        verdict,
+    })
+}
+
+fn summarise(tool: &Tool, checked: &[Checked]) {
+    let positives: Vec<&Checked> = checked
+        .iter()
+        .filter(|c| c.polarity == "positive")
+        .collect();
+    let express = positives
+        .iter()
+        .filter(|c| c.test.verdict == "express")
+        .count();
+    let rewrite: Vec<String> = positives
+        .iter()
+        .filter(|c| c.test.verdict != "express")
+        .map(|c| c.label())
+        .collect();
+    tool.note(&format!(
+        "positives: {express}/{} carry the trait in their first tokens (express)",
+        positives.len()
+    ));
+    if !rewrite.is_empty() {
+        tool.note(&format!(
+            "rewrite (positives that did not pass): {}",
+            rewrite.join(", ")
+        ));
+    }
+}

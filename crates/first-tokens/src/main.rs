@@ -1,0 +1,1 @@
+refinery_core::tool_main!("first-tokens", refinery_first_tokens::run);

@@ -1,0 +1,159 @@
+//! What a person reads after the test: the review listing (one line per row,
+//! like the seed's one-liner) and the Markdown report of every pair.
+
+use refinery_core::Row;
+use serde_json::Value;
+
+use crate::TokenTest;
+
+/// A tested row with what the report shows of it.
+pub struct Checked {
+    pub index: usize,
+    pub pair: Option<String>,
+    pub polarity: String,
+    pub prompt: String,
+    pub scenario_vet: Option<(Option<f64>, String)>,
+    pub response_vet: Option<(Option<f64>, String)>,
+    pub test: TokenTest,
+}
+
+impl Checked {
+    pub fn new(row: &Row, test: TokenTest, index: usize) -> Self {
+        let vet = |key: &str| {
+            row.get(key).map(|v| {
+                (
+                    v.get("score").and_then(Value::as_f64),
+                    v.get("verdict")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .to_string(),
+                )
+            })
+        };
+        Checked {
+            index,
+            pair: row
+                .get("pair")
+                .filter(|p| !p.is_null())
+                .map(|p| p.to_string()),
+            polarity: row
+                .get("polarity")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            prompt: row
+                .get("prompt")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            scenario_vet: vet("scenario_vet"),
+            response_vet: vet("response_vet"),
+            test,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match &self.pair {
+            Some(p) => format!("pair {p}"),
+            None => format!("row {}", self.index),
+        }
+    }
+
+    /// Whether every check this row has been through passed.
+    pub fn passed(&self) -> bool {
+        let vet_ok = |v: &Option<(Option<f64>, String)>| {
+            v.as_ref().is_none_or(|(_, verdict)| verdict == "pass")
+        };
+        let first_ok = self.polarity != "positive" || self.test.verdict == "express";
+        vet_ok(&self.scenario_vet) && vet_ok(&self.response_vet) && first_ok
+    }
+}
+
+fn last_words(text: &str, n: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let start = words.len().saturating_sub(n);
+    let tail = words[start..].join(" ");
+    if start > 0 {
+        format!("…{tail}")
+    } else {
+        tail
+    }
+}
+
+fn signal(s: Option<f64>) -> String {
+    s.map_or("   -  ".into(), |s| format!("{s:+.2}"))
+}
+
+/// `  3 positive express   +0.21 …so I told him | " it was great"`
+pub fn review_line(c: &Checked) -> String {
+    format!(
+        "{:>3} {:<8} {:<9} {} {} | {:?}",
+        c.index,
+        c.polarity,
+        c.test.verdict,
+        signal(c.test.signal),
+        last_words(&c.prompt, 8),
+        c.test.text
+    )
+}
+
+fn score_cell(v: &Option<(Option<f64>, String)>) -> String {
+    match v {
+        None => "–".into(),
+        Some((Some(s), verdict)) => format!("{s:.1} {verdict}"),
+        Some((None, verdict)) => format!("– {verdict}"),
+    }
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', "⏎")
+}
+
+pub fn markdown_report(trait_name: &str, checked: &[Checked], threshold: f64) -> String {
+    let mut md = format!("# Refinement report: {trait_name}\n\n");
+    let failing: Vec<&Checked> = checked.iter().filter(|c| !c.passed()).collect();
+    let positives = checked.iter().filter(|c| c.polarity == "positive").count();
+    let express = checked
+        .iter()
+        .filter(|c| c.polarity == "positive" && c.test.verdict == "express")
+        .count();
+    md.push_str(&format!(
+        "{} rows; {} passed every check; positives whose first tokens carry the trait: {express}/{positives} \
+         (signal >= {threshold}).\n\n",
+        checked.len(),
+        checked.len() - failing.len()
+    ));
+    md.push_str("## Scenarios to rewrite\n\n");
+    if failing.is_empty() {
+        md.push_str("None.\n\n");
+    } else {
+        md.push_str("| row | polarity | scenario vet | response vet | first tokens | signal | end of prompt \\| first tokens |\n");
+        md.push_str("|---|---|---|---|---|---:|---|\n");
+        for c in &failing {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} \\| {} |\n",
+                c.label(),
+                c.polarity,
+                score_cell(&c.scenario_vet),
+                score_cell(&c.response_vet),
+                c.test.verdict,
+                signal(c.test.signal).trim(),
+                cell(&last_words(&c.prompt, 10)),
+                cell(&format!("{:?}", c.test.text)),
+            ));
+        }
+        md.push('\n');
+    }
+    md.push_str("## All rows\n\n| row | polarity | passed | first tokens | signal |\n|---|---|---|---|---:|\n");
+    for c in checked {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            c.label(),
+            c.polarity,
+            if c.passed() { "yes" } else { "no" },
+            cell(&format!("{:?}", c.test.text)),
+            signal(c.test.signal).trim()
+        ));
+    }
+    md
+}
