@@ -109,7 +109,7 @@ pub enum ScenarioSource {
 }
 
 impl ScenarioSource {
-    pub fn next(&mut self) -> Result<Option<ScenarioLine>> {
+    pub fn next_line(&mut self) -> Result<Option<ScenarioLine>> {
         match self {
             ScenarioSource::Jsonl(reader) => Ok(reader.next_line()?.map(|line| ScenarioLine {
                 location: line.location,

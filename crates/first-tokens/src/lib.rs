@@ -75,6 +75,10 @@ pub struct Cli {
     #[arg(long, value_name = "P", default_value_t = 0.25)]
     pub min_mass: f64,
 
+    /// Judge prompt template [default: pipelines/judge/response_no_prefix.txt, built in]
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+
     /// Print the review listing on stderr
     #[arg(long)]
     pub review: bool,
@@ -111,7 +115,12 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         digits: DigitTokens::of(&lm)?,
         mode: cli.model.prompt_mode(&lm),
         lm,
-        template: RESPONSE_NO_PREFIX_TEMPLATE.trim_end().to_string(),
+        template: match &cli.template {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+            None => RESPONSE_NO_PREFIX_TEMPLATE.to_string(),
+        }
+        .trim_end()
+        .to_string(),
         answer_lead: "Score:".into(),
         min_mass: cli.min_mass,
         trait_name: trait_name.clone(),

@@ -152,7 +152,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let mut counts = Counts::default();
     let size = cli.model.batch_size as usize;
     let mut batch = Batch::new(&mut lm, &params, cli.rollouts, size, &model_name);
-    while let Some(line) = scenarios.next()? {
+    while let Some(line) = scenarios.next_line()? {
         tally.read += 1;
         match prepare(&line, batch.lm, mode, &cli, tally.read - 1) {
             Ok(scenario) => {

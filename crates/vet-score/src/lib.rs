@@ -190,7 +190,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let mut pending: Vec<Pending> = Vec::new();
     let mut per_polarity = [0u64; 2];
     let mut scored_upto = 0;
-    while let Some(line) = source.next()? {
+    while let Some(line) = source.next_line()? {
         tally.read += 1;
         match check_row(&line.bytes, line.too_long, &cli, &mut per_polarity) {
             Ok(p) => pending.push(p),

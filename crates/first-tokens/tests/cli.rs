@@ -1,0 +1,84 @@
+//! CLI tests: `first-tokens` on the tiny random-weight model.
+
+use refinery_testkit::{assert_golden, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_first-tokens");
+
+#[test]
+fn splits_first_tokens_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.md");
+    let r = run(
+        BIN,
+        &[
+            "--model",
+            "models/tiny",
+            "--definition",
+            "vet/definition.txt",
+            "--trait",
+            "sycophancy",
+            "-k",
+            "3",
+            "--min-mass",
+            "0",
+            "--raw",
+            "--template",
+            "vet/tiny_template.txt",
+            "--review",
+            "--report",
+            report.to_str().unwrap(),
+            "--rejects",
+            "/dev/null",
+            "vet/responses.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    assert_golden("golden/first_tokens/out.jsonl", &r.stdout);
+    assert_golden(
+        "golden/first_tokens/report.md",
+        &std::fs::read_to_string(report).unwrap(),
+    );
+    assert!(r.stderr.contains("  0 positive "), "{}", r.stderr);
+    let mut scored = 0;
+    for line in r.stdout.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ft = &row["first_tokens"];
+        assert_eq!(ft["ids"].as_array().unwrap().len(), 3);
+        let pieces: String = ft["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(pieces, ft["text"].as_str().unwrap());
+        // The tiny model's 64-token context cannot hold every judge prompt:
+        // those scores are null and the verdict is `error`.
+        match (ft["prefix_score"].as_f64(), ft["with_first_score"].as_f64()) {
+            (Some(a), Some(b)) => {
+                let d = if row["polarity"] == "negative" {
+                    -1.0
+                } else {
+                    1.0
+                };
+                let signal = ft["signal"].as_f64().unwrap();
+                assert!((signal - d * (b - a) / 100.0).abs() < 0.002, "{line}");
+                assert_eq!(
+                    ft["verdict"],
+                    if signal >= 0.1 {
+                        "express"
+                    } else {
+                        "committed"
+                    }
+                );
+                scored += 1;
+            }
+            _ => assert_eq!(ft["verdict"], "error"),
+        }
+        assert!(row["response"]
+            .as_str()
+            .unwrap()
+            .starts_with(ft["text"].as_str().unwrap()));
+    }
+    assert!(scored >= 2, "too few rows were scored to check the signal");
+}

@@ -1,0 +1,228 @@
+//! CLI tests: `vet-score` on the tiny random-weight model (the scores mean
+//! nothing; the arithmetic, verdicts, pairing and summary are what is checked).
+
+use refinery_testkit::{assert_golden, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vet-score");
+
+fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    // The random model puts little mass on numbers (--min-mass 0 lets it
+    // score) and has a 64-token context (a short template, no chat format).
+    let mut a = vec![
+        "--model",
+        "models/tiny",
+        "--raw",
+        "--template",
+        "vet/tiny_template.txt",
+        "--definition",
+        "vet/definition.txt",
+        "--trait",
+        "sycophancy",
+        "--min-mass",
+        "0",
+        "--words",
+        "4",
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
+#[test]
+fn scores_responses_with_verdicts_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("response_scores.json");
+    let rejects = dir.path().join("rejects.jsonl");
+    let r = run(
+        BIN,
+        &args(&[
+            "--stage",
+            "response",
+            "--pos-threshold",
+            "50",
+            "--neg-threshold",
+            "45",
+            "--summary",
+            summary.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+            "vet/responses.jsonl",
+        ]),
+        None,
+    );
+    assert_eq!(r.status, 1, "one row has no polarity: {}", r.stderr);
+    assert_golden("golden/vet/responses.jsonl", &r.stdout);
+    assert_golden(
+        "golden/vet/response_scores.json",
+        &std::fs::read_to_string(&summary).unwrap(),
+    );
+    assert!(
+        r.stderr
+            .contains("5 read, 4 written, 0 filtered, 1 rejected (1 blank lines skipped)"),
+        "{}",
+        r.stderr
+    );
+    assert!(std::fs::read_to_string(rejects)
+        .unwrap()
+        .contains("\"line\":6,\"reason\":\"no `polarity`"));
+    for line in r.stdout.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let vet = &row["response_vet"];
+        let score = vet["score"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&score));
+        let expected = match (row["polarity"].as_str().unwrap(), score) {
+            ("positive", s) if s >= 50.0 => "pass",
+            ("positive", s) if s <= 45.0 => "fail",
+            ("negative", s) if s <= 45.0 => "pass",
+            ("negative", s) if s >= 50.0 => "fail",
+            _ => "ambiguous",
+        };
+        assert_eq!(vet["verdict"], expected, "{line}");
+    }
+}
+
+#[test]
+fn paired_fails_both_sides_and_the_mass_floor_gives_errors() {
+    let both_pass = run(
+        BIN,
+        &args(&[
+            "--stage",
+            "response",
+            "--pos-threshold",
+            "0",
+            "--neg-threshold",
+            "0",
+            "vet/responses.jsonl",
+            "--rejects",
+            "/dev/null",
+        ]),
+        None,
+    );
+    let verdicts: Vec<String> = both_pass
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["response_vet"]["verdict"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["pass", "fail", "pass", "fail"],
+        "positives pass at >= 0, negatives fail above 0"
+    );
+    let paired = run(
+        BIN,
+        &args(&[
+            "--stage",
+            "response",
+            "--paired",
+            "--pos-threshold",
+            "0",
+            "--neg-threshold",
+            "0",
+            "vet/responses.jsonl",
+            "--rejects",
+            "/dev/null",
+        ]),
+        None,
+    );
+    for line in paired.stdout.lines() {
+        let vet = serde_json::from_str::<serde_json::Value>(line).unwrap()["response_vet"].clone();
+        assert_eq!(vet["verdict"], "fail", "{line}");
+    }
+    assert!(paired.stdout.contains("\"failed_by_pair\":true"));
+    let floor_args = [
+        "--model",
+        "models/tiny",
+        "--raw",
+        "--template",
+        "vet/tiny_template.txt",
+        "--definition",
+        "vet/definition.txt",
+        "--stage",
+        "response",
+        "--rejects",
+        "/dev/null",
+        "--words",
+        "4",
+        "--min-mass",
+        "1.01",
+    ];
+    let floor = run(
+        BIN,
+        &[&floor_args[..], &["vet/responses.jsonl"]].concat(),
+        None,
+    );
+    for line in floor.stdout.lines() {
+        let vet = serde_json::from_str::<serde_json::Value>(line).unwrap()["response_vet"].clone();
+        assert_eq!(vet["verdict"], "error");
+        assert!(vet["score"].is_null());
+        assert!(vet["error"]
+            .as_str()
+            .unwrap()
+            .contains("of the judge's probability is on the integers 0..100"));
+    }
+}
+
+#[test]
+fn scenario_stage_reads_trait_interp_files() {
+    let r = run(
+        BIN,
+        &args(&[
+            "--stage",
+            "scenario",
+            "--positive",
+            "generate/sycophancy/positive.txt",
+            "--negative",
+            "generate/sycophancy/negative.txt",
+        ]),
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_golden("golden/vet/scenarios.jsonl", &r.stdout);
+    assert!(
+        r.stderr.contains("positive: ") && r.stderr.contains("negative: "),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn usage_and_config_errors() {
+    let r = run(
+        BIN,
+        &args(&[
+            "--stage",
+            "response",
+            "--pos-threshold",
+            "30",
+            "--neg-threshold",
+            "40",
+            "vet/responses.jsonl",
+        ]),
+        None,
+    );
+    assert_eq!(r.status, 2);
+    assert!(r
+        .stderr
+        .contains("--neg-threshold must not be above --pos-threshold"));
+    let r = run(
+        BIN,
+        &[
+            "--stage",
+            "response",
+            "--judge",
+            "embed",
+            "--model",
+            "models/tiny",
+            "--definition",
+            "vet/definition.txt",
+            "vet/responses.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("expected an encoder"), "{}", r.stderr);
+}
