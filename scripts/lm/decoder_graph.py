@@ -30,6 +30,24 @@ OPSET = 17
 
 
 @dataclass
+class BlockQuantized:
+    """A [out, in] matrix in blocks of 32 along `in`, kept quantized:
+    w = scale * (q - zero) + offset per block, q unsigned `bits`-bit.
+    Run by ONNX Runtime's com.microsoft MatMulNBits (zero point 8 for 4 bits,
+    128 for 8 bits); a per-block `offset` (GGUF Q4_1's minimum) is added
+    exactly as (sum of x over the block) @ offset, a small matmul."""
+
+    bits: int
+    q: np.ndarray  # [out, blocks, 32] uint8
+    scale: np.ndarray  # [out, blocks] float32
+    offset: np.ndarray = None  # [out, blocks] float32, or None
+
+    @property
+    def shape(self):
+        return (self.q.shape[0], self.q.shape[1] * 32)
+
+
+@dataclass
 class Hparams:
     layers: int
     hidden: int
@@ -82,7 +100,34 @@ class _Graph:
         return self.op("Mul", [self.op("Div", [x, denom]), weight])
 
     def linear(self, x, w):
+        if isinstance(w, tuple):  # a quantized weight, see quantized()
+            return self.quantized_matmul(x, *w)
         return self.op("MatMul", [x, w])
+
+    def quantized(self, wq: BlockQuantized, name):
+        """Initializers for MatMulNBits; returns what linear() needs."""
+        n, blocks = wq.q.shape[:2]
+        if wq.bits == 4:
+            packed = (wq.q[:, :, 0::2] | (wq.q[:, :, 1::2] << 4)).astype(np.uint8)
+            zero = None
+        else:
+            packed = wq.q.astype(np.uint8)
+            zero = self.const(np.full(n * blocks, 128, np.uint8), name + ".zero")
+        b = self.const(np.ascontiguousarray(packed), name + ".q")
+        scale = self.const(wq.scale.reshape(-1).astype(np.float32), name + ".scale")
+        offset = None if wq.offset is None else self.const(np.ascontiguousarray(wq.offset.T.astype(np.float32)), name + ".offset")
+        return (b, scale, zero, offset, n, blocks * 32, wq.bits)
+
+    def quantized_matmul(self, x, b, scale, zero, offset, n, k, bits):
+        inputs = [x, b, scale] + ([zero] if zero else [])
+        out = self.name("matmul_nbits")
+        self.nodes.append(helper.make_node("MatMulNBits", inputs, [out], domain="com.microsoft",
+                                           K=k, N=n, bits=bits, block_size=32, accuracy_level=4))
+        if offset is None:
+            return out
+        blocks = self.op("Reshape", [x, self.const(np.int64([0, 0, k // 32, 32]))])
+        sums = self.op("ReduceSum", [blocks, self.const(np.int64([-1]))], keepdims=0)
+        return self.op("Add", [out, self.op("MatMul", [sums, offset])])
 
 
 def _rotate_half(g, x, half):
@@ -170,12 +215,17 @@ def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer=
     """weights: `embed` [V,H]; `norm` [H]; per layer i: `{i}.attn_norm`,
     `{i}.ffn_norm` [H] and `{i}.q/k/v/o/gate/up/down` stored [in, out]."""
     g = _Graph(weight_dtype)
+    head = weights.get("lm_head")  # a BlockQuantized copy of the tied embedding
     embed = g.weight(weights["embed"], "embed_tokens")
     x = g.op("Gather", [embed, "input_ids"], axis=0)
     cos, sin = _rotary_tables(g, hp)
     bias = _attention_bias(g)
     for i in range(hp.layers):
-        w = {k: g.weight(weights[f"{i}.{k}"], f"layers.{i}.{k}") for k in ("q", "k", "v", "o", "gate", "up", "down")}
+        w = {}
+        for k in ("q", "k", "v", "o", "gate", "up", "down"):
+            wk = weights[f"{i}.{k}"]
+            name = f"layers.{i}.{k}"
+            w[k] = g.quantized(wk, name) if isinstance(wk, BlockQuantized) else g.weight(wk, name)
         attn_norm = g.const(weights[f"{i}.attn_norm"].astype(np.float32), f"layers.{i}.attn_norm")
         ffn_norm = g.const(weights[f"{i}.ffn_norm"].astype(np.float32), f"layers.{i}.ffn_norm")
         x = g.op("Add", [x, _attention(g, hp, g.rms_norm(x, attn_norm, hp.rms_eps), w, i, cos, sin, bias)])
@@ -185,8 +235,11 @@ def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer=
     x = g.rms_norm(x, g.const(weights["norm"].astype(np.float32), "norm"), hp.rms_eps)
     # Tied embeddings: logits = x @ embed^T, done as a 2-D Gemm with transB so
     # the embedding matrix is not stored twice.
-    flat = g.op("Reshape", [x, g.const(np.int64([-1, hp.hidden]))])
-    logits = g.op("Gemm", [flat, embed], transB=1)
+    if head is not None:
+        logits = g.linear(x, g.quantized(head, "lm_head"))
+    else:
+        flat = g.op("Reshape", [x, g.const(np.int64([-1, hp.hidden]))])
+        logits = g.op("Gemm", [flat, embed], transB=1)
     out_shape = g.op("Concat", [g.op("Shape", [x], end=2), g.const(np.int64([hp.vocab]))], axis=0)
     g.nodes.append(helper.make_node("Reshape", [logits, out_shape], ["logits"]))
 
@@ -207,7 +260,11 @@ def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer=
                 )
             )
     graph = helper.make_graph(g.nodes, "decoder", inputs, outputs, g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name=producer)
+    opsets = [helper.make_opsetid("", OPSET)]
+    if any(n.domain == "com.microsoft" for n in g.nodes):
+        opsets.append(helper.make_opsetid("com.microsoft", 1))
+    model = helper.make_model(graph, opset_imports=opsets, producer_name=producer)
     model.ir_version = 8
-    onnx.checker.check_model(model, full_check=False)
+    if len(opsets) == 1:
+        onnx.checker.check_model(model, full_check=False)
     return model

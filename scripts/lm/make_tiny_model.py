@@ -5,7 +5,9 @@ Cast), 2 layers of width 64, a 64-token context (so truncation is easy to
 test), and a byte-level BPE tokenizer of 400 tokens trained on the bundled
 sample texts. Deterministic: the same numpy seed gives the same weights.
 
-Also writes two models of the wrong kind next to it, for the error tests:
+Also writes OUT_DIR/../tiny-q4, the same weights rounded to GGUF-style Q4_1
+blocks and kept quantized (the converter's --weights q4 graph, MatMulNBits),
+and two models of the wrong kind next to it, for the error tests:
 OUT_DIR/../not-a-decoder (an encoder's inputs and outputs) and
 OUT_DIR/../no-kv-cache (a decoder graph without past_key_values inputs).
 
@@ -24,7 +26,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from decoder_graph import Hparams, build_decoder  # noqa: E402
+from decoder_graph import BlockQuantized, Hparams, build_decoder  # noqa: E402
 from tokenizer_files import train_tiny_tokenizer  # noqa: E402
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -70,6 +72,26 @@ def random_weights(hp: Hparams, rng) -> dict:
     return w
 
 
+def q4_1(w_in_out):
+    """Rounds a [in, out] matrix to Q4_1 blocks of 32 along `in`, as llama.cpp
+    does: per block d = (max - min) / 15, m = min, q = round((x - m) / d)."""
+    w = w_in_out.T  # [out, in]
+    blocks = w.reshape(w.shape[0], -1, 32)
+    lo, hi = blocks.min(-1), blocks.max(-1)
+    d = np.where(hi > lo, (hi - lo) / 15.0, 1.0).astype(np.float16).astype(np.float32)
+    m = lo.astype(np.float16).astype(np.float32)
+    q = np.clip(np.rint((blocks - m[..., None]) / d[..., None]), 0, 15).astype(np.uint8)
+    return BlockQuantized(bits=4, q=q, scale=d, offset=m + 8.0 * d)
+
+
+def quantized_copy(weights, hp: Hparams):
+    w = dict(weights)
+    for i in range(hp.layers):
+        for k in ("q", "k", "v", "o", "gate", "up", "down"):
+            w[f"{i}.{k}"] = q4_1(weights[f"{i}.{k}"])
+    return w
+
+
 def wrong_kind_models(out_dir, hp: Hparams):
     """Tiny graphs with the tiny model's tokenizer and lm.json."""
     base = os.path.dirname(os.path.abspath(out_dir))
@@ -100,8 +122,8 @@ def main():
     tokenizer = train_tiny_tokenizer(sample_texts(repo), vocab_size=400, specials=SPECIALS)
     hp = Hparams(layers=2, hidden=64, ffn=128, heads=4, kv_heads=2, vocab=tokenizer.get_vocab_size(),
                  rope_base=10000.0, rms_eps=1e-5, context_length=64)
-    model = build_decoder(hp, random_weights(hp, np.random.default_rng(20261122)), np.float16,
-                          producer="refinery make_tiny_model")
+    weights = random_weights(hp, np.random.default_rng(20261122))
+    model = build_decoder(hp, weights, np.float16, producer="refinery make_tiny_model")
     os.makedirs(out_dir, exist_ok=True)
     onnx.save(model, os.path.join(out_dir, "model.onnx"))
     tokenizer.save(os.path.join(out_dir, "tokenizer.json"))
@@ -115,6 +137,12 @@ def main():
     with open(os.path.join(out_dir, "lm.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")
+    q4_dir = os.path.join(os.path.dirname(os.path.abspath(out_dir)), "tiny-q4")
+    os.makedirs(q4_dir, exist_ok=True)
+    onnx.save(build_decoder(hp, quantized_copy(weights, hp), np.float16, producer="refinery make_tiny_model"),
+              os.path.join(q4_dir, "model.onnx"))
+    for f in ("tokenizer.json", "lm.json"):
+        shutil.copy(os.path.join(out_dir, f), os.path.join(q4_dir, f))
     wrong_kind_models(out_dir, hp)
 
 

@@ -285,3 +285,32 @@ fn integer_probabilities_match_a_brute_force_walk() {
     assert!(dist.mass() <= 1.0 + 1e-9);
     eprintln!("largest difference from the brute-force walk: {worst:e}");
 }
+
+#[test]
+fn the_quantized_graph_runs_and_stays_close_to_the_float_one() {
+    // tiny-q4: the same weights rounded to Q4_1 blocks, run by MatMulNBits.
+    let mut q4 =
+        CausalLm::load(Some(&models().join("tiny-q4")), &LoadOptions { threads: 1 }).unwrap();
+    let mut f16 = tiny();
+    assert_eq!(q4.decoder_layout(), f16.decoder_layout());
+    let reqs = requests(&q4);
+    let first = q4.generate(&reqs, &params(0.0, 6)).unwrap();
+    assert_eq!(first, q4.generate(&reqs, &params(0.0, 6)).unwrap());
+    let ids = q4.encode(PROMPTS[2]).unwrap();
+    let (a, b) = (
+        q4.next_token_logprobs(&ids).unwrap(),
+        f16.next_token_logprobs(&ids).unwrap(),
+    );
+    let mean_diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs() as f64)
+        .sum::<f64>()
+        / a.len() as f64;
+    let spread = b.iter().map(|&x| x as f64).fold(f64::MIN, f64::max)
+        - b.iter().map(|&x| x as f64).fold(f64::MAX, f64::min);
+    assert!(
+        mean_diff < 0.2 * spread,
+        "4-bit rounding moved log-probs by {mean_diff} (spread {spread})"
+    );
+}
