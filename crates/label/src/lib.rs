@@ -1,0 +1,180 @@
+//! `label`: a rater works through candidates in the terminal, or through a
+//! spreadsheet.
+//!
+//! ```text
+//! label candidates.jsonl -o labelled.jsonl            # interactive
+//! label candidates.jsonl --export-csv sheet.csv       # sheet with empty label columns
+//! label --import-csv sheet.csv -o labelled.jsonl      # filled sheet back to JSONL
+//! ```
+//!
+//! Modules: [`form`] is the answer form and its checks (the state machine),
+//! [`session`] the output file, resume and undo, [`sheet`] the CSV route,
+//! [`tui`] the screen.
+
+pub mod form;
+pub mod session;
+pub mod sheet;
+pub mod tui;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use refinery_core::config::load_targets;
+use refinery_core::writer::{AtomicFile, JsonlFile, JsonlWriter};
+use refinery_core::{Error, Result, Tool};
+
+use session::{read_rows, utc_now, Rater, Session};
+
+const AFTER_HELP: &str = "\
+Interactive: one candidate at a time, with its context turns, provenance and
+any predicted or prior values (shown as suggestions, never as labels). Keys:
+  ←/→            step valence, intimacy, tension or confidence by 0.1
+  digits, -, .   type a value; Enter accepts it (a value out of range is refused)
+  ↑/↓, Enter     move between fields; Enter on the last field saves
+  Tab            complete the archetype (or a tag) from the mapping file
+  Ctrl-S         save from any field       Ctrl-N  skip this candidate
+  Ctrl-U         undo the last answer      Ctrl-Q  quit (Esc too)
+Every answer is appended to OUT at once (fsync'd), so a killed session loses
+nothing; starting again with the same files resumes after the last labelled
+candidate. Labelled rows keep every candidate field and add valence, intimacy,
+tension, confidence, archetype (also added to tags), tags, labelled_by and
+labelled_at (RFC 3339 UTC; SOURCE_DATE_EPOCH fixes it for reproducible runs).
+
+Spreadsheet: --export-csv writes a sheet whose header row gives each label
+column's allowed values; --import-csv reads it back through the same checks as
+the form and `validate --schema affect`, naming the sheet row of every bad
+cell (nothing is written unless every filled row is good). Rows with all label
+cells empty are left out and counted.";
+
+/// Label candidates in the terminal, or export/import a CSV sheet for raters
+#[derive(Parser, Debug)]
+#[command(name = "label", version, after_long_help = AFTER_HELP)]
+pub struct Cli {
+    /// Candidate rows (JSONL, e.g. from extract-candidates or map-archetype)
+    #[arg(value_name = "CANDIDATES")]
+    pub candidates: Option<PathBuf>,
+
+    /// Labelled rows: appended to (interactive) or written (import; stdout if absent)
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Write the candidates as a CSV sheet with empty label columns
+    #[arg(long, value_name = "SHEET", conflicts_with = "import_csv")]
+    pub export_csv: Option<PathBuf>,
+
+    /// Read a filled sheet back to labelled JSONL
+    #[arg(long, value_name = "SHEET")]
+    pub import_csv: Option<PathBuf>,
+
+    /// The mapping file whose archetypes and targets the rater picks from
+    /// [default: pipelines/archetypes.json, built in]
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+
+    /// Who is labelling, written to labelled_by [default: $USER]
+    #[arg(long, value_name = "NAME")]
+    pub rater: Option<String>,
+
+    /// No summary line on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn run(tool: &mut Tool) -> Result<()> {
+    run_with(Cli::parse(), tool)
+}
+
+pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
+    tool.quiet = cli.quiet;
+    let targets = load_targets(cli.targets.as_deref())?;
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    if let Some(sheet) = &cli.import_csv {
+        return import(&cli, sheet, &names, tool);
+    }
+    let candidates = cli
+        .candidates
+        .as_deref()
+        .ok_or_else(|| Error::usage("give the CANDIDATES file (see label --help)"))?;
+    if let Some(sheet) = &cli.export_csv {
+        let rows = read_rows(candidates)?;
+        let mut file = AtomicFile::create(sheet)?;
+        sheet::export(&rows, &names, &mut file, &sheet.display().to_string())?;
+        file.commit()?;
+        tool.note(&format!(
+            "{} candidates written to {}",
+            rows.len(),
+            sheet.display()
+        ));
+        return Ok(());
+    }
+    let out = cli
+        .output
+        .as_deref()
+        .ok_or_else(|| Error::usage("give -o OUT, the file answers are appended to"))?;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(Error::usage(
+            "label is interactive and needs a terminal; for a sheet use --export-csv / --import-csv",
+        ));
+    }
+    let mut session = Session::open(candidates, out, targets, rater(&cli)?)?;
+    tui::run(&mut session)?;
+    tool.note(&format!(
+        "{} labelled in {}; {} of {} candidates left",
+        session.labelled_count(),
+        out.display(),
+        session.candidates.len() - session.position.min(session.candidates.len()),
+        session.candidates.len()
+    ));
+    Ok(())
+}
+
+fn rater(cli: &Cli) -> Result<Rater> {
+    let name = cli
+        .rater
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| Error::usage("who is labelling? give --rater NAME"))?;
+    Ok(Rater {
+        name,
+        clock: utc_now,
+    })
+}
+
+fn import(cli: &Cli, sheet: &std::path::Path, names: &[String], tool: &Tool) -> Result<()> {
+    let found = sheet::import(sheet, names, &rater(cli)?, &sheet::affect_rules(names))?;
+    if !found.problems.is_empty() {
+        for problem in &found.problems {
+            eprintln!("label: {problem}");
+        }
+        return Err(Error::Check(format!(
+            "{} problems in {}; nothing written",
+            found.problems.len(),
+            sheet.display()
+        )));
+    }
+    match &cli.output {
+        Some(path) => {
+            let mut out = JsonlFile::create(path)?;
+            for row in &found.rows {
+                out.write_row(row)?;
+            }
+            out.commit()?;
+        }
+        None => {
+            let mut out = JsonlWriter::stdout();
+            for row in &found.rows {
+                out.write_row(row)?;
+            }
+            out.flush()?;
+        }
+    }
+    tool.note(&format!(
+        "{} labelled rows imported, {} sheet rows left blank",
+        found.rows.len(),
+        found.blank
+    ));
+    Ok(())
+}

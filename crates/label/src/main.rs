@@ -1,0 +1,1 @@
+refinery_core::tool_main!("label", refinery_label::run);

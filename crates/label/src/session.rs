@@ -1,0 +1,389 @@
+//! A labelling session: the candidates, the output file that every answer is
+//! appended to at once (so a killed session loses nothing), resuming after
+//! the last labelled candidate, undo, and progress toward the targets.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use refinery_core::config::Target;
+use refinery_core::record::parse_row;
+use refinery_core::text::text_key;
+use refinery_core::{Error, Location, Result, Row};
+
+use crate::form::{Answer, Form, Key, Request};
+
+/// Who labels, and the clock their answers are stamped with.
+#[derive(Clone, Debug)]
+pub struct Rater {
+    pub name: String,
+    /// RFC 3339 UTC time of an answer; fixed by SOURCE_DATE_EPOCH in tests
+    pub clock: fn() -> String,
+}
+
+/// The seed's labelled row: the candidate's fields, then the rater's.
+pub fn labelled_row(candidate: &Row, answer: &Answer, rater: &Rater) -> Row {
+    let mut row = candidate.clone();
+    for (i, field) in ["valence", "intimacy", "tension", "confidence"]
+        .iter()
+        .enumerate()
+    {
+        row.insert(field.to_string(), Value::from(answer.numbers[i]));
+    }
+    let mut tags: Vec<String> = match candidate.get("tags") {
+        Some(Value::Array(old)) => old
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    // a suggested archetype the rater changed must not linger as a tag
+    if let Some(Value::String(suggested)) = candidate.get("archetype") {
+        if answer.archetype.as_deref() != Some(suggested) {
+            tags.retain(|t| t != suggested);
+        }
+    }
+    for tag in answer.archetype.iter().chain(&answer.tags) {
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+    row.insert("tags".into(), Value::from(tags));
+    row.insert(
+        "archetype".into(),
+        answer.archetype.clone().map_or(Value::Null, Value::from),
+    );
+    row.insert("labelled_by".into(), Value::from(rater.name.clone()));
+    row.insert("labelled_at".into(), Value::from((rater.clock)()));
+    row
+}
+
+/// The answer a labelled row holds, to put back in the form after an undo.
+pub fn answer_of(row: &Row) -> Answer {
+    let number = |f: &str| row.get(f).and_then(Value::as_f64).unwrap_or(0.0);
+    let archetype = row
+        .get("archetype")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Answer {
+        numbers: [
+            number("valence"),
+            number("intimacy"),
+            number("tension"),
+            number("confidence"),
+        ],
+        archetype: archetype.clone(),
+        tags: Vec::new(),
+    }
+}
+
+/// One saved answer: which candidate, and where its line starts in the file.
+struct Saved {
+    candidate: Option<usize>,
+    offset: u64,
+    archetype: Option<String>,
+}
+
+pub struct Session {
+    pub candidates: Vec<Row>,
+    candidates_name: String,
+    index_of_text: HashMap<u128, usize>,
+    out_path: PathBuf,
+    saved: Vec<Saved>,
+    labelled: Vec<bool>,
+    pub targets: Vec<Target>,
+    counts: HashMap<String, u64>,
+    /// the candidate on screen; `candidates.len()` when all are done
+    pub position: usize,
+    pub form: Form,
+    rater: Rater,
+    pub resumed: usize,
+}
+
+/// What a key did, for the screen.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Continue,
+    Quit,
+}
+
+impl Session {
+    /// Opens the candidates and the output, resuming after the last answer.
+    pub fn open(candidates: &Path, out: &Path, targets: Vec<Target>, rater: Rater) -> Result<Self> {
+        let rows = read_rows(candidates)?;
+        let mut index_of_text = HashMap::new();
+        for (i, row) in rows.iter().enumerate() {
+            let text = row.get("text").and_then(Value::as_str).ok_or_else(|| {
+                Error::data(
+                    location(candidates, i as u64 + 1),
+                    "text: missing (a candidate needs the text to label)",
+                )
+            })?;
+            index_of_text.entry(text_key(text)).or_insert(i);
+        }
+        let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+        let mut session = Session {
+            labelled: vec![false; rows.len()],
+            candidates: rows,
+            candidates_name: candidates.display().to_string(),
+            index_of_text,
+            out_path: out.to_path_buf(),
+            saved: Vec::new(),
+            targets,
+            counts: HashMap::new(),
+            position: 0,
+            form: Form::for_candidate(&Row::new(), &names),
+            rater,
+            resumed: 0,
+        };
+        session.read_earlier_answers()?;
+        session.position = session
+            .saved
+            .iter()
+            .rev()
+            .find_map(|s| s.candidate)
+            .map_or(0, |i| i + 1);
+        session.resumed = session.saved.len();
+        session.settle();
+        Ok(session)
+    }
+
+    fn read_earlier_answers(&mut self) -> Result<()> {
+        let bytes = match std::fs::read(&self.out_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&self.out_path, e)),
+        };
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            return Err(Error::data(
+                location(&self.out_path, bytes.split(|&b| b == b'\n').count() as u64),
+                "the last answer is cut short; remove that line and start again",
+            ));
+        }
+        let mut offset = 0u64;
+        for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+            let row = parse_row(line.trim_ascii_end())
+                .map_err(|e| Error::data(location(&self.out_path, n as u64 + 1), e.0))?;
+            let candidate = row
+                .get("text")
+                .and_then(Value::as_str)
+                .and_then(|t| self.index_of_text.get(&text_key(t)).copied());
+            self.remember(candidate, offset, &row);
+            offset += line.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, candidate: Option<usize>, offset: u64, row: &Row) {
+        let archetype = row
+            .get("archetype")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if let Some(a) = &archetype {
+            *self.counts.entry(a.clone()).or_default() += 1;
+        }
+        if let Some(i) = candidate {
+            self.labelled[i] = true;
+        }
+        self.saved.push(Saved {
+            candidate,
+            offset,
+            archetype,
+        });
+    }
+
+    /// Moves past labelled candidates and sets up the form for the next one.
+    fn settle(&mut self) {
+        while self.position < self.candidates.len() && self.labelled[self.position] {
+            self.position += 1;
+        }
+        let names = self.names();
+        let empty = Row::new();
+        let row = self.candidates.get(self.position).unwrap_or(&empty);
+        self.form = Form::for_candidate(row, &names);
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.targets.iter().map(|t| t.name.clone()).collect()
+    }
+
+    pub fn done(&self) -> bool {
+        self.position >= self.candidates.len()
+    }
+
+    pub fn labelled_count(&self) -> usize {
+        self.saved.len()
+    }
+
+    pub fn count_of(&self, archetype: &str) -> u64 {
+        self.counts.get(archetype).copied().unwrap_or(0)
+    }
+
+    pub fn candidates_name(&self) -> &str {
+        &self.candidates_name
+    }
+
+    pub fn press(&mut self, key: Key) -> Result<Outcome> {
+        if self.done() && !matches!(key, Key::Undo | Key::Quit) {
+            self.form.message = Some("all candidates done: Ctrl-U undoes, Ctrl-Q quits".into());
+            return Ok(Outcome::Continue);
+        }
+        match self.form.press(key) {
+            Request::Nothing => {}
+            Request::Save(answer) => self.save(&answer)?,
+            Request::Skip => {
+                self.position += 1;
+                self.settle();
+            }
+            Request::Undo => self.undo()?,
+            Request::Quit => return Ok(Outcome::Quit),
+        }
+        Ok(Outcome::Continue)
+    }
+
+    fn save(&mut self, answer: &Answer) -> Result<()> {
+        let row = labelled_row(&self.candidates[self.position], answer, &self.rater);
+        let mut line = serde_json::to_string(&row).expect("a row serialises");
+        line.push('\n');
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.out_path)
+            .map_err(|e| Error::io(&self.out_path, e))?;
+        let offset = file
+            .metadata()
+            .map_err(|e| Error::io(&self.out_path, e))?
+            .len();
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| Error::io(&self.out_path, e))?;
+        self.remember(Some(self.position), offset, &row);
+        self.position += 1;
+        self.settle();
+        Ok(())
+    }
+
+    fn undo(&mut self) -> Result<()> {
+        let Some(last) = self.saved.pop() else {
+            self.form.message = Some("nothing to undo".into());
+            return Ok(());
+        };
+        let bytes = std::fs::read(&self.out_path).map_err(|e| Error::io(&self.out_path, e))?;
+        let undone = parse_row(bytes[last.offset as usize..].trim_ascii_end())
+            .map_err(|e| Error::data(location(&self.out_path, self.saved.len() as u64 + 1), e.0))?;
+        File::options()
+            .write(true)
+            .open(&self.out_path)
+            .and_then(|f| f.set_len(last.offset).and_then(|()| f.sync_data()))
+            .map_err(|e| Error::io(&self.out_path, e))?;
+        if let Some(a) = &last.archetype {
+            *self.counts.entry(a.clone()).or_default() -= 1;
+        }
+        let names = self.names();
+        if let Some(i) = last.candidate {
+            self.labelled[i] = false;
+            self.position = i;
+            let mut answer = answer_of(&undone);
+            answer.tags = extra_tags(&self.candidates[i], &undone);
+            self.form = Form::with_answer(answer, &names);
+        } else {
+            self.settle();
+        }
+        self.form.message = Some("undone: the last answer is back in the form".into());
+        Ok(())
+    }
+}
+
+/// The tags a rater added: the row's tags less the candidate's and the archetype.
+fn extra_tags(candidate: &Row, labelled: &Row) -> Vec<String> {
+    let had = |t: &str| {
+        candidate
+            .get("tags")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(t)))
+            || labelled.get("archetype").and_then(Value::as_str) == Some(t)
+    };
+    labelled
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|t| !had(t))
+        .map(str::to_string)
+        .collect()
+}
+
+fn location(path: &Path, line: u64) -> Location {
+    Location {
+        source: Arc::from(path.display().to_string()),
+        line,
+    }
+}
+
+/// Reads a whole JSONL file of rows, naming the line of a bad one.
+pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut rows = Vec::new();
+    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        let row = parse_row(line).map_err(|e| Error::data(location(path, n as u64 + 1), e.0))?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Now as RFC 3339 UTC, or SOURCE_DATE_EPOCH when set (reproducible builds' convention).
+pub fn utc_now() -> String {
+    let seconds = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+    rfc3339(seconds)
+}
+
+/// Formats seconds since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian).
+pub fn rfc3339(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let secs = seconds.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_377_600), "2026-11-22T20:00:00Z");
+    }
+}

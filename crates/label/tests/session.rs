@@ -1,0 +1,183 @@
+//! The labelling state machine without a terminal: keys in, rows out,
+//! resume after a restart, undo.
+
+use refinery_core::config::load_targets;
+use refinery_label::form::Key;
+use refinery_label::session::{Rater, Session};
+use refinery_testkit::fixture;
+use serde_json::Value;
+
+fn rater() -> Rater {
+    fn clock() -> String {
+        "2026-11-22T12:00:00Z".into()
+    }
+    Rater {
+        name: "ana".into(),
+        clock,
+    }
+}
+
+fn open(out: &std::path::Path) -> Session {
+    Session::open(
+        &fixture("label/candidates.jsonl"),
+        out,
+        load_targets(None).unwrap(),
+        rater(),
+    )
+    .unwrap()
+}
+
+fn keys(session: &mut Session, keys: &[Key]) {
+    for key in keys {
+        session.press(key.clone()).unwrap();
+    }
+}
+
+fn typed(text: &str) -> Vec<Key> {
+    text.chars().map(Key::Char).collect()
+}
+
+fn rows(out: &std::path::Path) -> Vec<serde_json::Map<String, Value>> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Valence by arrows, intimacy typed, tension and confidence accepted,
+/// archetype by Tab completion, a tag, saved by Enter.
+fn answer_first(session: &mut Session) {
+    let mut k = vec![Key::Left, Key::Left, Key::Enter];
+    k.extend(typed("0.45"));
+    k.extend([Key::Enter, Key::Enter, Key::Right, Key::Enter]);
+    k.extend(typed("hostile_i"));
+    k.extend([Key::Tab, Key::Enter]);
+    k.extend(typed("argument"));
+    k.push(Key::Enter);
+    keys(session, &k);
+}
+
+#[test]
+fn answers_become_rows_in_the_seed_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("labelled.jsonl");
+    let mut s = open(&out);
+    answer_first(&mut s);
+    let got = rows(&out);
+    assert_eq!(got.len(), 1, "the answer is on disk at once");
+    let row = &got[0];
+    // -0.7 predicted, two steps left
+    assert_eq!(row["valence"], serde_json::json!(-0.9));
+    assert_eq!(row["intimacy"], serde_json::json!(0.45));
+    assert_eq!(row["tension"], serde_json::json!(0.7));
+    assert_eq!(row["confidence"], serde_json::json!(0.9));
+    assert_eq!(row["archetype"], "hostile_intimacy");
+    assert_eq!(
+        row["tags"],
+        serde_json::json!(["hostile_intimacy", "argument"])
+    );
+    assert_eq!(row["labelled_by"], "ana");
+    assert_eq!(row["labelled_at"], "2026-11-22T12:00:00Z");
+    assert_eq!(row["session_id"], "s01", "candidate fields are kept");
+    assert_eq!(s.position, 1);
+    assert_eq!(s.count_of("hostile_intimacy"), 1);
+}
+
+#[test]
+fn refused_values_are_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("labelled.jsonl");
+    let mut s = open(&out);
+    let mut k = typed("1.7");
+    k.push(Key::Save);
+    keys(&mut s, &k);
+    assert!(s
+        .form
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("outside [-1, 1]"));
+    assert!(rows(&out).is_empty());
+    keys(
+        &mut s,
+        &[
+            Key::Backspace,
+            Key::Backspace,
+            Key::Backspace,
+            Key::Down,
+            Key::Down,
+            Key::Down,
+            Key::Down,
+        ],
+    );
+    keys(&mut s, &typed("cautious"));
+    keys(&mut s, &[Key::Save]);
+    assert!(s
+        .form
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("unknown \"cautious\""));
+    assert!(rows(&out).is_empty());
+}
+
+#[test]
+fn a_restart_resumes_after_the_last_answer_and_skips_are_not_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("labelled.jsonl");
+    let mut s = open(&out);
+    keys(&mut s, &[Key::Skip]);
+    answer_first(&mut s); // answers candidate 2
+    assert_eq!(s.position, 2);
+    drop(s);
+    let mut s = open(&out);
+    assert_eq!((s.position, s.resumed), (2, 1));
+    keys(&mut s, &[Key::Save, Key::Save]);
+    assert!(s.done());
+    let texts: Vec<String> = rows(&out)
+        .iter()
+        .map(|r| r["text"].as_str().unwrap()[..12].to_string())
+        .collect();
+    assert_eq!(texts, ["someone keep", "I swear if y", "This is the "]);
+}
+
+#[test]
+fn undo_removes_the_last_answer_and_brings_it_back_to_the_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("labelled.jsonl");
+    let mut s = open(&out);
+    answer_first(&mut s);
+    keys(&mut s, &[Key::Save]);
+    assert_eq!(rows(&out).len(), 2);
+    keys(&mut s, &[Key::Undo]);
+    assert_eq!(rows(&out).len(), 1);
+    assert_eq!(s.position, 1);
+    keys(&mut s, &[Key::Undo]);
+    assert!(rows(&out).is_empty());
+    assert_eq!(s.position, 0);
+    assert_eq!(s.form.answer.numbers, [-0.9, 0.45, 0.7, 0.9]);
+    assert_eq!(s.form.answer.tags, ["argument"]);
+    assert_eq!(s.count_of("hostile_intimacy"), 0);
+    keys(&mut s, &[Key::Undo]);
+    assert_eq!(s.form.message.as_deref(), Some("nothing to undo"));
+    // undone, then resumed: starts at the undone candidate
+    drop(s);
+    assert_eq!(open(&out).position, 0);
+}
+
+#[test]
+fn a_cut_short_output_file_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("labelled.jsonl");
+    std::fs::write(&out, "{\"text\": \"a\"}\n{\"text\": ").unwrap();
+    let err = Session::open(
+        &fixture("label/candidates.jsonl"),
+        &out,
+        load_targets(None).unwrap(),
+        rater(),
+    )
+    .err()
+    .unwrap();
+    assert!(format!("{err}").contains("labelled.jsonl:2"), "{err}");
+}
