@@ -75,20 +75,35 @@ impl<W: Write> JsonlWriter<W> {
 /// without a commit, the temporary file is removed.
 pub struct AtomicFile {
     file: Option<File>,
-    temp: PathBuf,
+    /// the temporary name; `None` when writing straight to a device or FIFO
+    temp: Option<PathBuf>,
     path: PathBuf,
 }
 
 impl AtomicFile {
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        // `--rejects /dev/null` or a named pipe: renaming over it would
+        // replace the device with a plain file (as root), so write through.
+        let special = fs::metadata(&path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if special {
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::io(&path, e))?;
+            return Ok(AtomicFile {
+                file: Some(file),
+                temp: None,
+                path,
+            });
+        }
         let mut temp = path.clone().into_os_string();
         temp.push(format!(".tmp-{}", std::process::id()));
         let temp = PathBuf::from(temp);
         let file = File::create(&temp).map_err(|e| Error::io(&path, e))?;
         Ok(AtomicFile {
             file: Some(file),
-            temp,
+            temp: Some(temp),
             path,
         })
     }
@@ -98,10 +113,13 @@ impl AtomicFile {
     }
 
     pub fn commit(mut self) -> Result<()> {
-        let file = self.file.take().expect("not yet committed");
+        let mut file = self.file.take().expect("not yet committed");
+        let Some(temp) = &self.temp else {
+            return file.flush().map_err(|e| Error::io(&self.path, e));
+        };
         file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         drop(file);
-        fs::rename(&self.temp, &self.path).map_err(|e| Error::io(&self.path, e))
+        fs::rename(temp, &self.path).map_err(|e| Error::io(&self.path, e))
     }
 }
 
@@ -116,8 +134,8 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.temp);
+        if let (Some(_), Some(temp)) = (self.file.take(), &self.temp) {
+            let _ = fs::remove_file(temp);
         }
     }
 }
@@ -165,6 +183,34 @@ mod tests {
         let err = w.flush().unwrap_err();
         assert!(matches!(err, Error::BrokenPipe));
         assert_eq!(err.exit_code(), 0);
+    }
+
+    /// `--rejects /dev/null` once replaced /dev/null with a plain file when
+    /// run as root: a device or FIFO is written through, never renamed over.
+    #[test]
+    fn atomic_file_writes_through_a_fifo_and_leaves_it_a_fifo() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read_to_string(fifo).unwrap())
+        };
+        let mut w = JsonlFile::create(&fifo).unwrap();
+        w.write_raw_line(b"{\"a\":1}").unwrap();
+        w.commit().unwrap();
+        assert_eq!(reader.join().unwrap(), "{\"a\":1}\n");
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub fn screen_lines(session: &Session, width: usize) -> Vec<String> {
             String::new()
         }
     )];
-    lines.push(progress_line(session));
+    lines.extend(wrap(&progress_line(session), width));
     lines.push(String::new());
     match session.candidates.get(session.position) {
         None => lines
@@ -137,7 +137,7 @@ fn candidate_lines(row: &Row, width: usize, lines: &mut Vec<String>) {
             let turn = turn
                 .as_str()
                 .map_or_else(|| turn.to_string(), str::to_string);
-            lines.extend(wrap(&format!("  context: {turn}"), width));
+            lines.extend(wrap(&format!("context: {turn}"), width));
         }
     }
     let text = row.get("text").and_then(Value::as_str).unwrap_or("");
