@@ -1,0 +1,1 @@
+refinery_core::tool_main!("probe-candidates", refinery_probes::collect::run);
