@@ -21,6 +21,7 @@ build: ## build every tool (release)
 test: runtime ## run every test: unit, CLI, property, pipelines, then the real model against Python
 	$(CARGO) test --workspace --locked
 	scripts/test-pipelines.sh
+	scripts/test-label-tmux.sh
 	scripts/test-real-model.sh
 
 runtime: ## fetch the ONNX Runtime library (PyPI onnxruntime, 24 MB) into .cache/refinery
@@ -43,3 +44,4 @@ include pipelines/harvest.mk
 include pipelines/run003.mk
 include pipelines/demo.mk
 include pipelines/refine.mk
+include pipelines/probes.mk

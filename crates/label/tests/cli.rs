@@ -2,7 +2,7 @@
 //! import, then `validate --schema affect`), bad sheets, and the refusal to
 //! run interactively without a terminal.
 
-use refinery_testkit::{assert_golden, fixture, run};
+use refinery_testkit::{assert_golden, run};
 
 const LABEL: &str = env!("CARGO_BIN_EXE_label");
 
