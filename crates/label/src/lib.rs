@@ -73,6 +73,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub targets: Option<PathBuf>,
 
+    /// Labelled datasets whose rows count toward the targets in the status
+    /// line as well (e.g. the current run's dataset)
+    #[arg(long, value_name = "FILE")]
+    pub dataset: Vec<PathBuf>,
+
     /// Who is labelling, written to labelled_by [default: $USER]
     #[arg(long, value_name = "NAME")]
     pub rater: Option<String>,
@@ -119,6 +124,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         ));
     }
     let mut session = Session::open(candidates, out, targets, rater(&cli)?)?;
+    session.count_also(&cli.dataset)?;
     tui::run(&mut session)?;
     tool.note(&format!(
         "{} labelled in {}; {} of {} candidates left",

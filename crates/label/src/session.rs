@@ -98,6 +98,7 @@ pub struct Session {
     labelled: Vec<bool>,
     pub targets: Vec<Target>,
     counts: HashMap<String, u64>,
+    counted_elsewhere: HashMap<String, u64>,
     /// the candidate on screen; `candidates.len()` when all are done
     pub position: usize,
     pub form: Form,
@@ -136,6 +137,7 @@ impl Session {
             saved: Vec::new(),
             targets,
             counts: HashMap::new(),
+            counted_elsewhere: HashMap::new(),
             position: 0,
             form: Form::for_candidate(&Row::new(), &names),
             rater,
@@ -222,6 +224,20 @@ impl Session {
 
     pub fn count_of(&self, archetype: &str) -> u64 {
         self.counts.get(archetype).copied().unwrap_or(0)
+            + self.counted_elsewhere.get(archetype).copied().unwrap_or(0)
+    }
+
+    /// Counts the labelled rows of other datasets toward the targets too,
+    /// by their `archetype` field, as `stats` does.
+    pub fn count_also(&mut self, datasets: &[PathBuf]) -> Result<()> {
+        for path in datasets {
+            for row in read_rows(path)? {
+                if let Some(a) = row.get("archetype").and_then(Value::as_str) {
+                    *self.counted_elsewhere.entry(a.to_string()).or_default() += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn candidates_name(&self) -> &str {

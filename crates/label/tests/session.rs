@@ -82,6 +82,14 @@ fn answers_become_rows_in_the_seed_schema() {
     assert_eq!(row["session_id"], "s01", "candidate fields are kept");
     assert_eq!(s.position, 1);
     assert_eq!(s.count_of("hostile_intimacy"), 1);
+    s.count_also(&[fixture("golden/map/goemotions.jsonl")])
+        .unwrap();
+    let in_dataset = std::fs::read_to_string(fixture("golden/map/goemotions.jsonl"))
+        .unwrap()
+        .matches("\"archetype\":\"hostile_intimacy\"")
+        .count() as u64;
+    assert!(in_dataset > 0);
+    assert_eq!(s.count_of("hostile_intimacy"), 1 + in_dataset);
 }
 
 #[test]
