@@ -108,3 +108,40 @@ mod tests {
         assert_eq!(expand(&more, 7, 2)[..4], expand(&probe(), 7, 2)[..4]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every setup gets min(per_setup, combinations) combinations, all
+        /// distinct, every value taken from its own slot.
+        #[test]
+        fn counts_and_distinctness(sizes in prop::collection::vec(1usize..5, 1..4), per_setup in 1usize..40, seed: u64) {
+            let slots: BTreeMap<String, Vec<String>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (format!("s{i}"), (0..n).map(|v| format!("s{i}v{v}")).collect()))
+                .collect();
+            let setup = slots.keys().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(" ");
+            let probe = Probe {
+                archetype: "flat_numb".into(),
+                why: String::new(),
+                system_prompt: "s".into(),
+                slots: slots.clone(),
+                setups: vec![setup],
+            };
+            let got = expand(&probe, seed, per_setup);
+            let combinations: usize = sizes.iter().product();
+            prop_assert_eq!(got.len(), per_setup.min(combinations));
+            let distinct: BTreeSet<String> = got.iter().map(|e| format!("{:?}", e.values)).collect();
+            prop_assert_eq!(distinct.len(), got.len());
+            for e in &got {
+                for (name, value) in &e.values {
+                    prop_assert!(slots[name].contains(value));
+                }
+            }
+        }
+    }
+}
