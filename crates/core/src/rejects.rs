@@ -11,6 +11,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Location, Result};
+use crate::reader::{too_long_reason, RawLine};
+use crate::record::{parse_row, Row};
 use crate::writer::JsonlFile;
 
 /// A bad line found on a worker thread, kept until the reject policy sees it
@@ -71,6 +73,30 @@ impl Rejects {
 
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The line parsed whole, or `None` once it has been rejected (longer
+    /// than the cap, or not a JSON object).
+    pub fn parse_or_reject(
+        &mut self,
+        line: &RawLine<'_>,
+        max_line_bytes: usize,
+    ) -> Result<Option<Row>> {
+        if let Some(len) = line.too_long {
+            self.reject(
+                &line.location,
+                &too_long_reason(len, max_line_bytes),
+                line.bytes,
+            )?;
+            return Ok(None);
+        }
+        match parse_row(line.bytes) {
+            Ok(row) => Ok(Some(row)),
+            Err(e) => {
+                self.reject(&line.location, &e.0, line.bytes)?;
+                Ok(None)
+            }
+        }
     }
 
     /// Rejects a line: an error when failing fast, a record in the rejects

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use refinery_core::config::Target;
+use refinery_core::reader::{too_long_reason, Input, LineReader, DEFAULT_MAX_LINE_BYTES};
 use refinery_core::record::parse_row;
 use refinery_core::text::text_key;
 use refinery_core::{Error, Location, Result, Row};
@@ -342,16 +343,22 @@ fn location(path: &Path, line: u64) -> Location {
     }
 }
 
-/// Reads a whole JSONL file of rows, naming the line of a bad one.
+/// Reads a whole JSONL file of rows with core's reader (BOM, CRLF, blank
+/// lines, the line cap), naming the line of a bad one.
 pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
-    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = LineReader::new(
+        vec![Input::File(path.to_path_buf())],
+        DEFAULT_MAX_LINE_BYTES,
+    );
     let mut rows = Vec::new();
-    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
-        let line = line.trim_ascii();
-        if line.is_empty() {
-            continue;
+    while let Some(line) = reader.next_line()? {
+        if let Some(len) = line.too_long {
+            return Err(Error::data(
+                line.location,
+                too_long_reason(len, DEFAULT_MAX_LINE_BYTES),
+            ));
         }
-        let row = parse_row(line).map_err(|e| Error::data(location(path, n as u64 + 1), e.0))?;
+        let row = parse_row(line.bytes).map_err(|e| Error::data(line.location.clone(), e.0))?;
         rows.push(row);
     }
     Ok(rows)

@@ -21,8 +21,7 @@ mod sample;
 use std::path::PathBuf;
 
 use clap::Parser;
-use refinery_core::reader::too_long_reason;
-use refinery_core::record::{parse_row, with_fields};
+use refinery_core::record::with_fields;
 use refinery_core::writer::{JsonlFile, JsonlWriter};
 use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
 
@@ -138,17 +137,8 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     while let Some(line) = reader.next_line()? {
         tally.read += 1;
         let seq = tally.read;
-        if let Some(len) = line.too_long {
-            let why = too_long_reason(len, cli.common.max_line_bytes);
-            rejects.reject(&line.location, &why, line.bytes)?;
+        let Some(row) = rejects.parse_or_reject(&line, cli.common.max_line_bytes)? else {
             continue;
-        }
-        let row = match parse_row(line.bytes) {
-            Ok(row) => row,
-            Err(e) => {
-                rejects.reject(&line.location, &e.0, line.bytes)?;
-                continue;
-            }
         };
         let assignment = if cli.use_predictions {
             assign(&mapping, &with_predictions(&row))

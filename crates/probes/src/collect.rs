@@ -17,8 +17,6 @@ use std::collections::HashSet;
 use clap::Parser;
 use serde_json::{Map, Value};
 
-use refinery_core::reader::too_long_reason;
-use refinery_core::record::parse_row;
 use refinery_core::text::text_key;
 use refinery_core::writer::JsonlWriter;
 use refinery_core::{CommonArgs, Result, Row, Tally, Tool};
@@ -80,20 +78,8 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let mut seen = HashSet::new();
     while let Some(line) = reader.next_line()? {
         tally.read += 1;
-        if let Some(len) = line.too_long {
-            rejects.reject(
-                &line.location,
-                &too_long_reason(len, cli.common.max_line_bytes),
-                line.bytes,
-            )?;
+        let Some(row) = rejects.parse_or_reject(&line, cli.common.max_line_bytes)? else {
             continue;
-        }
-        let row = match parse_row(line.bytes) {
-            Ok(row) => row,
-            Err(e) => {
-                rejects.reject(&line.location, &e.0, line.bytes)?;
-                continue;
-            }
         };
         let (reply, cut) = match reply_of(&row) {
             Ok(r) => r,
