@@ -14,6 +14,7 @@
 //! `model`, and with `--rollouts N > 1`, `rollout`.
 
 mod batch;
+mod remote;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,7 @@ use refinery_core::reader::{too_long_reason, LineReader};
 use refinery_core::record::parse_row;
 use refinery_core::writer::JsonlWriter;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
+use refinery_api::ApiArgs;
 use refinery_lm::{CausalLm, GenerateParams, ModelArgs, PromptMode, Sampling};
 
 use batch::{Batch, Counts, Scenario};
@@ -59,6 +61,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub model: ModelArgs,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
 
     /// trait-interp's positive scenarios (one per line), with --negative
     #[arg(
@@ -141,6 +146,10 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     if cli.stop.iter().any(String::is_empty) {
         return Err(Error::usage("--stop needs a non-empty string"));
     }
+    cli.api.check_backend()?;
+    if cli.api.is_openai() {
+        return remote::run(&cli, tool);
+    }
     let mut scenarios = open_scenarios(&cli, tool)?;
     let mut lm = cli.model.load()?;
     let mode = cli.model.prompt_mode(&lm);
@@ -177,7 +186,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     cli.common.finish(tool, tally, rejects)
 }
 
-fn open_scenarios(cli: &Cli, tool: &Tool) -> Result<Scenarios> {
+pub(crate) fn open_scenarios(cli: &Cli, tool: &Tool) -> Result<Scenarios> {
     match (&cli.positive, &cli.negative) {
         (Some(pos), Some(neg)) => {
             let name = trait_name(cli.trait_name.as_deref(), pos)?;
@@ -203,6 +212,27 @@ fn prepare(
         return Err(too_long_reason(len, cli.common.max_line_bytes));
     }
     let row: Row = parse_row(&line.bytes).map_err(|e| e.0)?;
+    let (prompt, system) = scenario_text(&row)?;
+    let text = lm.format(mode, system, prompt).map_err(|e| e.to_string())?;
+    let ids = lm.encode(&text).map_err(|e| e.to_string())?;
+    if ids.is_empty() {
+        return Err("the prompt has no tokens".into());
+    }
+    let fitted = lm
+        .fit(ids, cli.max_new_tokens, !cli.no_truncate)
+        .map_err(|e| e.to_string())?;
+    Ok(Scenario {
+        bytes: line.bytes.clone(),
+        row,
+        ids: fitted.ids,
+        dropped: fitted.dropped,
+        index,
+    })
+}
+
+/// The row's `prompt` and optional `system_prompt`, checked; both backends
+/// read them here.
+pub(crate) fn scenario_text(row: &Row) -> Result<(&str, Option<&str>), String> {
     let prompt = match row.get("prompt") {
         Some(serde_json::Value::String(p)) if !p.is_empty() => p.as_str(),
         Some(serde_json::Value::String(_)) => return Err("`prompt` is empty".into()),
@@ -224,21 +254,7 @@ fn prepare(
             ))
         }
     };
-    let text = lm.format(mode, system, prompt).map_err(|e| e.to_string())?;
-    let ids = lm.encode(&text).map_err(|e| e.to_string())?;
-    if ids.is_empty() {
-        return Err("the prompt has no tokens".into());
-    }
-    let fitted = lm
-        .fit(ids, cli.max_new_tokens, !cli.no_truncate)
-        .map_err(|e| e.to_string())?;
-    Ok(Scenario {
-        bytes: line.bytes.clone(),
-        row,
-        ids: fitted.ids,
-        dropped: fitted.dropped,
-        index,
-    })
+    Ok((prompt, system))
 }
 
 fn show_progress(progress: &refinery_core::progress::Progress, tally: &Tally, counts: &Counts) {

@@ -6,7 +6,7 @@ use refinery_core::{Error, Result};
 
 use crate::definition::Definition;
 use crate::embed::cosine;
-use crate::{CausalLm, DigitTokens, Embedder, PromptMode};
+use crate::{CausalLm, DigitTokens, Embedder, IntegerDistribution, PromptMode};
 
 /// The built-in prompt templates (pipelines/judge/, editable copies there).
 pub const SCENARIO_TEMPLATE: &str = include_str!("../../../pipelines/judge/scenario.txt");
@@ -44,12 +44,7 @@ pub struct LmJudge {
 impl LmJudge {
     /// The filled template, formatted for the model, with the answer opened.
     pub fn prompt_text(&self, item: &Item) -> crate::Result<String> {
-        let filled = self
-            .template
-            .replace("{trait}", &self.trait_name)
-            .replace("{definition}", &self.definition)
-            .replace("{prompt}", item.prompt)
-            .replace("{response}", item.response.unwrap_or(""));
+        let filled = fill_template(&self.template, &self.trait_name, &self.definition, item);
         let mut text = self.lm.format(self.mode, None, &filled)?;
         if self.mode == PromptMode::Raw && !text.ends_with('\n') {
             text.push('\n');
@@ -85,22 +80,37 @@ impl LmJudge {
             )));
         }
         let dist = self.lm.integer_distribution(&ids, &self.digits, true)?;
-        let mass = dist.mass();
-        Ok(match dist.mean(self.min_mass) {
-            Some(score) => Judgement {
-                score: Some(score),
-                mass: Some(mass),
-                error: None,
-            },
-            None => Judgement {
-                score: None,
-                mass: Some(mass),
-                error: Some(format!(
-                    "only {mass:.3} of the judge's probability is on the integers 0..100 (--min-mass {})",
-                    self.min_mass
-                )),
-            },
-        })
+        Ok(judgement_from(&dist, self.min_mass))
+    }
+}
+
+/// The judge's template with the row's text in it: `{trait}`,
+/// `{definition}`, `{prompt}`, `{response}`. Both backends fill it here.
+pub fn fill_template(template: &str, trait_name: &str, definition: &str, item: &Item) -> String {
+    template
+        .replace("{trait}", trait_name)
+        .replace("{definition}", definition)
+        .replace("{prompt}", item.prompt)
+        .replace("{response}", item.response.unwrap_or(""))
+}
+
+/// The score from a distribution over 0..100, the same for every backend:
+/// the probability-weighted mean, or null (with the reason) below the floor.
+pub fn judgement_from(dist: &IntegerDistribution, min_mass: f64) -> Judgement {
+    let mass = dist.mass();
+    match dist.mean(min_mass) {
+        Some(score) => Judgement {
+            score: Some(score),
+            mass: Some(mass),
+            error: None,
+        },
+        None => Judgement {
+            score: None,
+            mass: Some(mass),
+            error: Some(format!(
+                "only {mass:.3} of the judge's probability is on the integers 0..100 (--min-mass {min_mass})"
+            )),
+        },
     }
 }
 

@@ -11,6 +11,7 @@
 //! Adds `scenario_vet` or `response_vet`: `{"score", "verdict", "judge"}`,
 //! with `mass` (LM judge), `error` (no score) and `failed_by_pair` (`--paired`).
 
+mod judges;
 mod verdict;
 
 use std::path::{Path, PathBuf};
@@ -19,12 +20,12 @@ use clap::{Parser, ValueEnum};
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, with_fields};
 use refinery_core::trait_files::{pair_rows, ScenarioSource};
-use refinery_core::writer::{write_file_atomically, JsonlWriter};
+use refinery_api::{input_hash, ApiArgs, Followups, Output, HASH_FIELD};
+use refinery_core::writer::write_file_atomically;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
-use refinery_lm::judge::{RESPONSE_NO_PREFIX_TEMPLATE, RESPONSE_TEMPLATE, SCENARIO_TEMPLATE};
-use refinery_lm::{
-    first_words, Definition, DigitTokens, EmbedJudge, Embedder, Item, Judgement, LmJudge, ModelArgs,
-};
+use refinery_lm::{first_words, Definition, Judgement, ModelArgs};
+
+use judges::{open_judge, score_batch, AnyJudge};
 use serde_json::{json, Value};
 
 pub use verdict::{apply_pairs, round2, summary, verdict, Polarity, Scored, Thresholds, Verdict};
@@ -75,6 +76,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub model: ModelArgs,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
 
     /// What is judged
     #[arg(long, value_enum)]
@@ -137,14 +141,18 @@ pub struct Cli {
     #[arg(long)]
     pub paired: bool,
 
+    /// openai: complete numbers split into digit tokens with follow-up
+    /// requests (see --help)
+    #[arg(long, value_enum, default_value_t = Followups::Auto, help_heading = "Backend options")]
+    pub followups: Followups,
+
+    /// openai: the judge's fixed sampling seed
+    #[arg(long, default_value_t = 0, help_heading = "Backend options")]
+    pub seed: u64,
+
     /// Write trait-interp's response_scores.json to FILE
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
-}
-
-enum AnyJudge {
-    Lm(Box<LmJudge>),
-    Embed(Box<EmbedJudge>),
 }
 
 /// A row read and checked, waiting for its score.
@@ -155,6 +163,8 @@ struct Pending {
     response: Option<String>,
     scored: Scored,
     judgement: Option<Judgement>,
+    /// `input_hash` (API judge only).
+    hash: Option<String>,
 }
 
 pub fn run(tool: &mut Tool) -> Result<()> {
@@ -168,6 +178,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             "--neg-threshold must not be above --pos-threshold",
         ));
     }
+    cli.api.check_backend()?;
     let definition = Definition::load(&cli.definition)?;
     let trait_name = trait_name(cli.trait_name.as_deref(), &cli.definition)?;
     let thresholds = Thresholds {
@@ -185,45 +196,56 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     };
     let progress = refinery_core::progress::Progress::new(cli.common.quiet, None);
     let (mut judge, judge_name) = open_judge(&cli, &definition, &trait_name)?;
+    let settings = judges::settings(&cli, &judge);
+    let key = match cli.stage {
+        Stage::Scenario => "scenario_vet",
+        Stage::Response => "response_vet",
+    };
+    let mut output = Output::open(cli.api.resume.as_deref(), |row| {
+        !row[key]["score"].is_null() || !row[key]["mass"].is_null()
+    })?;
     let mut rejects = cli.common.rejects()?;
     let mut tally = Tally::default();
     let mut pending: Vec<Pending> = Vec::new();
     let mut per_polarity = [0u64; 2];
     let mut scored_upto = 0;
+    let batch_rows = judge.batch_rows(&cli);
     while let Some(line) = source.next_line()? {
         tally.read += 1;
         match check_row(&line.bytes, line.too_long, &cli, &mut per_polarity) {
-            Ok(p) => pending.push(p),
+            Ok(mut p) => {
+                if let Some(settings) = &settings {
+                    let hash = input_hash(settings, &line.bytes, 0);
+                    p.judgement = output.reusable(&hash).and_then(|old| earlier_judgement(&old, key));
+                    p.hash = Some(hash);
+                }
+                pending.push(p)
+            }
             Err(why) => rejects.reject(&line.location, &why, &line.bytes)?,
         }
-        if pending.len() - scored_upto >= cli.model.batch_size as usize {
-            score_batch(&mut judge, &mut pending[scored_upto..], &cli, thresholds)?;
+        if pending.len() - scored_upto >= batch_rows {
+            score_and_record(&mut judge, &mut pending[scored_upto..], &cli, thresholds, &mut output, &judge_name)?;
             scored_upto = pending.len();
             progress.update_now(tally.read, tally.read);
             progress.set_message(format!("{scored_upto} scored"));
         }
     }
-    score_batch(&mut judge, &mut pending[scored_upto..], &cli, thresholds)?;
+    score_and_record(&mut judge, &mut pending[scored_upto..], &cli, thresholds, &mut output, &judge_name)?;
     progress.finish();
     let mut scored: Vec<Scored> = pending.iter().map(|p| p.scored.clone()).collect();
     if cli.paired {
         apply_pairs(&mut scored);
     }
-    let key = match cli.stage {
-        Stage::Scenario => "scenario_vet",
-        Stage::Response => "response_vet",
-    };
-    let mut out = JsonlWriter::stdout();
     for (p, s) in pending.iter().zip(&scored) {
-        let field = vet_field(
-            p.judgement.as_ref().expect("every row scored"),
-            s,
-            &judge_name,
-        );
-        out.write_raw_line(&with_fields(&p.bytes, &p.row, &[(key, field)]))?;
+        output.write(row_line(p, s, &judge_name, key), false)?;
         tally.written += 1;
     }
-    out.flush()?;
+    if let AnyJudge::Api(j) = &judge {
+        tool.note(&j.client.stats.summary());
+    }
+    if let Some(note) = output.finish()? {
+        tool.note(&note);
+    }
     if let Some(path) = &cli.summary {
         let text = serde_json::to_string_pretty(&summary(
             &trait_name,
@@ -236,7 +258,72 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     }
     report_rates(tool, &scored);
     tally.blank = source.blank_lines();
-    cli.common.finish(tool, tally, rejects)
+    cli.common.finish(tool, tally, rejects)?;
+    let failed = pending
+        .iter()
+        .filter(|p| p.judgement.as_ref().is_some_and(request_failed))
+        .count();
+    if failed > 0 {
+        return Err(Error::Check(format!(
+            "{failed} rows got no score because their requests failed (verdict `error`); run again with --resume FILE to retry only those"
+        )));
+    }
+    Ok(())
+}
+
+/// An API judgement whose requests failed (not a score below the mass floor).
+fn request_failed(j: &Judgement) -> bool {
+    j.score.is_none() && j.mass.is_none() && j.error.is_some()
+}
+
+/// Scores a batch and, with `--resume`, appends its new rows to the journal
+/// at once (with their own verdicts; pairs are settled at the end).
+fn score_and_record(
+    judge: &mut AnyJudge,
+    batch: &mut [Pending],
+    cli: &Cli,
+    t: Thresholds,
+    output: &mut Output,
+    judge_name: &str,
+) -> Result<()> {
+    let new: Vec<bool> = batch.iter().map(|p| p.judgement.is_none()).collect();
+    score_batch(judge, batch, cli, t)?;
+    let key = match cli.stage {
+        Stage::Scenario => "scenario_vet",
+        Stage::Response => "response_vet",
+    };
+    for (p, new) in batch.iter().zip(new) {
+        if new && p.hash.is_some() {
+            output.record(&row_line(p, &p.scored, judge_name, key))?;
+        }
+    }
+    Ok(())
+}
+
+/// The row as written: its input, the vet field and, for the API judge,
+/// `input_hash`.
+fn row_line(p: &Pending, s: &Scored, judge_name: &str, key: &str) -> Vec<u8> {
+    let field = vet_field(
+        p.judgement.as_ref().expect("every row scored"),
+        s,
+        judge_name,
+    );
+    let mut fields = vec![(key, field)];
+    if let Some(hash) = &p.hash {
+        fields.push((HASH_FIELD, json!(hash)));
+    }
+    with_fields(&p.bytes, &p.row, &fields)
+}
+
+/// The judgement an earlier run wrote in `key`.
+fn earlier_judgement(line: &[u8], key: &str) -> Option<Judgement> {
+    let row: Value = serde_json::from_slice(line).ok()?;
+    let field = row.get(key)?;
+    Some(Judgement {
+        score: field["score"].as_f64(),
+        mass: field["mass"].as_f64(),
+        error: field["error"].as_str().map(str::to_string),
+    })
 }
 
 fn trait_name(given: Option<&str>, definition: &Path) -> Result<String> {
@@ -256,54 +343,6 @@ fn trait_name(given: Option<&str>, definition: &Path) -> Result<String> {
                 "cannot tell the trait's name from the definition's path; give --trait NAME",
             )
         })
-}
-
-fn open_judge(cli: &Cli, definition: &Definition, trait_name: &str) -> Result<(AnyJudge, String)> {
-    match cli.judge {
-        JudgeKind::Lm => {
-            let lm = cli.model.load()?;
-            let template = match &cli.template {
-                Some(path) => std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
-                None => match (cli.stage, cli.no_prefix) {
-                    (Stage::Scenario, _) => SCENARIO_TEMPLATE.to_string(),
-                    (Stage::Response, false) => RESPONSE_TEMPLATE.to_string(),
-                    (Stage::Response, true) => RESPONSE_NO_PREFIX_TEMPLATE.to_string(),
-                },
-            };
-            let name = format!("lm:{}", cli.model.model_name(&lm));
-            let judge = LmJudge {
-                digits: DigitTokens::of(&lm)?,
-                mode: cli.model.prompt_mode(&lm),
-                lm,
-                template: template.trim_end().to_string(),
-                answer_lead: cli.answer_lead.clone(),
-                min_mass: cli.min_mass,
-                trait_name: trait_name.to_string(),
-                definition: definition.text.clone(),
-            };
-            let mut judge = judge;
-            judge.warm_up()?;
-            Ok((AnyJudge::Lm(Box::new(judge)), name))
-        }
-        JudgeKind::Embed => {
-            let embedder = Embedder::load(cli.model.model.as_deref(), cli.model.threads)?;
-            let name = match &cli.model.model {
-                Some(dir) => format!(
-                    "embed:{}",
-                    dir.file_name().unwrap_or_default().to_string_lossy()
-                ),
-                None => format!("embed:{}", refinery_lm::embed::DEFAULT_EMBED_MODEL),
-            };
-            Ok((
-                AnyJudge::Embed(Box::new(EmbedJudge::new(
-                    embedder,
-                    definition,
-                    &cli.definition,
-                )?)),
-                name,
-            ))
-        }
-    }
 }
 
 /// Checks a row has what the stage needs; the error is the reason it is rejected.
@@ -358,43 +397,9 @@ fn check_row(
             failed_by_pair: false,
         },
         judgement: None,
+        hash: None,
         row,
     })
-}
-
-fn score_batch(
-    judge: &mut AnyJudge,
-    batch: &mut [Pending],
-    cli: &Cli,
-    t: Thresholds,
-) -> Result<()> {
-    let judgements: Vec<Judgement> = match judge {
-        AnyJudge::Lm(j) => batch
-            .iter()
-            .map(|p| {
-                j.judge(&Item {
-                    prompt: &p.prompt,
-                    response: p.response.as_deref(),
-                })
-            })
-            .collect::<Result<_>>()?,
-        AnyJudge::Embed(j) => {
-            let texts: Vec<&str> = batch
-                .iter()
-                .map(|p| match cli.stage {
-                    Stage::Scenario => p.prompt.as_str(),
-                    Stage::Response => p.response.as_deref().unwrap_or(""),
-                })
-                .collect();
-            j.judge_batch(&texts)?
-        }
-    };
-    for (p, j) in batch.iter_mut().zip(judgements) {
-        p.scored.score = j.score;
-        p.scored.verdict = verdict(p.scored.polarity, j.score, t);
-        p.judgement = Some(j);
-    }
-    Ok(())
 }
 
 fn vet_field(j: &Judgement, s: &Scored, judge_name: &str) -> Value {

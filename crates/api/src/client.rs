@@ -1,0 +1,258 @@
+//! One HTTP client for every request: JSON in and out, timeouts, and
+//! retries with exponential backoff and jitter.
+//!
+//! Retried: 408, 409, 429 and 5xx answers, timeouts, refused or dropped
+//! connections, and a 200 whose body is not JSON (a cut-off answer). The
+//! wait before retry k (from 0) is a uniform draw from [0, first_wait·2^k],
+//! at most `max_wait`, unless the server sent Retry-After, which is obeyed
+//! (up to 5 minutes). 401, 403 and 404 stop the run: every other row would
+//! fail the same way. Any other 4xx fails the row at once.
+
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::Value;
+
+use crate::secret::{scrub, ApiKey};
+use crate::stats::Stats;
+
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub first_wait: Duration,
+    pub max_wait: Duration,
+}
+
+/// Longest Retry-After obeyed.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// Why a request gave no answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Failure {
+    /// The run cannot go on (bad key, wrong URL or model): exit 2.
+    Fatal(String),
+    /// This row gets an error and the run goes on.
+    Row(String),
+}
+
+impl Failure {
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Fatal(m) | Failure::Row(m) => m,
+        }
+    }
+}
+
+/// What one attempt gave.
+enum Attempt {
+    Answer(Value),
+    Retry { why: String, after: Option<Duration> },
+    Fail(Failure),
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    key: Option<ApiKey>,
+    policy: RetryPolicy,
+    pub stats: Stats,
+}
+
+impl Client {
+    pub fn new(
+        base_url: &str,
+        key: Option<ApiKey>,
+        connect_timeout: Duration,
+        timeout: Duration,
+        policy: RetryPolicy,
+    ) -> refinery_core::Result<Client> {
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(refinery_core::Error::usage(format!(
+                "--base-url must start with http:// or https://, got {base_url:?}"
+            )));
+        }
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(connect_timeout.min(timeout))
+            .timeout(timeout)
+            .user_agent(concat!("refinery/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Client {
+            agent,
+            base: base_url.trim_end_matches('/').to_string(),
+            key,
+            policy,
+            stats: Stats::default(),
+        })
+    }
+
+    /// POSTs `body` to `path` (e.g. `/chat/completions`) and returns the
+    /// answer's JSON, retrying as the module says.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        let url = format!("{}{}", self.base, path);
+        let body = body.to_string();
+        let mut last = String::new();
+        for attempt in 0..=self.policy.max_retries {
+            if attempt > 0 {
+                self.stats.add_retry();
+            }
+            self.stats.add_request();
+            match self.attempt(&url, &body) {
+                Attempt::Answer(v) => {
+                    self.stats.add_usage(&v);
+                    return Ok(v);
+                }
+                Attempt::Fail(f) => {
+                    self.stats.add_failed();
+                    return Err(f);
+                }
+                Attempt::Retry { why, after } => {
+                    last = why;
+                    if attempt < self.policy.max_retries {
+                        std::thread::sleep(self.wait(attempt, after));
+                    }
+                }
+            }
+        }
+        self.stats.add_failed();
+        Err(Failure::Row(format!(
+            "no answer after {} attempts; last: {last}",
+            self.policy.max_retries + 1
+        )))
+    }
+
+    fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(after) = retry_after {
+            return after.min(MAX_RETRY_AFTER);
+        }
+        let ceiling = self
+            .policy
+            .first_wait
+            .saturating_mul(1u32 << attempt.min(20))
+            .min(self.policy.max_wait);
+        ceiling.mul_f64(rand::thread_rng().gen::<f64>())
+    }
+
+    fn attempt(&self, url: &str, body: &str) -> Attempt {
+        let mut request = self
+            .agent
+            .post(url)
+            .set("Content-Type", "application/json");
+        if let Some(key) = &self.key {
+            request = request.set("Authorization", &key.header_value());
+        }
+        match request.send_string(body) {
+            Ok(response) => match response.into_string() {
+                Ok(text) => match serde_json::from_str::<Value>(&text) {
+                    Ok(v) if v.get("error").is_some_and(|e| !e.is_null()) => Attempt::Fail(
+                        Failure::Row(self.clean(&format!("the server answered an error: {}", v["error"]))),
+                    ),
+                    Ok(v) => Attempt::Answer(v),
+                    Err(e) => Attempt::Retry {
+                        why: format!("the answer is not JSON ({e}): {}", self.clean(&preview(&text))),
+                        after: None,
+                    },
+                },
+                Err(e) => Attempt::Retry {
+                    why: format!("the connection broke while reading the answer: {e}"),
+                    after: None,
+                },
+            },
+            Err(ureq::Error::Status(code, response)) => {
+                let after = response.header("Retry-After").and_then(parse_retry_after);
+                let text = response.into_string().unwrap_or_default();
+                self.classify(code, &text, after, url)
+            }
+            Err(ureq::Error::Transport(t)) => Attempt::Retry {
+                why: self.clean(&t.to_string()),
+                after: None,
+            },
+        }
+    }
+
+    fn classify(&self, code: u16, text: &str, after: Option<Duration>, url: &str) -> Attempt {
+        match code {
+            401 | 403 => Attempt::Fail(Failure::Fatal(format!(
+                "the server refused the API key (HTTP {code} from {url}); check the key's environment variable"
+            ))),
+            404 => Attempt::Fail(Failure::Fatal(format!(
+                "HTTP 404 from {url}: {}; check --base-url (it ends in /v1 for most servers) and --api-model",
+                self.clean(&preview(text))
+            ))),
+            408 | 409 | 429 | 500..=599 => Attempt::Retry {
+                why: format!("HTTP {code}: {}", self.clean(&preview(text))),
+                after,
+            },
+            _ => Attempt::Fail(Failure::Row(format!(
+                "HTTP {code}: {}",
+                self.clean(&preview(text))
+            ))),
+        }
+    }
+
+    fn clean(&self, text: &str) -> String {
+        scrub(self.key.as_ref(), text)
+    }
+}
+
+/// Retry-After in seconds (the HTTP-date form is not obeyed; backoff applies).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// The start of a server's answer, on one line, for a message.
+fn preview(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &one_line[..i]),
+        None if one_line.is_empty() => "(empty)".to_string(),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let client = Client::new(
+            "http://127.0.0.1:9",
+            None,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            RetryPolicy {
+                max_retries: 3,
+                first_wait: Duration::from_secs(1),
+                max_wait: Duration::from_secs(4),
+            },
+        )
+        .unwrap();
+        for _ in 0..100 {
+            assert!(client.wait(0, None) <= Duration::from_secs(1));
+            assert!(client.wait(1, None) <= Duration::from_secs(2));
+            assert!(client.wait(10, None) <= Duration::from_secs(4));
+        }
+        assert_eq!(client.wait(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(client.wait(0, Some(Duration::from_secs(9999))), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn previews_are_one_short_line() {
+        assert_eq!(preview("a\n b"), "a b");
+        assert_eq!(preview(""), "(empty)");
+        assert_eq!(preview(&"x".repeat(500)).chars().count(), 201);
+    }
+}

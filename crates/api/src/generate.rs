@@ -1,0 +1,152 @@
+//! Generation over an OpenAI-compatible API: the completions endpoint for
+//! base models (the prompt text as it is, `--raw`), chat completions for
+//! instruct models. One request per response.
+
+use serde_json::{json, Value};
+
+use crate::client::{Client, Failure};
+
+pub struct ApiGenerator {
+    pub client: Client,
+    pub model: String,
+    pub raw: bool,
+    pub max_new_tokens: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    /// Sent only when not 0: not every server knows it (OpenAI does not).
+    pub top_k: usize,
+    pub stop: Vec<String>,
+}
+
+/// One response as the server gave it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiGeneration {
+    /// The completion text exactly as the server sent it.
+    pub text: String,
+    /// As the server says: `stop` (end of sequence or a stop string), `length`…
+    pub finish_reason: String,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    /// Each generated token and its log-probability, when the server gives them.
+    pub logprobs: Option<Vec<(String, f64)>>,
+}
+
+impl ApiGenerator {
+    pub fn generate(
+        &self,
+        system: Option<&str>,
+        prompt: &str,
+        seed: u64,
+    ) -> Result<ApiGeneration, Failure> {
+        let mut body = json!({
+            "model": self.model,
+            "max_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": seed,
+        });
+        if self.top_k > 0 {
+            body["top_k"] = json!(self.top_k);
+        }
+        if !self.stop.is_empty() {
+            body["stop"] = json!(self.stop);
+        }
+        let answer = if self.raw {
+            // The same text the ONNX backend gives a base model.
+            body["prompt"] = json!(match system {
+                Some(s) => format!("{s}\n\n{prompt}"),
+                None => prompt.to_string(),
+            });
+            body["logprobs"] = json!(1);
+            self.client.post("/completions", &body)?
+        } else {
+            let mut messages = Vec::new();
+            if let Some(s) = system {
+                messages.push(json!({"role": "system", "content": s}));
+            }
+            messages.push(json!({"role": "user", "content": prompt}));
+            body["messages"] = json!(messages);
+            body["logprobs"] = json!(true);
+            // Some servers (llama-cpp-python) send log-probabilities only
+            // when asked for alternatives too.
+            body["top_logprobs"] = json!(1);
+            self.client.post("/chat/completions", &body)?
+        };
+        parse_generation(&answer)
+    }
+}
+
+/// The response of a chat or completions answer.
+pub fn parse_generation(answer: &Value) -> Result<ApiGeneration, Failure> {
+    let choice = &answer["choices"][0];
+    let text = choice["message"]["content"]
+        .as_str()
+        .or_else(|| choice["text"].as_str())
+        .ok_or_else(|| {
+            Failure::Row("the answer has no text (choices[0].message.content or .text)".into())
+        })?;
+    let logprobs = &choice["logprobs"];
+    let pairs = if let Some(content) = logprobs["content"].as_array() {
+        content
+            .iter()
+            .map(|e| Some((e["token"].as_str()?.to_string(), e["logprob"].as_f64()?)))
+            .collect::<Option<Vec<_>>>()
+    } else if let (Some(tokens), Some(lps)) = (
+        logprobs["tokens"].as_array(),
+        logprobs["token_logprobs"].as_array(),
+    ) {
+        tokens
+            .iter()
+            .zip(lps)
+            .map(|(t, lp)| Some((t.as_str()?.to_string(), lp.as_f64()?)))
+            .collect::<Option<Vec<_>>>()
+    } else {
+        None
+    };
+    Ok(ApiGeneration {
+        text: text.to_string(),
+        finish_reason: choice["finish_reason"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string(),
+        prompt_tokens: answer["usage"]["prompt_tokens"].as_u64(),
+        completion_tokens: answer["usage"]["completion_tokens"].as_u64(),
+        logprobs: pairs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chat_answer() {
+        let a = json!({"choices": [{"message": {"role": "assistant", "content": " Hi there"},
+            "finish_reason": "stop", "logprobs": {"content": [
+                {"token": " Hi", "logprob": -0.5}, {"token": " there", "logprob": -0.25}]}}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 2}});
+        let g = parse_generation(&a).unwrap();
+        assert_eq!(g.text, " Hi there");
+        assert_eq!(g.finish_reason, "stop");
+        assert_eq!(g.prompt_tokens, Some(12));
+        assert_eq!(g.logprobs.unwrap()[1], (" there".to_string(), -0.25));
+    }
+
+    #[test]
+    fn a_completions_answer_without_usage() {
+        let a = json!({"choices": [{"text": "\n\nand then", "finish_reason": "length",
+            "logprobs": {"tokens": ["\n\n", "and", " then"], "token_logprobs": [-1.0, -2.0, -0.5]}}]});
+        let g = parse_generation(&a).unwrap();
+        assert_eq!(g.text, "\n\nand then");
+        assert_eq!(g.completion_tokens, None);
+        assert_eq!(g.logprobs.unwrap().len(), 3);
+    }
+
+    #[test]
+    fn an_answer_without_text_fails_the_row() {
+        assert!(matches!(
+            parse_generation(&json!({"choices": []})),
+            Err(Failure::Row(_))
+        ));
+    }
+}

@@ -1,0 +1,357 @@
+//! The judge over an OpenAI-compatible API: one token with its top 20
+//! log-probabilities, turned into the same distribution over 0..100 (and so
+//! the same score, mass and null below the floor) as the local judge.
+//!
+//! Tokenizers differ. OpenAI's put whole numbers up to 999 in one token:
+//! then every number in the top 20 is a whole answer. Others (Llama 2,
+//! Mistral, Qwen, SmolLM2) split numbers into single digits: then "8" may be
+//! 8 or the start of 85, and the number is completed with follow-up
+//! requests that give the partial answer back and read the next token:
+//!
+//! - follow-ups are made only when no token of the first answer is a number
+//!   of two or more digits (`--followups auto`; `off` never makes them and
+//!   counts a digit as the whole number);
+//! - only for a leading digit 1..9, for "10" (which may become 100) and for
+//!   a bare leading space, each at least 0.005 likely; at most 24 per row,
+//!   the likeliest first; a prefix left over is not counted (it lowers
+//!   `mass`, as the local judge's pruning does);
+//! - after a prefix, the probability that the number ends there is 1 minus
+//!   the digit tokens' probability among the next token's top 20;
+//! - two-digit numbers are taken as ended (a model asked for 0..100 does not
+//!   go on to a third digit after 85).
+//!
+//! Completions (`--raw`) give the partial answer back as prompt text, which
+//! every server understands. Chat completions give it as a final assistant
+//! message to be continued (`continue_final_message`, as vLLM and SGLang
+//! name it; llama.cpp's own server continues it by itself); a server that
+//! starts a new turn instead gives wrong numbers, so use `--raw` there.
+
+use refinery_lm::judge::{fill_template, judgement_from};
+use refinery_lm::{IntegerDistribution, Item, Judgement};
+use serde_json::{json, Value};
+
+use crate::client::{Client, Failure};
+
+pub const MAX_FOLLOWUPS: usize = 24;
+pub const FOLLOW_ABOVE: f64 = 0.005;
+pub const TOP_LOGPROBS: usize = 20;
+
+/// The next token's candidates: text and probability.
+pub type Top = Vec<(String, f64)>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Followups {
+    Auto,
+    Off,
+}
+
+pub struct ApiJudge {
+    pub client: Client,
+    /// What rows record in `judge`.
+    pub name: String,
+    pub model: String,
+    /// Completions with the template as text, then `answer_lead`; otherwise
+    /// chat completions with the template as the user's message.
+    pub raw: bool,
+    pub template: String,
+    pub trait_name: String,
+    pub definition: String,
+    pub answer_lead: String,
+    pub min_mass: f64,
+    pub seed: u64,
+    pub followups: Followups,
+}
+
+impl ApiJudge {
+    /// A row's score, or an error judgement when its requests failed; only
+    /// a failure that ends the run is an `Err`.
+    pub fn judge(&self, item: &Item) -> Result<Judgement, Failure> {
+        let filled = fill_template(&self.template, &self.trait_name, &self.definition, item);
+        let result = self
+            .ask(&filled, "")
+            .and_then(|first| integer_distribution(&first, self.followups, |prefix| self.ask(&filled, prefix)));
+        match result {
+            Ok(dist) => Ok(judgement_from(&dist, self.min_mass)),
+            Err(Failure::Row(why)) => Ok(Judgement {
+                score: None,
+                mass: None,
+                error: Some(format!("request failed: {why}")),
+            }),
+            Err(fatal) => Err(fatal),
+        }
+    }
+
+    /// The next token's top candidates after the prompt and `answer_so_far`.
+    fn ask(&self, filled: &str, answer_so_far: &str) -> Result<Top, Failure> {
+        let answer = if self.raw {
+            let mut prompt = filled.to_string();
+            if !prompt.ends_with('\n') {
+                prompt.push('\n');
+            }
+            prompt.push_str(&self.answer_lead);
+            prompt.push_str(answer_so_far);
+            self.client.post(
+                "/completions",
+                &json!({
+                    "model": self.model, "prompt": prompt, "max_tokens": 1,
+                    "temperature": 0, "logprobs": TOP_LOGPROBS, "seed": self.seed,
+                }),
+            )?
+        } else {
+            let mut messages = vec![json!({"role": "user", "content": filled})];
+            let mut body = json!({
+                "model": self.model, "max_tokens": 1, "temperature": 0,
+                "logprobs": true, "top_logprobs": TOP_LOGPROBS, "seed": self.seed,
+            });
+            if !answer_so_far.is_empty() {
+                messages.push(json!({"role": "assistant", "content": answer_so_far}));
+                body["continue_final_message"] = json!(true);
+                body["add_generation_prompt"] = json!(false);
+            }
+            body["messages"] = json!(messages);
+            self.client.post("/chat/completions", &body)?
+        };
+        top_logprobs(&answer).ok_or_else(|| {
+            Failure::Row(
+                "the answer has no top log-probabilities (does the server support logprobs?)".into(),
+            )
+        })
+    }
+}
+
+/// The first token's candidates from a chat or a completions answer.
+pub fn top_logprobs(answer: &Value) -> Option<Top> {
+    let logprobs = &answer["choices"][0]["logprobs"];
+    let to_top = |pairs: Vec<(String, f64)>| {
+        pairs
+            .into_iter()
+            .map(|(t, lp)| (t, lp.exp()))
+            .collect::<Top>()
+    };
+    if let Some(list) = logprobs["content"][0]["top_logprobs"].as_array() {
+        return Some(to_top(
+            list.iter()
+                .filter_map(|e| Some((e["token"].as_str()?.to_string(), e["logprob"].as_f64()?)))
+                .collect(),
+        ));
+    }
+    let map = logprobs["top_logprobs"][0].as_object()?;
+    Some(to_top(
+        map.iter()
+            .filter_map(|(t, lp)| Some((t.clone(), lp.as_f64()?)))
+            .collect(),
+    ))
+}
+
+/// What a candidate token is, for the number being read.
+#[derive(Debug, PartialEq)]
+enum Piece<'a> {
+    /// Digits (after a leading space when the answer has not started).
+    Digits(&'a str),
+    /// White space before any digit.
+    Space,
+    Other,
+}
+
+fn piece(token: &str, at_start: bool) -> Piece<'_> {
+    let body = if at_start { token.trim_start() } else { token };
+    let body = body.trim_end();
+    if body.is_empty() {
+        return if at_start && !token.is_empty() {
+            Piece::Space
+        } else {
+            Piece::Other
+        };
+    }
+    if body.bytes().all(|b| b.is_ascii_digit()) {
+        Piece::Digits(body)
+    } else {
+        Piece::Other
+    }
+}
+
+fn value_of(digits: &str) -> Option<usize> {
+    if digits.len() > 1 && digits.starts_with('0') {
+        return None;
+    }
+    digits.parse::<usize>().ok().filter(|&n| n <= 100)
+}
+
+/// The distribution over 0..100 from the first token's candidates, asking
+/// `next(answer_so_far)` for follow-ups as the module describes.
+pub fn integer_distribution(
+    first: &Top,
+    followups: Followups,
+    mut next: impl FnMut(&str) -> Result<Top, Failure>,
+) -> Result<IntegerDistribution, Failure> {
+    let whole_numbers = first
+        .iter()
+        .any(|(t, _)| matches!(piece(t, true), Piece::Digits(d) if d.len() >= 2));
+    let reader = NumberReader {
+        whole_numbers,
+        follow: followups == Followups::Auto,
+    };
+    let mut probs = vec![0.0; 101];
+    let mut frontier = Vec::new();
+    reader.read(first, &Prefix::default(), &mut probs, &mut frontier);
+    // The likeliest prefixes first, so the budget goes where the mass is.
+    for _ in 0..MAX_FOLLOWUPS {
+        let Some(best) = frontier
+            .iter()
+            .enumerate()
+            .max_by(|(_, a), (_, b)| a.p.total_cmp(&b.p).then_with(|| b.text.cmp(&a.text)))
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        let prefix = frontier.swap_remove(best);
+        let top = next(&prefix.text)?;
+        reader.read(&top, &prefix, &mut probs, &mut frontier);
+    }
+    Ok(IntegerDistribution { probs })
+}
+
+/// An answer begun: its text, its digits, its probability.
+#[derive(Clone, Debug, Default)]
+struct Prefix {
+    text: String,
+    digits: String,
+    p: f64,
+}
+
+struct NumberReader {
+    whole_numbers: bool,
+    follow: bool,
+}
+
+impl NumberReader {
+    /// Adds what `top` (the candidates after `prefix`) settles to `probs`,
+    /// and the prefixes worth a follow-up to `frontier`.
+    fn read(&self, top: &Top, prefix: &Prefix, probs: &mut [f64], frontier: &mut Vec<Prefix>) {
+        let p = if prefix.text.is_empty() { 1.0 } else { prefix.p };
+        let mut continued = 0.0;
+        for (token, q) in top {
+            let pq = p * q;
+            match piece(token, prefix.digits.is_empty()) {
+                Piece::Digits(d) => {
+                    continued += q;
+                    let number = format!("{}{d}", prefix.digits);
+                    let Some(n) = value_of(&number) else { continue };
+                    let may_grow = !self.whole_numbers && (1..=10).contains(&n);
+                    if !may_grow || !self.follow {
+                        probs[n] += pq;
+                    } else if pq >= FOLLOW_ABOVE {
+                        frontier.push(Prefix {
+                            text: format!("{}{token}", prefix.text),
+                            digits: number,
+                            p: pq,
+                        });
+                    }
+                }
+                Piece::Space if prefix.text.is_empty() && self.follow && pq >= FOLLOW_ABOVE => {
+                    frontier.push(Prefix {
+                        text: token.clone(),
+                        digits: String::new(),
+                        p: pq,
+                    });
+                }
+                Piece::Space | Piece::Other => {}
+            }
+        }
+        if !prefix.digits.is_empty() {
+            if let Some(n) = value_of(&prefix.digits) {
+                probs[n] += p * (1.0 - continued).max(0.0);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn top(pairs: &[(&str, f64)]) -> Top {
+        pairs.iter().map(|(t, p)| (t.to_string(), *p)).collect()
+    }
+
+    fn no_followups(_: &str) -> Result<Top, Failure> {
+        panic!("no follow-up expected")
+    }
+
+    #[test]
+    fn whole_number_tokens_need_no_followups() {
+        let first = top(&[("85", 0.5), ("90", 0.25), ("7", 0.1), ("Sure", 0.1), ("150", 0.05)]);
+        let d = integer_distribution(&first, Followups::Auto, no_followups).unwrap();
+        assert_eq!(d.probs[85], 0.5);
+        assert_eq!(d.probs[90], 0.25);
+        assert_eq!(d.probs[7], 0.1);
+        assert!((d.mass() - 0.85).abs() < 1e-12);
+    }
+
+    #[test]
+    fn split_digits_are_completed_with_followups() {
+        // "8" then "5" (0.6) or the end (0.4); "1" then "0" then the end or "0".
+        let first = top(&[("8", 0.5), ("1", 0.3), ("No", 0.2)]);
+        let mut asked = Vec::new();
+        let d = integer_distribution(&first, Followups::Auto, |prefix| {
+            asked.push(prefix.to_string());
+            Ok(match prefix {
+                "8" => top(&[("5", 0.6), ("\n", 0.4)]),
+                "1" => top(&[("0", 1.0)]),
+                "10" => top(&[("0", 0.5), ("<|im_end|>", 0.5)]),
+                other => panic!("unexpected follow-up {other:?}"),
+            })
+        })
+        .unwrap();
+        assert_eq!(asked, ["8", "1", "10"]);
+        assert!((d.probs[8] - 0.2).abs() < 1e-12);
+        assert!((d.probs[85] - 0.3).abs() < 1e-12);
+        assert!((d.probs[10] - 0.15).abs() < 1e-12);
+        assert!((d.probs[100] - 0.15).abs() < 1e-12);
+        assert!((d.mass() - 0.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_leading_space_is_followed_once() {
+        let first = top(&[(" ", 0.9), ("A", 0.1)]);
+        let d = integer_distribution(&first, Followups::Auto, |prefix| {
+            Ok(match prefix {
+                " " => top(&[("4", 1.0)]),
+                " 4" => top(&[("0", 0.5), (" ", 0.5)]),
+                other => panic!("unexpected follow-up {other:?}"),
+            })
+        })
+        .unwrap();
+        assert!((d.probs[40] - 0.45).abs() < 1e-12);
+        assert!((d.probs[4] - 0.45).abs() < 1e-12);
+    }
+
+    #[test]
+    fn off_counts_a_digit_as_the_number_and_unlikely_prefixes_are_pruned() {
+        let first = top(&[("8", 0.5), ("3", 0.001), ("07", 0.2)]);
+        let off = integer_distribution(&first, Followups::Off, no_followups).unwrap();
+        assert_eq!(off.probs[8], 0.5);
+        assert_eq!(off.probs[3], 0.001);
+        assert_eq!(off.probs[7], 0.0, "a leading zero is no answer");
+        let auto = integer_distribution(&top(&[("8", 0.5), ("3", 0.001)]), Followups::Auto, |p| {
+            assert_eq!(p, "8");
+            Ok(top(&[(".", 1.0)]))
+        })
+        .unwrap();
+        assert_eq!(auto.probs[3], 0.0, "below the follow-up floor: not counted");
+        assert!((auto.probs[8] - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn parses_chat_and_completions_answers() {
+        let chat = json!({"choices": [{"logprobs": {"content": [{"token": "7", "logprob": -0.1,
+            "top_logprobs": [{"token": "7", "logprob": 0.0}, {"token": "8", "logprob": -1.0}]}]}}]});
+        let t = top_logprobs(&chat).unwrap();
+        assert_eq!(t[0], ("7".to_string(), 1.0));
+        assert!((t[1].1 - (-1.0f64).exp()).abs() < 1e-12);
+        let completions = json!({"choices": [{"logprobs": {"tokens": [" "],
+            "top_logprobs": [{" ": -0.5, "\n": -2.0}]}}]});
+        assert_eq!(top_logprobs(&completions).unwrap().len(), 2);
+        assert!(top_logprobs(&json!({"choices": [{"text": "7"}]})).is_none());
+    }
+}
