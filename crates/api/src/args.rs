@@ -37,7 +37,12 @@ pub struct ApiArgs {
 
     /// openai: the environment variable holding the API key (the key is never
     /// taken from the command line and never printed)
-    #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY", help_heading = "Backend options")]
+    #[arg(
+        long,
+        value_name = "VAR",
+        default_value = "OPENAI_API_KEY",
+        help_heading = "Backend options"
+    )]
     pub api_key_env: String,
 
     /// openai: requests in flight at once (output stays in input order)
@@ -46,20 +51,40 @@ pub struct ApiArgs {
 
     /// openai: retries of a request after 429, 5xx, a timeout, a dropped
     /// connection or a malformed answer
-    #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Backend options")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 5,
+        help_heading = "Backend options"
+    )]
     pub max_retries: u32,
 
     /// openai: first retry waits up to this many seconds, doubling each
     /// retry (random jitter, at most 60 s); a Retry-After header wins
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, help_heading = "Backend options")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 1.0,
+        help_heading = "Backend options"
+    )]
     pub backoff: f64,
 
     /// openai: seconds allowed for one whole request (connect, send, answer)
-    #[arg(long, value_name = "SECONDS", default_value_t = 120.0, help_heading = "Backend options")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 120.0,
+        help_heading = "Backend options"
+    )]
     pub timeout: f64,
 
     /// openai: seconds allowed to connect
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, help_heading = "Backend options")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10.0,
+        help_heading = "Backend options"
+    )]
     pub connect_timeout: f64,
 
     /// openai: write the output to FILE, keeping the rows it already holds
@@ -88,9 +113,9 @@ impl ApiArgs {
     }
 
     pub fn model_name(&self) -> Result<&str> {
-        self.api_model
-            .as_deref()
-            .ok_or_else(|| Error::usage("--backend openai needs --api-model NAME (the model the server serves)"))
+        self.api_model.as_deref().ok_or_else(|| {
+            Error::usage("--backend openai needs --api-model NAME (the model the server serves)")
+        })
     }
 
     /// The client: key from the environment, timeouts and retry policy.
@@ -99,7 +124,9 @@ impl ApiArgs {
             if s.is_finite() && s > 0.0 {
                 Ok(Duration::from_secs_f64(s))
             } else {
-                Err(Error::usage(format!("{name} must be a positive number of seconds")))
+                Err(Error::usage(format!(
+                    "{name} must be a positive number of seconds"
+                )))
             }
         };
         let key = ApiKey::from_env(&self.api_key_env)?;
@@ -110,7 +137,9 @@ impl ApiArgs {
             )));
         }
         if !(self.backoff.is_finite() && self.backoff >= 0.0) {
-            return Err(Error::usage("--backoff must be a number of seconds, 0 or more"));
+            return Err(Error::usage(
+                "--backoff must be a number of seconds, 0 or more",
+            ));
         }
         Client::new(
             &self.base_url,

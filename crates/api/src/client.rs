@@ -46,7 +46,10 @@ impl Failure {
 /// What one attempt gave.
 enum Attempt {
     Answer(Value),
-    Retry { why: String, after: Option<Duration> },
+    Retry {
+        why: String,
+        after: Option<Duration>,
+    },
     Fail(Failure),
 }
 
@@ -133,22 +136,24 @@ impl Client {
     }
 
     fn attempt(&self, url: &str, body: &str) -> Attempt {
-        let mut request = self
-            .agent
-            .post(url)
-            .set("Content-Type", "application/json");
+        let mut request = self.agent.post(url).set("Content-Type", "application/json");
         if let Some(key) = &self.key {
             request = request.set("Authorization", &key.header_value());
         }
         match request.send_string(body) {
             Ok(response) => match response.into_string() {
                 Ok(text) => match serde_json::from_str::<Value>(&text) {
-                    Ok(v) if v.get("error").is_some_and(|e| !e.is_null()) => Attempt::Fail(
-                        Failure::Row(self.clean(&format!("the server answered an error: {}", v["error"]))),
-                    ),
+                    Ok(v) if v.get("error").is_some_and(|e| !e.is_null()) => {
+                        Attempt::Fail(Failure::Row(
+                            self.clean(&format!("the server answered an error: {}", v["error"])),
+                        ))
+                    }
                     Ok(v) => Attempt::Answer(v),
                     Err(e) => Attempt::Retry {
-                        why: format!("the answer is not JSON ({e}): {}", self.clean(&preview(&text))),
+                        why: format!(
+                            "the answer is not JSON ({e}): {}",
+                            self.clean(&preview(&text))
+                        ),
                         after: None,
                     },
                 },
@@ -245,8 +250,14 @@ mod tests {
             assert!(client.wait(1, None) <= Duration::from_secs(2));
             assert!(client.wait(10, None) <= Duration::from_secs(4));
         }
-        assert_eq!(client.wait(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(client.wait(0, Some(Duration::from_secs(9999))), MAX_RETRY_AFTER);
+        assert_eq!(
+            client.wait(0, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            client.wait(0, Some(Duration::from_secs(9999))),
+            MAX_RETRY_AFTER
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@ use crate::client::{Client, Failure};
 pub const MAX_FOLLOWUPS: usize = 24;
 pub const FOLLOW_ABOVE: f64 = 0.005;
 pub const TOP_LOGPROBS: usize = 20;
+/// How the error of a row whose requests failed begins.
+pub const REQUEST_FAILED: &str = "request failed:";
 
 /// The next token's candidates: text and probability.
 pub type Top = Vec<(String, f64)>;
@@ -67,15 +69,15 @@ impl ApiJudge {
     /// a failure that ends the run is an `Err`.
     pub fn judge(&self, item: &Item) -> Result<Judgement, Failure> {
         let filled = fill_template(&self.template, &self.trait_name, &self.definition, item);
-        let result = self
-            .ask(&filled, "")
-            .and_then(|first| integer_distribution(&first, self.followups, |prefix| self.ask(&filled, prefix)));
+        let result = self.ask(&filled, "").and_then(|first| {
+            integer_distribution(&first, self.followups, |prefix| self.ask(&filled, prefix))
+        });
         match result {
             Ok(dist) => Ok(judgement_from(&dist, self.min_mass)),
             Err(Failure::Row(why)) => Ok(Judgement {
                 score: None,
                 mass: None,
-                error: Some(format!("request failed: {why}")),
+                error: Some(format!("{REQUEST_FAILED} {why}")),
             }),
             Err(fatal) => Err(fatal),
         }
@@ -113,7 +115,8 @@ impl ApiJudge {
         };
         top_logprobs(&answer).ok_or_else(|| {
             Failure::Row(
-                "the answer has no top log-probabilities (does the server support logprobs?)".into(),
+                "the answer has no top log-probabilities (does the server support logprobs?)"
+                    .into(),
             )
         })
     }
@@ -228,7 +231,11 @@ impl NumberReader {
     /// Adds what `top` (the candidates after `prefix`) settles to `probs`,
     /// and the prefixes worth a follow-up to `frontier`.
     fn read(&self, top: &Top, prefix: &Prefix, probs: &mut [f64], frontier: &mut Vec<Prefix>) {
-        let p = if prefix.text.is_empty() { 1.0 } else { prefix.p };
+        let p = if prefix.text.is_empty() {
+            1.0
+        } else {
+            prefix.p
+        };
         let mut continued = 0.0;
         for (token, q) in top {
             let pq = p * q;
@@ -280,7 +287,13 @@ mod tests {
 
     #[test]
     fn whole_number_tokens_need_no_followups() {
-        let first = top(&[("85", 0.5), ("90", 0.25), ("7", 0.1), ("Sure", 0.1), ("150", 0.05)]);
+        let first = top(&[
+            ("85", 0.5),
+            ("90", 0.25),
+            ("7", 0.1),
+            ("Sure", 0.1),
+            ("150", 0.05),
+        ]);
         let d = integer_distribution(&first, Followups::Auto, no_followups).unwrap();
         assert_eq!(d.probs[85], 0.5);
         assert_eq!(d.probs[90], 0.25);

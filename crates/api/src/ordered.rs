@@ -53,7 +53,9 @@ where
             while !exhausted && fed - emitted < window as u64 {
                 match jobs.next() {
                     Some(job) => {
-                        job_tx.send((fed, job?)).expect("workers live while jobs are fed");
+                        job_tx
+                            .send((fed, job?))
+                            .expect("workers live while jobs are fed");
                         fed += 1;
                     }
                     None => exhausted = true,
@@ -62,7 +64,9 @@ where
             if emitted == fed {
                 return Ok(());
             }
-            let (index, result) = done_rx.recv().expect("a worker holds every job not yet done");
+            let (index, result) = done_rx
+                .recv()
+                .expect("a worker holds every job not yet done");
             finished.insert(index, result);
             while let Some(result) = finished.remove(&emitted) {
                 sink(result)?;
@@ -123,14 +127,19 @@ mod tests {
     #[test]
     fn an_error_from_the_sink_stops_the_run() {
         let mut seen = 0;
-        let result = map_ordered((0..100).map(Ok), 3, |i: u32| i, |i| {
-            seen += 1;
-            if i == 10 {
-                Err(refinery_core::Error::usage("stop"))
-            } else {
-                Ok(())
-            }
-        });
+        let result = map_ordered(
+            (0..100).map(Ok),
+            3,
+            |i: u32| i,
+            |i| {
+                seen += 1;
+                if i == 10 {
+                    Err(refinery_core::Error::usage("stop"))
+                } else {
+                    Ok(())
+                }
+            },
+        );
         assert!(result.is_err());
         assert_eq!(seen, 11);
     }

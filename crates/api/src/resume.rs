@@ -66,7 +66,14 @@ impl Journal {
                         cut_line = true;
                         break;
                     }
-                    Err(e) => return Err(Error::data(at, format!("not JSON ({e}); --resume FILE takes the output of an earlier run"))),
+                    Err(e) => {
+                        return Err(Error::data(
+                            at,
+                            format!(
+                                "not JSON ({e}); --resume FILE takes the output of an earlier run"
+                            ),
+                        ))
+                    }
                 };
                 keep_bytes += line.len() as u64 + 1;
                 let Some(hash) = row[HASH_FIELD].as_str() else {
@@ -212,7 +219,9 @@ impl Output {
 
 /// Whether `line` is the file's last line and has no newline after it.
 fn is_last_unterminated(path: &Path, offset: u64, line: &[u8]) -> Result<bool> {
-    let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
     Ok(offset + line.len() as u64 == len)
 }
 
@@ -246,7 +255,10 @@ mod tests {
         let b = j.take("b").unwrap();
         j.record(b"{\"input_hash\":\"a\",\"ok\":true}").unwrap();
         let on_disk = std::fs::read_to_string(&path).unwrap();
-        assert!(on_disk.ends_with("{\"input_hash\":\"a\",\"ok\":true}\n"), "{on_disk}");
+        assert!(
+            on_disk.ends_with("{\"input_hash\":\"a\",\"ok\":true}\n"),
+            "{on_disk}"
+        );
         assert!(!on_disk.contains("tr\n"));
         let stale = j
             .finish(&[b"{\"input_hash\":\"a\",\"ok\":true}".to_vec(), b])

@@ -70,7 +70,8 @@ mod tests {
     #[test]
     fn the_key_and_pieces_of_it_are_scrubbed() {
         let key = ApiKey::new("sk-test-0123456789abcdefXYZ");
-        let said = "Incorrect API key provided: sk-test-0123456789abcdefXYZ; also sk-tes****89abcdefXYZ";
+        let said =
+            "Incorrect API key provided: sk-test-0123456789abcdefXYZ; also sk-tes****89abcdefXYZ";
         let clean = key.scrub(said);
         assert!(!clean.contains("0123456789abcdef"), "{clean}");
         assert!(!clean.contains("89abcdefXYZ"), "{clean}");
@@ -79,6 +80,9 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_key() {
-        assert_eq!(format!("{:?}", ApiKey::new("sk-secret")), "ApiKey([hidden])");
+        assert_eq!(
+            format!("{:?}", ApiKey::new("sk-secret")),
+            "ApiKey([hidden])"
+        );
     }
 }

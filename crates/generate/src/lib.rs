@@ -19,11 +19,11 @@ mod remote;
 use std::path::PathBuf;
 
 use clap::Parser;
+use refinery_api::ApiArgs;
 use refinery_core::reader::{too_long_reason, LineReader};
 use refinery_core::record::parse_row;
 use refinery_core::writer::JsonlWriter;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
-use refinery_api::ApiArgs;
 use refinery_lm::{CausalLm, GenerateParams, ModelArgs, PromptMode, Sampling};
 
 use batch::{Batch, Counts, Scenario};

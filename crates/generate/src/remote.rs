@@ -3,7 +3,9 @@
 //! in input order, failed requests written as error rows, and `--resume`
 //! reusing what an earlier run already paid for.
 
-use refinery_api::{input_hash, map_ordered, ApiGeneration, ApiGenerator, Failure, Output, HASH_FIELD};
+use refinery_api::{
+    input_hash, map_ordered, ApiGeneration, ApiGenerator, Failure, Output, HASH_FIELD,
+};
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, with_fields};
 use refinery_core::{Error, Result, Row, Tally, Tool};
@@ -106,7 +108,9 @@ pub fn run(cli: &Cli, tool: &mut Tool) -> Result<()> {
     if let Some(note) = output.into_inner().finish()? {
         tool.note(&note);
     }
-    tool.note(&format!("{responses} responses, {failed} failed requests (rows with `error`)"));
+    tool.note(&format!(
+        "{responses} responses, {failed} failed requests (rows with `error`)"
+    ));
     tally.blank = scenarios.blank_lines();
     cli.common.finish(tool, tally, rejects)?;
     if failed > 0 {

@@ -4,6 +4,8 @@
 //! `UPDATE_GOLDEN=1 cargo test` rewrites the golden files from the current
 //! output; review the diff before committing it.
 
+pub mod fake_server;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -39,7 +41,18 @@ impl From<Output> for Run {
 /// Runs `bin` with `args`, in `testdata/`, feeding `stdin` (an empty pipe
 /// when `None`, so the tool never sees a terminal).
 pub fn run(bin: &str, args: &[&str], stdin: Option<&[u8]>) -> Run {
-    let mut child = Command::new(bin)
+    run_env(bin, args, stdin, &[])
+}
+
+/// [`run`] with environment variables set (`OPENAI_API_KEY` is removed
+/// unless given, so a developer's own key never reaches a test server).
+pub fn run_env(bin: &str, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(bin);
+    command.env_remove("OPENAI_API_KEY");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command
         .args(args)
         .current_dir(testdata())
         .stdin(Stdio::piped())

@@ -17,13 +17,15 @@ mod verdict;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
+use refinery_api::{input_hash, ApiArgs, Followups, Output, HASH_FIELD};
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, with_fields};
 use refinery_core::trait_files::{pair_rows, ScenarioSource};
-use refinery_api::{input_hash, ApiArgs, Followups, Output, HASH_FIELD};
 use refinery_core::writer::write_file_atomically;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::{first_words, Definition, Judgement, ModelArgs};
+
+use refinery_api::judge::REQUEST_FAILED;
 
 use judges::{open_judge, score_batch, AnyJudge};
 use serde_json::{json, Value};
@@ -216,7 +218,9 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             Ok(mut p) => {
                 if let Some(settings) = &settings {
                     let hash = input_hash(settings, &line.bytes, 0);
-                    p.judgement = output.reusable(&hash).and_then(|old| earlier_judgement(&old, key));
+                    p.judgement = output
+                        .reusable(&hash)
+                        .and_then(|old| earlier_judgement(&old, key));
                     p.hash = Some(hash);
                 }
                 pending.push(p)
@@ -224,13 +228,27 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             Err(why) => rejects.reject(&line.location, &why, &line.bytes)?,
         }
         if pending.len() - scored_upto >= batch_rows {
-            score_and_record(&mut judge, &mut pending[scored_upto..], &cli, thresholds, &mut output, &judge_name)?;
+            score_and_record(
+                &mut judge,
+                &mut pending[scored_upto..],
+                &cli,
+                thresholds,
+                &mut output,
+                &judge_name,
+            )?;
             scored_upto = pending.len();
             progress.update_now(tally.read, tally.read);
             progress.set_message(format!("{scored_upto} scored"));
         }
     }
-    score_and_record(&mut judge, &mut pending[scored_upto..], &cli, thresholds, &mut output, &judge_name)?;
+    score_and_record(
+        &mut judge,
+        &mut pending[scored_upto..],
+        &cli,
+        thresholds,
+        &mut output,
+        &judge_name,
+    )?;
     progress.finish();
     let mut scored: Vec<Scored> = pending.iter().map(|p| p.scored.clone()).collect();
     if cli.paired {
@@ -273,7 +291,10 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
 
 /// An API judgement whose requests failed (not a score below the mass floor).
 fn request_failed(j: &Judgement) -> bool {
-    j.score.is_none() && j.mass.is_none() && j.error.is_some()
+    j.score.is_none()
+        && j.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(REQUEST_FAILED))
 }
 
 /// Scores a batch and, with `--resume`, appends its new rows to the journal
