@@ -10,7 +10,7 @@ BIN := $(CURDIR)/target/release
 OUT ?= out
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help build test lint demo bench clean runtime models
+.PHONY: help build test test-api lint demo bench clean runtime models
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -29,6 +29,9 @@ runtime: ## fetch the ONNX Runtime library (PyPI onnxruntime, 24 MB) into .cache
 
 models: ## fetch the runtime and the default models (about 220 MB) and convert SmolLM2 to ONNX
 	python3 scripts/models.py
+
+test-api: models ## the API backend against a real llama.cpp server on 127.0.0.1 (builds llama-cpp-python once, ~4 min)
+	scripts/test-api-server.sh
 
 lint: ## rustfmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check

@@ -6,7 +6,7 @@ Prints wall time and peak memory (max RSS, from wait4) for every command and
 the ratio of each alternative's time to refinery's. Every command's output is
 checked for the figure it must agree on, so a fast wrong answer cannot pass.
 
-Usage: python3 bench/run.py [SUITE...]   (suites: stats, extract, split, lm, judges; default all)
+Usage: python3 bench/run.py [SUITE...]   (suites: stats, extract, split, lm, judges, api; default all)
 Environment: BENCH_ROWS (stats, default 1000000), BENCH_MESSAGES (extract,
 default 250000), BENCH_SPLIT_ROWS (split, default 5000000), BENCH_DATA (default bench/data),
 BENCH_REPEAT (best of N, default 3; slow baselines run once).
@@ -155,7 +155,15 @@ def suite_judges():
     judge_bench.suite_judges(DATA)
 
 
-SUITES = {"stats": suite_stats, "extract": suite_extract, "split": suite_split, "lm": suite_lm, "judges": suite_judges}
+def suite_api():
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import api_bench
+
+    api_bench.suite_api(DATA)
+
+
+SUITES = {"stats": suite_stats, "extract": suite_extract, "split": suite_split, "lm": suite_lm, "judges": suite_judges,
+          "api": suite_api}
 
 
 def main():

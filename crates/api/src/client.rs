@@ -74,7 +74,11 @@ impl Client {
                 "--base-url must start with http:// or https://, got {base_url:?}"
             )));
         }
-        let agent = ureq::AgentBuilder::new()
+        let mut agent = ureq::AgentBuilder::new();
+        if base_url.starts_with("https://") {
+            agent = agent.tls_config(tls_config());
+        }
+        let agent = agent
             .timeout_connect(connect_timeout.min(timeout))
             .timeout(timeout)
             .user_agent(concat!("refinery/", env!("CARGO_PKG_VERSION")))
@@ -197,6 +201,24 @@ impl Client {
     fn clean(&self, text: &str) -> String {
         scrub(self.key.as_ref(), text)
     }
+}
+
+/// rustls with the Mozilla roots built in plus the system's certificates
+/// (SSL_CERT_FILE / SSL_CERT_DIR are honoured), so a machine without a CA
+/// bundle works, and so does one behind a TLS-inspecting proxy whose CA the
+/// system trusts. No OpenSSL.
+fn tls_config() -> std::sync::Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    std::sync::Arc::new(config)
 }
 
 /// Retry-After in seconds (the HTTP-date form is not obeyed; backoff applies).

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The API backend end to end against a real OpenAI-compatible server:
+# llama.cpp's server (PyPI llama-cpp-python) on 127.0.0.1 serving the
+# SmolLM2 GGUF. `generate` in chat and raw mode, seeded sampling, --resume,
+# and `vet-score` over the API against the same judge on ONNX Runtime.
+# The first run builds llama-cpp-python (about 4 minutes); later runs reuse it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 scripts/models.py runtime venv smollm2
+python3 scripts/llama_server.py install
+cargo build --release --locked -q -p refinery-generate -p refinery-vet-score
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+tmp=$(mktemp -d)
+trap 'python3 scripts/llama_server.py stop "$port"; rm -rf "$tmp"' EXIT
+url=$(python3 scripts/llama_server.py start "$port")
+api=(--backend openai --base-url "$url" --api-model smollm2-135m-instruct --concurrency 4)
+bin=target/release
+fail() { echo "test-api-server: $*" >&2; exit 1; }
+
+# 1. Chat completions, greedy: every row answered, in input order, twice the same.
+head -6 testdata/parity/prompts.jsonl > "$tmp/prompts.jsonl"
+$bin/generate --quiet "${api[@]}" --max-new-tokens 24 "$tmp/prompts.jsonl" > "$tmp/chat1.jsonl"
+$bin/generate --quiet "${api[@]}" --max-new-tokens 24 --concurrency 1 "$tmp/prompts.jsonl" > "$tmp/chat2.jsonl"
+cmp -s "$tmp/chat1.jsonl" "$tmp/chat2.jsonl" || fail "greedy chat output differs between runs"
+python3 - "$tmp/prompts.jsonl" "$tmp/chat1.jsonl" <<'EOF' || fail "chat rows are wrong"
+import json, sys
+prompts = [json.loads(l) for l in open(sys.argv[1])]
+rows = [json.loads(l) for l in open(sys.argv[2])]
+assert [r["prompt"] for r in rows] == [p["prompt"] for p in prompts], "input order"
+for r in rows:
+    assert isinstance(r["response"], str) and r["response"].strip(), r
+    assert r["finish_reason"] in ("stop", "length"), r
+    assert r["prompt_token_count"] > 0 and 0 < r["response_token_count"] <= 24, r
+    assert r["model"] == "smollm2-135m-instruct" and len(r["input_hash"]) == 32, r
+    assert "error" not in r, r
+assert "Paris" in rows[0]["response"], rows[0]["response"]
+EOF
+
+# 2. Completions (raw), seeded sampling with rollouts: reproducible, rollouts differ.
+sample=(--raw --temperature 0.9 --top-p 0.95 --seed 7 --rollouts 2 --max-new-tokens 16)
+$bin/generate --quiet "${api[@]}" "${sample[@]}" "$tmp/prompts.jsonl" > "$tmp/raw1.jsonl"
+$bin/generate --quiet "${api[@]}" "${sample[@]}" "$tmp/prompts.jsonl" > "$tmp/raw2.jsonl"
+cmp -s "$tmp/raw1.jsonl" "$tmp/raw2.jsonl" || fail "seeded sampling is not reproducible"
+python3 - "$tmp/raw1.jsonl" <<'EOF' || fail "raw rows are wrong"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 12 and [r["rollout"] for r in rows[:2]] == [0, 1]
+assert all(r["response_logprobs"] and len(r["response_logprobs"]) == r["response_token_count"] for r in rows)
+assert sum(a["response"] != b["response"] for a, b in zip(rows[::2], rows[1::2])) >= 4, "rollouts differ"
+EOF
+
+# 3. --resume: a finished file is reused whole, without a request.
+$bin/generate "${api[@]}" --max-new-tokens 24 --resume "$tmp/resumed.jsonl" "$tmp/prompts.jsonl" 2> /dev/null
+$bin/generate "${api[@]}" --max-new-tokens 24 --resume "$tmp/resumed.jsonl" "$tmp/prompts.jsonl" 2> "$tmp/resume.log"
+grep -q "api: 0 requests" "$tmp/resume.log" || fail "resume asked again: $(cat "$tmp/resume.log")"
+cmp -s "$tmp/resumed.jsonl" "$tmp/chat1.jsonl" || fail "the resumed file differs from the plain run"
+
+# 4. The judge over the API (completions, numbers completed digit by digit)
+#    agrees with the same judge on ONNX Runtime (float16 there, Q4_1 here).
+trait=pipelines/traits/sycophancy
+head -4 $trait/positive.txt > "$tmp/positive.txt"
+head -4 $trait/negative.txt > "$tmp/negative.txt"
+vet=(--quiet --raw --stage scenario --definition $trait/definition.txt --positive "$tmp/positive.txt" --negative "$tmp/negative.txt")
+$bin/vet-score "${vet[@]}" "${api[@]}" > "$tmp/vet_api.jsonl"
+$bin/vet-score "${vet[@]}" > "$tmp/vet_onnx.jsonl"
+python3 - "$tmp/vet_api.jsonl" "$tmp/vet_onnx.jsonl" <<'EOF' || fail "the API judge disagrees with the ONNX judge"
+import json, sys
+api = [json.loads(l)["scenario_vet"] for l in open(sys.argv[1])]
+onnx = [json.loads(l)["scenario_vet"] for l in open(sys.argv[2])]
+assert len(api) == len(onnx) == 8
+assert all(a["judge"] == "api:smollm2-135m-instruct" and a["mass"] > 0.5 for a in api), api
+diffs = [abs(a["score"] - o["score"]) for a, o in zip(api, onnx)]
+print(f"test-api-server: judge over the API vs ONNX: mean |diff| {sum(diffs) / len(diffs):.2f}, max {max(diffs):.2f} points")
+assert sum(diffs) / len(diffs) < 3 and max(diffs) < 8, diffs
+EOF
+
+# 5. The judge over chat completions (this server cannot continue an
+#    assistant message, so no follow-ups): every row scored or given a mass.
+$bin/vet-score "${vet[@]/--raw/--chat}" "${api[@]}" --followups off --min-mass 0 > "$tmp/vet_chat.jsonl"
+python3 - "$tmp/vet_chat.jsonl" <<'EOF' || fail "chat judge rows are wrong"
+import json, sys
+rows = [json.loads(l)["scenario_vet"] for l in open(sys.argv[1])]
+assert len(rows) == 8 and all("mass" in r and "error" not in r for r in rows), rows
+EOF
+echo "api server: ok"
