@@ -89,6 +89,8 @@ def suite_api(data):
     rows = 2 * len(prompts)
 
     port = free_port()
+    # The default listen backlog (5) refuses bursts of 16 connections.
+    http.server.ThreadingHTTPServer.request_queue_size = 128
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), LatencyHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     run_against("api: a loopback endpoint with 100 ms latency per request", f"http://127.0.0.1:{port}/v1",

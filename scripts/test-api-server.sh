@@ -36,7 +36,7 @@ for r in rows:
 EOF
 
 # 2. Completions (raw), seeded sampling with rollouts: reproducible, rollouts differ.
-sample=(--raw --temperature 0.9 --top-p 0.95 --seed 7 --rollouts 2 --max-new-tokens 16)
+sample=(--raw --logprobs --temperature 0.9 --top-p 0.95 --seed 7 --rollouts 2 --max-new-tokens 16)
 $bin/generate --quiet "${api[@]}" "${sample[@]}" "$tmp/prompts.jsonl" > "$tmp/raw1.jsonl"
 $bin/generate --quiet "${api[@]}" "${sample[@]}" "$tmp/prompts.jsonl" > "$tmp/raw2.jsonl"
 cmp -s "$tmp/raw1.jsonl" "$tmp/raw2.jsonl" || fail "seeded sampling is not reproducible"

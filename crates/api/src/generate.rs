@@ -16,6 +16,8 @@ pub struct ApiGenerator {
     /// Sent only when not 0: not every server knows it (OpenAI does not).
     pub top_k: usize,
     pub stop: Vec<String>,
+    /// Ask for each token's log-probability (costly on some servers).
+    pub logprobs: bool,
 }
 
 /// One response as the server gave it.
@@ -57,7 +59,9 @@ impl ApiGenerator {
                 Some(s) => format!("{s}\n\n{prompt}"),
                 None => prompt.to_string(),
             });
-            body["logprobs"] = json!(1);
+            if self.logprobs {
+                body["logprobs"] = json!(1);
+            }
             self.client.post("/completions", &body)?
         } else {
             let mut messages = Vec::new();
@@ -66,10 +70,12 @@ impl ApiGenerator {
             }
             messages.push(json!({"role": "user", "content": prompt}));
             body["messages"] = json!(messages);
-            body["logprobs"] = json!(true);
-            // Some servers (llama-cpp-python) send log-probabilities only
-            // when asked for alternatives too.
-            body["top_logprobs"] = json!(1);
+            if self.logprobs {
+                body["logprobs"] = json!(true);
+                // Some servers (llama-cpp-python) send log-probabilities
+                // only when asked for alternatives too.
+                body["top_logprobs"] = json!(1);
+            }
             self.client.post("/chat/completions", &body)?
         };
         parse_generation(&answer)

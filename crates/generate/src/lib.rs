@@ -116,6 +116,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_truncate: bool,
 
+    /// openai: ask the server for each response token's log-probability
+    /// (`response_logprobs`); llama-cpp-python answers about 5x slower with it
+    #[arg(long, help_heading = "Backend options")]
+    pub logprobs: bool,
+
     /// Re-run the whole sequence at every step instead of keeping the KV
     /// cache (slow; for benchmarks and checks)
     #[arg(long)]
@@ -147,6 +152,9 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         return Err(Error::usage("--stop needs a non-empty string"));
     }
     cli.api.check_backend()?;
+    if cli.logprobs && !cli.api.is_openai() {
+        return Err(Error::usage("--logprobs needs --backend openai"));
+    }
     if cli.api.is_openai() {
         return remote::run(&cli, tool);
     }

@@ -34,6 +34,7 @@ pub fn run(cli: &Cli, tool: &mut Tool) -> Result<()> {
         top_p: cli.top_p,
         top_k: cli.top_k,
         stop: cli.stop.clone(),
+        logprobs: cli.logprobs,
     };
     let settings = settings(cli, &generator);
     let mut scenarios = open_scenarios(cli, tool)?;
@@ -136,7 +137,7 @@ fn settings(cli: &Cli, g: &ApiGenerator) -> String {
     json!({
         "tool": "generate", "model": g.model, "raw": g.raw, "max_new_tokens": g.max_new_tokens,
         "temperature": g.temperature, "top_p": g.top_p, "top_k": g.top_k, "stop": g.stop,
-        "seed": cli.seed,
+        "seed": cli.seed, "logprobs": g.logprobs,
     })
     .to_string()
 }

@@ -125,6 +125,13 @@ fn faults_are_retried_and_rows_stay_in_input_order() {
         r.stderr
     );
     assert_eq!(server.requests().len(), 13);
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|s| s.json().get("logprobs").is_none()),
+        "log-probabilities are asked for only with --logprobs"
+    );
 }
 
 #[test]
@@ -324,6 +331,7 @@ fn raw_mode_uses_completions_and_sends_the_sampling_settings() {
                 "2",
                 "--max-new-tokens",
                 "9",
+                "--logprobs",
             ],
         ),
         Some(b"{\"prompt\":\"Once\",\"system_prompt\":\"Tell a story.\"}\n"),
@@ -340,6 +348,7 @@ fn raw_mode_uses_completions_and_sends_the_sampling_settings() {
         .iter()
         .all(|s| s.path == "/v1/completions"));
     assert_eq!(sent[0]["max_tokens"], 9);
+    assert_eq!(sent[0]["logprobs"], 1);
     assert_eq!(sent[0]["stop"], serde_json::json!(["\n"]));
     assert!((sent[0]["temperature"].as_f64().unwrap() - 0.7).abs() < 1e-6);
     // Each rollout has its own seed, fixed by --seed and the row.
