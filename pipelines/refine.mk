@@ -13,6 +13,15 @@ GEN_MODEL ?=
 JUDGE_MODEL ?=
 MAX_NEW_TOKENS ?= 50
 GEN_FLAGS ?= --raw --max-new-tokens $(MAX_NEW_TOKENS) $(if $(GEN_MODEL),--model $(GEN_MODEL))
+# A hosted model for generate and vet-score (first-tokens stays on ONNX), e.g.
+# GEN_BACKEND="--backend openai --base-url http://127.0.0.1:8080/v1 --api-model local"
+# JUDGE_BACKEND="--backend openai --api-model gpt-4.1-mini" (key in OPENAI_API_KEY).
+# With a backend, each step writes through --resume, so an interrupted paid
+# run picks up where it stopped when make is run again.
+GEN_BACKEND ?=
+JUDGE_BACKEND ?=
+# Where a step's rows go: stdout into FILE, or --resume FILE with a backend.
+into = $(if $(1),--resume $(2),> $(2))
 JUDGE_FLAGS ?= --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) $(if $(JUDGE_MODEL),--model $(JUDGE_MODEL))
 
 .PHONY: refine responses
@@ -22,16 +31,16 @@ responses: $(REFINE_DIR)/responses.jsonl ## stage 1 only: completions of TRAIT's
 
 $(REFINE_DIR)/scenario_vet.jsonl: $(TRAIT_DIR)/positive.txt $(TRAIT_DIR)/negative.txt $(TRAIT_DIR)/definition.txt | tools models
 	@mkdir -p $(@D)
-	vet-score --stage scenario $(JUDGE_FLAGS) --positive $(TRAIT_DIR)/positive.txt --negative $(TRAIT_DIR)/negative.txt > $@.tmp
-	@mv $@.tmp $@
+	vet-score --stage scenario $(JUDGE_FLAGS) $(JUDGE_BACKEND) --positive $(TRAIT_DIR)/positive.txt --negative $(TRAIT_DIR)/negative.txt $(call into,$(JUDGE_BACKEND),$@.partial)
+	@mv $@.partial $@
 
 $(REFINE_DIR)/responses.jsonl: $(REFINE_DIR)/scenario_vet.jsonl
-	generate --quiet $(GEN_FLAGS) $< > $@.tmp
-	@mv $@.tmp $@
+	generate --quiet $(GEN_FLAGS) $(GEN_BACKEND) $< $(call into,$(GEN_BACKEND),$@.partial)
+	@mv $@.partial $@
 
 $(REFINE_DIR)/response_vet.jsonl: $(REFINE_DIR)/responses.jsonl
-	vet-score --stage response --paired $(JUDGE_FLAGS) --summary $(REFINE_DIR)/response_scores.json $< > $@.tmp
-	@mv $@.tmp $@
+	vet-score --stage response --paired $(JUDGE_FLAGS) $(JUDGE_BACKEND) --summary $(REFINE_DIR)/response_scores.json $< $(call into,$(JUDGE_BACKEND),$@.partial)
+	@mv $@.partial $@
 
 $(REFINE_DIR)/report.md: $(REFINE_DIR)/response_vet.jsonl
 	first-tokens --review $(JUDGE_FLAGS) --report $@.tmp $< > $(REFINE_DIR)/first_tokens.jsonl
