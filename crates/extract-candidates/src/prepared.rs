@@ -324,8 +324,15 @@ impl Prep<'_> {
         let names = self.names;
         let (text, text_json) = match find(fields, &names.text) {
             Some((_, raw)) if raw.get().starts_with('"') => {
-                let text: Cow<str> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
-                (text, raw.get().as_bytes())
+                let json = raw.get();
+                // Without a backslash the text is the JSON string's inside
+                // (the scan that found it has checked it already).
+                let text: Cow<str> = if json.contains('\\') {
+                    serde_json::from_str(json).map_err(|e| e.to_string())?
+                } else {
+                    Cow::Borrowed(&json[1..json.len() - 1])
+                };
+                (text, json.as_bytes())
             }
             Some((k, raw)) => return Err(format!("{k}: expected a string, found {}", kind(raw))),
             None => {

@@ -167,3 +167,37 @@ fn bad_lines_stop_or_go_to_rejects() {
         &std::fs::read_to_string(rejects).unwrap(),
     );
 }
+
+#[test]
+fn escaped_texts_are_decoded_for_length_and_duplicates_and_copied_as_written() {
+    let input = concat!(
+        r#"{"session_id":"s","text":"Say \"hi\"\nthen go"}"#,
+        "\n",
+        r#"{"session_id":"s","text":"say \u0022HI\u0022 then go"}"#,
+        "\n",
+        r#"{"session_id":"s","text":"plain text"}"#,
+        "\n",
+    );
+    let r = run(
+        BIN,
+        &["--min-chars", "10", "--context", "0"],
+        Some(input.as_bytes()),
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let texts: Vec<String> = r
+        .stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["text"].as_str().unwrap().to_string()
+        })
+        .collect();
+    // The second is the first after case and white space folding; the
+    // third is exactly 10 characters.
+    assert_eq!(texts, ["Say \"hi\"\nthen go", "plain text"]);
+    assert!(
+        r.stdout.starts_with(r#"{"text":"Say \"hi\"\nthen go""#),
+        "{}",
+        r.stdout
+    );
+}
