@@ -212,43 +212,35 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let mut per_polarity = [0u64; 2];
     let mut scored_upto = 0;
     let batch_rows = judge.batch_rows(&cli);
+    let mut score = |batch: &mut [Pending]| {
+        score_and_record(
+            &mut judge,
+            batch,
+            &cli,
+            thresholds,
+            &mut output,
+            &judge_name,
+        )
+    };
     while let Some(line) = source.next_line()? {
         tally.read += 1;
         match check_row(&line.bytes, line.too_long, &cli, &mut per_polarity) {
             Ok(mut p) => {
                 if let Some(settings) = &settings {
-                    let hash = input_hash(settings, &line.bytes, 0);
-                    p.judgement = output
-                        .reusable(&hash)
-                        .and_then(|old| earlier_judgement(&old, key));
-                    p.hash = Some(hash);
+                    p.hash = Some(input_hash(settings, &line.bytes, 0));
                 }
                 pending.push(p)
             }
             Err(why) => rejects.reject(&line.location, &why, &line.bytes)?,
         }
         if pending.len() - scored_upto >= batch_rows {
-            score_and_record(
-                &mut judge,
-                &mut pending[scored_upto..],
-                &cli,
-                thresholds,
-                &mut output,
-                &judge_name,
-            )?;
+            score(&mut pending[scored_upto..])?;
             scored_upto = pending.len();
             progress.update_now(tally.read, tally.read);
             progress.set_message(format!("{scored_upto} scored"));
         }
     }
-    score_and_record(
-        &mut judge,
-        &mut pending[scored_upto..],
-        &cli,
-        thresholds,
-        &mut output,
-        &judge_name,
-    )?;
+    score(&mut pending[scored_upto..])?;
     progress.finish();
     let mut scored: Vec<Scored> = pending.iter().map(|p| p.scored.clone()).collect();
     if cli.paired {
@@ -297,8 +289,9 @@ fn request_failed(j: &Judgement) -> bool {
             .is_some_and(|e| e.starts_with(REQUEST_FAILED))
 }
 
-/// Scores a batch and, with `--resume`, appends its new rows to the journal
-/// at once (with their own verdicts; pairs are settled at the end).
+/// Scores a batch: rows an earlier run finished (`--resume`) take their
+/// judgement from it; the others are judged and appended to the journal at
+/// once (with their own verdicts; pairs are settled at the end).
 fn score_and_record(
     judge: &mut AnyJudge,
     batch: &mut [Pending],
@@ -307,12 +300,19 @@ fn score_and_record(
     output: &mut Output,
     judge_name: &str,
 ) -> Result<()> {
-    let new: Vec<bool> = batch.iter().map(|p| p.judgement.is_none()).collect();
-    score_batch(judge, batch, cli, t)?;
     let key = match cli.stage {
         Stage::Scenario => "scenario_vet",
         Stage::Response => "response_vet",
     };
+    for p in batch.iter_mut() {
+        if let Some(hash) = &p.hash {
+            p.judgement = output
+                .reusable(hash)
+                .and_then(|old| earlier_judgement(&old, key));
+        }
+    }
+    let new: Vec<bool> = batch.iter().map(|p| p.judgement.is_none()).collect();
+    score_batch(judge, batch, cli, t)?;
     for (p, new) in batch.iter().zip(new) {
         if new && p.hash.is_some() {
             output.record(&row_line(p, &p.scored, judge_name, key))?;
