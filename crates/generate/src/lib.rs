@@ -50,7 +50,14 @@ counts them); with --no-truncate such a row is rejected instead.
 
 Models: ONNX Runtime is found through ORT_DYLIB_PATH, then the project cache
 (REFINERY_CACHE, default .cache/refinery; `make runtime` fills it), then the system.
-The default model is SmolLM2-135M-Instruct, converted by `make models`.";
+The default model is SmolLM2-135M-Instruct, converted by `make models`.
+
+--backend openai: each response is one request to an OpenAI-compatible server
+(--base-url, --api-model; key from $OPENAI_API_KEY or --api-key-env): chat
+completions, or completions with --raw. --concurrency requests in flight, rows in
+input order; 429/5xx/timeouts retried with backoff (Retry-After obeyed); a row whose
+requests all fail gets `error` (and the run exits 1); --resume FILE keeps finished
+rows and re-asks only the rest. Rows get `input_hash`. See the README.";
 
 /// Continue scenario prompts with a causal LM on ONNX Runtime
 #[derive(Parser, Debug)]

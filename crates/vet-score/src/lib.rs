@@ -55,7 +55,16 @@ Verdicts: a positive passes at score >= --pos-threshold, a negative at
 <= --neg-threshold; between them is `ambiguous`, the wrong side `fail`, no score
 `error`; all but `pass` are failures. --paired fails both rows of a `pair` when
 either fails. --summary writes trait-interp's response_scores.json; pass rates per
-polarity go to stderr. Rows are written when every row has been scored.";
+polarity go to stderr. Rows are written when every row has been scored.
+
+--backend openai: the same LM judge on an OpenAI-compatible server (--base-url,
+--api-model; key from $OPENAI_API_KEY or --api-key-env): one token with its top 20
+log-probabilities (chat completions, or completions with --raw), the same
+aggregation, floor and verdicts. Where the server splits numbers into digit tokens,
+up to 24 follow-up requests per row complete them (--followups off to skip; over
+chat they need a server that continues a final assistant message: vLLM, SGLang,
+llama.cpp's llama-server). Failed requests give verdict `error` and exit 1;
+--resume FILE keeps finished rows and re-asks only the rest. See the README.";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Stage {
