@@ -22,6 +22,7 @@ pub mod progress;
 pub mod reader;
 pub mod record;
 pub mod rejects;
+pub mod scan;
 pub mod text;
 pub mod trait_files;
 pub mod writer;

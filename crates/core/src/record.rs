@@ -152,7 +152,7 @@ impl<'de> Visitor<'de> for ProjectSeed<'_> {
 /// A record read without building its values: each field's name and the
 /// exact JSON text of its value, in order. For tools that copy most values
 /// through untouched and read only a few.
-pub type RawFields<'a> = Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>;
+pub type RawFields<'a> = crate::scan::Fields<'a>;
 
 /// Parses a line into [`RawFields`]; the whole line is still checked.
 pub fn parse_raw_fields(bytes: &[u8]) -> Result<RawFields<'_>, LineError> {
@@ -160,11 +160,21 @@ pub fn parse_raw_fields(bytes: &[u8]) -> Result<RawFields<'_>, LineError> {
     raw_object(text).map_err(|e| json_error(text, e))
 }
 
-/// Reads a JSON object's text into [`RawFields`].
+/// Reads a JSON object's text into [`RawFields`]: the scanner's one pass for
+/// the usual line, serde_json for the rest (and for every error message).
 pub fn raw_object(text: &str) -> Result<RawFields<'_>, serde_json::Error> {
+    if let Some(fields) = crate::scan::scan_object(text) {
+        return Ok(fields);
+    }
+    serde_raw_object(text)
+}
+
+/// [`raw_object`] through serde_json alone.
+pub fn serde_raw_object(text: &str) -> Result<RawFields<'_>, serde_json::Error> {
+    type Entries<'a> = Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>;
     struct RawVisitor;
     impl<'de> Visitor<'de> for RawVisitor {
-        type Value = RawFields<'de>;
+        type Value = Entries<'de>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a JSON object")
         }
@@ -179,7 +189,7 @@ pub fn raw_object(text: &str) -> Result<RawFields<'_>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let fields = serde::Deserializer::deserialize_map(&mut de, RawVisitor)?;
     de.end()?;
-    Ok(fields)
+    Ok(fields.into_iter().map(|(k, v)| (k, v.get())).collect())
 }
 
 /// Looks up a dotted path (`vet.score`, `context.0`): object keys by name,
@@ -354,7 +364,7 @@ mod tests {
     #[test]
     fn raw_fields_keep_value_text() {
         let fields = parse_raw_fields(br#"{"a": 1e5, "b":{"c":[1, 2]},"t\u0061":"x\"y"}"#).unwrap();
-        let got: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
+        let got: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
         assert_eq!(
             got,
             [("a", "1e5"), ("b", r#"{"c":[1, 2]}"#), ("ta", r#""x\"y""#)]

@@ -36,11 +36,18 @@ pub fn text_key(text: &str) -> u128 {
     // Most texts are short ASCII with single spaces between words and none
     // at the ends: then the normal form is just the lowercased bytes, made
     // in a stack buffer. Anything else takes the general path.
+    // Folds rather than `all`/`find`: no early exit, so each check compiles
+    // to vector instructions over the whole (short) text.
     let plain = bytes.len() <= SHORT
         && bytes.first().is_none_or(|&b| b != b' ')
         && bytes.last().is_none_or(|&b| b != b' ')
-        && bytes.iter().all(|b| (0x20..0x80).contains(b))
-        && memchr::memmem::find(bytes, b"  ").is_none();
+        && !bytes
+            .iter()
+            .fold(false, |bad, &b| bad | !(0x20..0x80).contains(&b))
+        && !bytes
+            .iter()
+            .zip(bytes.iter().skip(1))
+            .fold(false, |bad, (&a, &b)| bad | (a == b' ' && b == b' '));
     if !plain {
         return xxhash_rust::xxh3::xxh3_128(normalize_text(text).as_bytes());
     }

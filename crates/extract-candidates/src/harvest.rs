@@ -63,7 +63,7 @@ impl LeftOut {
 
 pub struct Harvester {
     selection: Selection,
-    history: FxHashMap<String, VecDeque<Arc<[u8]>>>,
+    history: FxHashMap<u128, VecDeque<Arc<[u8]>>>,
     seen: FxHashSet<u128>,
     pub left_out: LeftOut,
 }
@@ -117,10 +117,7 @@ impl Harvester {
         if n == 0 {
             return;
         }
-        let turns = match self.history.get_mut(&p.conversation) {
-            Some(t) => t,
-            None => self.history.entry(p.conversation.clone()).or_default(),
-        };
+        let turns = self.history.entry(p.conversation).or_default();
         turns.push_back(p.text_json.clone());
         while turns.len() > n {
             turns.pop_front();

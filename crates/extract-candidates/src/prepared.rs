@@ -15,6 +15,7 @@ use refinery_core::text::text_key;
 use refinery_core::Location;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::join::{key_string, HeadJoin, JoinOn};
 use crate::message::{FieldNames, Message, PREDICTION_FIELDS};
@@ -72,8 +73,10 @@ pub struct Prepared {
     pub location: Location,
     /// the text as a JSON string
     pub text_json: Arc<[u8]>,
-    /// the conversation it belongs to (the file, without a session field)
-    pub conversation: String,
+    /// the conversation it belongs to (its session, or the file without a
+    /// session field), as XXH3-128 of the name: the harvester keys its
+    /// history by it without allocating or comparing strings
+    pub conversation: u128,
     pub role_ok: bool,
     pub tag_ok: bool,
     pub chars: usize,
@@ -122,14 +125,14 @@ impl Fields {
 
 /// A prediction or other field, as raw JSON or a built value.
 enum Out<'a> {
-    Raw(&'a RawValue),
+    Raw(&'a str),
     Value(&'a Value),
 }
 
 impl Out<'_> {
     fn write(&self, fields: &mut Fields, name: Name) {
         match self {
-            Out::Raw(r) => fields.raw(name, r.get().as_bytes()),
+            Out::Raw(r) => fields.raw(name, r.as_bytes()),
             Out::Value(v) => {
                 fields.name(name);
                 serde_json::to_writer(&mut fields.0, v).expect("values serialise");
@@ -141,7 +144,7 @@ impl Out<'_> {
         let v = match self {
             Out::Value(v) => *v,
             Out::Raw(r) => {
-                owned = serde_json::from_str::<Value>(r.get()).unwrap_or(Value::Null);
+                owned = serde_json::from_str::<Value>(r).unwrap_or(Value::Null);
                 &owned
             }
         };
@@ -177,7 +180,7 @@ impl Prep<'_> {
             let key = match join.on {
                 JoinOn::Id => p.id.as_ref().and_then(|id| match id {
                     Out::Value(v) => key_string(v),
-                    Out::Raw(r) => serde_json::from_str::<Value>(r.get())
+                    Out::Raw(r) => serde_json::from_str::<Value>(r)
                         .ok()
                         .as_ref()
                         .and_then(key_string),
@@ -247,9 +250,10 @@ impl Prep<'_> {
             tag_ok: self.tags.is_empty() || tags.iter().any(|t| self.tags.contains(t)),
             chars: p.text.chars().count(),
             key: text_key(&p.text),
-            conversation: p
-                .session
-                .map_or_else(|| p.location.source.to_string(), Cow::into_owned),
+            conversation: match &p.session {
+                Some(s) => xxh3_128(s.as_bytes()),
+                None => xxh3_128(p.location.source.as_bytes()),
+            },
             location: p.location,
             text_json,
             rest: f.0,
@@ -287,7 +291,7 @@ impl Prep<'_> {
     pub fn openai_line(&self, bytes: &[u8], location: &Location) -> Result<Vec<Prepared>, String> {
         let fields = parse_raw_fields(bytes).map_err(|e| e.0)?;
         let turns = match find(&fields, &["messages".to_string()]) {
-            Some((_, raw)) => serde_json::from_str::<Vec<&RawValue>>(raw.get())
+            Some((_, raw)) => serde_json::from_str::<Vec<&RawValue>>(raw)
                 .map_err(|_| format!("messages: expected an array, found {}", kind(raw)))?,
             None => {
                 return Err(
@@ -304,8 +308,12 @@ impl Prep<'_> {
             .map_or_else(|| location.to_string(), Cow::into_owned);
         let mut out = Vec::with_capacity(turns.len());
         for (i, turn) in turns.iter().enumerate() {
-            let turn_fields = raw_object(turn.get())
-                .map_err(|_| format!("messages[{i}]: expected an object, found {}", kind(turn)))?;
+            let turn_fields = raw_object(turn.get()).map_err(|_| {
+                format!(
+                    "messages[{i}]: expected an object, found {}",
+                    kind(turn.get())
+                )
+            })?;
             let m = self
                 .raw_message(&turn_fields, location, Some(session.clone()), Some(i))
                 .map_err(|e| format!("messages[{i}].{e}"))?;
@@ -323,8 +331,7 @@ impl Prep<'_> {
     ) -> Result<Prepared, String> {
         let names = self.names;
         let (text, text_json) = match find(fields, &names.text) {
-            Some((_, raw)) if raw.get().starts_with('"') => {
-                let json = raw.get();
+            Some((_, json)) if json.starts_with('"') => {
                 // Without a backslash the text is the JSON string's inside
                 // (the scan that found it has checked it already).
                 let text: Cow<str> = if json.contains('\\') {
@@ -353,7 +360,7 @@ impl Prep<'_> {
             .transpose()?;
         let extra = fields
             .iter()
-            .filter(|(k, v)| PREDICTION_FIELDS.iter().any(|(f, _)| f == k) && v.get() != "null")
+            .filter(|(k, v)| PREDICTION_FIELDS.iter().any(|(f, _)| f == k) && *v != "null")
             .map(|(k, v)| (k.as_ref(), Out::Raw(v)))
             .collect();
         Ok(self.finish(Parts {
@@ -371,18 +378,18 @@ impl Prep<'_> {
 }
 
 /// The first of `names` present and not null.
-fn find<'a>(fields: &'a RawFields<'a>, names: &[String]) -> Option<(&'a str, &'a RawValue)> {
+fn find<'a>(fields: &'a RawFields<'a>, names: &[String]) -> Option<(&'a str, &'a str)> {
     names.iter().find_map(|n| {
         fields
             .iter()
             .rev() // a repeated key: the last one counts, as in a parsed row
-            .find(|(k, v)| k == n && v.get() != "null")
+            .find(|(k, v)| k == n && *v != "null")
             .map(|(k, v)| (k.as_ref(), *v))
     })
 }
 
-fn kind(raw: &RawValue) -> &'static str {
-    match raw.get().as_bytes().first() {
+fn kind(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
         Some(b'"') => "a string",
         Some(b'[') => "an array",
         Some(b'{') => "an object",
@@ -394,11 +401,12 @@ fn kind(raw: &RawValue) -> &'static str {
 
 /// A string or number naming a session or role, borrowed from the line
 /// unless it has escapes.
-fn scalar<'a>(field: &str, raw: &'a RawValue) -> Result<Cow<'a, str>, String> {
-    let text = raw.get();
+fn scalar<'a>(field: &str, raw: &'a str) -> Result<Cow<'a, str>, String> {
+    let text = raw;
     if text.starts_with('"') {
-        if let Ok(plain) = serde_json::from_str::<&str>(text) {
-            return Ok(Cow::Borrowed(plain));
+        // A checked JSON string without a backslash is its inside.
+        if !text.contains('\\') {
+            return Ok(Cow::Borrowed(&text[1..text.len() - 1]));
         }
         return serde_json::from_str::<String>(text)
             .map(Cow::Owned)

@@ -135,12 +135,7 @@ fn meta_fast(bytes: &[u8], fields: &Fields, strata: &mut Strata) -> Option<Meta>
         return None;
     }
     let raw = parse_raw_fields(bytes).ok()?;
-    let last = |name: &str| {
-        raw.iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.get())
-    };
+    let last = |name: &str| raw.iter().rev().find(|(k, _)| k == name).map(|(_, v)| *v);
     // A string field's text, `Some(None)` when absent or null, `None` for
     // other types (the general path spells those as JSON).
     let string = |name: &str| -> Option<Option<std::borrow::Cow<str>>> {
