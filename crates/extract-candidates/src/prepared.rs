@@ -117,6 +117,21 @@ impl Fields {
         self.name(name);
         self.0.extend_from_slice(raw);
     }
+    /// A string value: copied between quotes when nothing in it needs an
+    /// escape (the bytes serde_json would write), else through serde_json.
+    fn string(&mut self, name: &str, v: &str) {
+        let plain = !v.bytes().fold(false, |esc, c| {
+            esc | (c < 0x20) | (c == b'"') | (c == b'\\')
+        });
+        if plain {
+            self.name(Name::Own(name));
+            self.0.push(b'"');
+            self.0.extend_from_slice(v.as_bytes());
+            self.0.push(b'"');
+        } else {
+            self.value(name, v);
+        }
+    }
     fn value<T: serde::Serialize + ?Sized>(&mut self, name: &str, v: &T) {
         self.name(Name::Own(name));
         serde_json::to_writer(&mut self.0, v).expect("values serialise");
@@ -195,7 +210,7 @@ impl Prep<'_> {
         let mut f = Fields(Vec::with_capacity(256));
         f.0.extend_from_slice(&self.source_json);
         if let Some(s) = &p.session {
-            f.value("session_id", s);
+            f.string("session_id", s);
         }
         self.file_json(&mut f, &p.location.source);
         f.value("line", &p.location.line);
@@ -209,7 +224,7 @@ impl Prep<'_> {
             ts.write(&mut f, Name::Own("timestamp"));
         }
         if let Some(r) = &p.role {
-            f.value("role", r);
+            f.string("role", r);
         }
         // Predictions in a fixed order, the head's winning over the source's.
         let mut tags: Vec<String> = Vec::new();
@@ -417,5 +432,29 @@ fn scalar<'a>(field: &str, raw: &'a str) -> Result<Cow<'a, str>, String> {
         other => Err(format!(
             "{field}: expected a string or number, found {other}"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fields;
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        for s in [
+            "plain",
+            "",
+            "tab\there",
+            "quote\"",
+            "back\\slash",
+            "é😀\u{7f}",
+            "\u{1}",
+        ] {
+            let mut fast = Fields(Vec::new());
+            fast.string("k", s);
+            let mut slow = Fields(Vec::new());
+            slow.value("k", s);
+            assert_eq!(fast.0, slow.0, "{s:?}");
+        }
     }
 }
