@@ -31,6 +31,12 @@ pub fn normalize_text(text: &str) -> String {
 /// so duplicate detection holds 16 bytes a row, not the text. Two different
 /// normal forms share a key with probability about 2^-128 per pair.
 pub fn text_key(text: &str) -> u128 {
+    key_and_chars(text).0
+}
+
+/// [`text_key`] and the text's length in characters, in one pass for the
+/// usual short ASCII text (where the length is the byte count).
+pub fn key_and_chars(text: &str) -> (u128, usize) {
     const SHORT: usize = 512;
     let bytes = text.as_bytes();
     // Most texts are short ASCII with single spaces between words and none
@@ -49,12 +55,16 @@ pub fn text_key(text: &str) -> u128 {
             .zip(bytes.iter().skip(1))
             .fold(false, |bad, (&a, &b)| bad | (a == b' ' && b == b' '));
     if !plain {
-        return xxhash_rust::xxh3::xxh3_128(normalize_text(text).as_bytes());
+        let key = xxhash_rust::xxh3::xxh3_128(normalize_text(text).as_bytes());
+        return (key, text.chars().count());
     }
     let mut buf = [0u8; SHORT];
     buf[..bytes.len()].copy_from_slice(bytes);
     buf[..bytes.len()].make_ascii_lowercase();
-    xxhash_rust::xxh3::xxh3_128(&buf[..bytes.len()])
+    (
+        xxhash_rust::xxh3::xxh3_128(&buf[..bytes.len()]),
+        bytes.len(),
+    )
 }
 
 /// The help text that says what [`normalize_text`] does, for `--help`.
@@ -87,9 +97,11 @@ mod tests {
             "ABC def",
             long.as_str(),
             "\x1f\x1c mixed",
+            "Ünïcode  Straße",
         ] {
             let expected = xxhash_rust::xxh3::xxh3_128(normalize_text(s).as_bytes());
             assert_eq!(text_key(s), expected, "{s:?}");
+            assert_eq!(key_and_chars(s).1, s.chars().count(), "{s:?}");
         }
     }
 

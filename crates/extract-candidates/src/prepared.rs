@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use refinery_core::record::{parse_raw_fields, raw_object, RawFields, Row};
-use refinery_core::text::text_key;
+use refinery_core::text::key_and_chars;
 use refinery_core::Location;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -257,14 +257,15 @@ impl Prep<'_> {
                 .expect("strings serialise")
                 .into(),
         };
+        let (key, chars) = key_and_chars(&p.text);
         Prepared {
             role_ok: self.roles.is_empty()
                 || p.role
                     .as_ref()
                     .is_some_and(|r| self.roles.iter().any(|x| x == r)),
             tag_ok: self.tags.is_empty() || tags.iter().any(|t| self.tags.contains(t)),
-            chars: p.text.chars().count(),
-            key: text_key(&p.text),
+            chars,
+            key,
             conversation: match &p.session {
                 Some(s) => xxh3_128(s.as_bytes()),
                 None => xxh3_128(p.location.source.as_bytes()),
