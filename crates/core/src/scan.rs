@@ -67,35 +67,52 @@ fn skip_plain_string(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
-    let rest = &b[i + 1..];
-    let end = memchr::memchr2(b'"', b'\\', rest)?;
-    (rest[end] == b'"' && !has_control(&rest[..end])).then_some(i + 1 + end + 1)
-}
-
-/// Whether a string's bytes hold a raw control character (JSON forbids
-/// them). A fold, not `any`, so that it compiles to vector instructions.
-fn has_control(bytes: &[u8]) -> bool {
-    bytes.iter().fold(false, |seen, &c| seen | (c < 0x20))
+    let end = find_special(b, i + 1)?;
+    (b[end] == b'"').then_some(end + 1)
 }
 
 /// A string value: escapes other than `\u` allowed.
 fn skip_string(b: &[u8], i: usize) -> Option<usize> {
     let mut j = i + 1;
     loop {
-        let rest = b.get(j..)?;
-        let at = memchr::memchr2(b'"', b'\\', rest)?;
-        if has_control(&rest[..at]) {
-            return None;
-        }
-        j += at;
+        j = find_special(b, j)?;
         match b[j] {
             b'"' => return Some(j + 1),
-            _ => match b.get(j + 1)? {
+            b'\\' => match b.get(j + 1)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
                 _ => return None,
             },
+            _ => return None, // a raw control character
         }
     }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The first byte from `j` on that ends a string's plain run: `"`, `\` or
+/// a control character. Eight bytes at a time: each test below flags the
+/// bytes it matches in their high bit, and the lowest flag is always a true
+/// match (a borrow only reaches bytes above one), so no call, no set-up,
+/// for the short strings records are made of.
+fn find_special(b: &[u8], mut j: usize) -> Option<usize> {
+    while let Some(chunk) = b.get(j..j + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        let flags = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w);
+        let flags = flags & HIGHS;
+        if flags != 0 {
+            return Some(j + (flags.trailing_zeros() / 8) as usize);
+        }
+        j += 8;
+    }
+    b[j.min(b.len())..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|at| j + at)
 }
 
 fn skip_value(b: &[u8], i: usize, depth: usize) -> Option<usize> {
@@ -233,6 +250,16 @@ mod tests {
             "",
         ] {
             assert!(scan_object(text).is_none(), "{text}");
+        }
+        // Every byte that ends a run, at every offset in and after a word.
+        for special in [b'"', b'\\', 0x00, 0x1f] {
+            for at in 0..20 {
+                let mut bytes = vec![b'a'; 20];
+                bytes[at] = special;
+                assert_eq!(find_special(&bytes, 0), Some(at));
+                bytes[at] = 0x20;
+                assert_eq!(find_special(&bytes, 0), None);
+            }
         }
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(40), "]".repeat(40));
         assert!(scan_object(&deep).is_none());
