@@ -2,7 +2,6 @@
 //! conversation context, the selection, and duplicate removal.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use refinery_core::expr::Predicate;
 use refinery_core::record::parse_row;
@@ -63,7 +62,7 @@ impl LeftOut {
 
 pub struct Harvester {
     selection: Selection,
-    history: FxHashMap<u128, VecDeque<Arc<[u8]>>>,
+    history: FxHashMap<u128, VecDeque<Vec<u8>>>,
     seen: FxHashSet<u128>,
     pub left_out: LeftOut,
 }
@@ -118,15 +117,20 @@ impl Harvester {
             return;
         }
         let turns = self.history.entry(p.conversation).or_default();
-        turns.push_back(p.text_json.clone());
-        while turns.len() > n {
-            turns.pop_front();
-        }
+        // The oldest turn's buffer holds the newest: no allocation once a
+        // conversation has n turns.
+        let mut buffer = match turns.len() >= n {
+            true => turns.pop_front().unwrap_or_default(),
+            false => Vec::new(),
+        };
+        buffer.clear();
+        buffer.extend_from_slice(p.text_json());
+        turns.push_back(buffer);
     }
 
     fn write_candidate(&self, p: &Prepared, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"text\":");
-        out.extend_from_slice(&p.text_json);
+        out.extend_from_slice(p.text_json());
         if self.selection.context > 0 {
             out.extend_from_slice(b",\"context\":[");
             if let Some(turns) = self.history.get(&p.conversation) {
@@ -139,7 +143,7 @@ impl Harvester {
             }
             out.push(b']');
         }
-        out.extend_from_slice(&p.rest);
+        out.extend_from_slice(p.rest());
         out.push(b'}');
     }
 }

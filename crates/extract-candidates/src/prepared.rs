@@ -8,7 +8,6 @@
 //! values: ids, timestamps and predictions are copied through as written.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use refinery_core::record::{parse_raw_fields, raw_object, RawFields, Row};
 use refinery_core::text::key_and_chars;
@@ -71,8 +70,10 @@ impl<'a> Prep<'a> {
 /// A message ready for the harvester.
 pub struct Prepared {
     pub location: Location,
-    /// the text as a JSON string
-    pub text_json: Arc<[u8]>,
+    /// the text as a JSON string, then `,"source":…` and every field after
+    /// it without the closing brace: one allocation per message
+    row: Vec<u8>,
+    text_end: usize,
     /// the conversation it belongs to (its session, or the file without a
     /// session field), as XXH3-128 of the name: the harvester keys its
     /// history by it without allocating or comparing strings
@@ -81,10 +82,20 @@ pub struct Prepared {
     pub tag_ok: bool,
     pub chars: usize,
     pub key: u128,
-    /// `,"source":…` and every field after it, without the closing brace
-    pub rest: Vec<u8>,
     /// the affect-head row joined to it
     pub joined: Option<u32>,
+}
+
+impl Prepared {
+    /// The text as a JSON string.
+    pub fn text_json(&self) -> &[u8] {
+        &self.row[..self.text_end]
+    }
+
+    /// `,"source":…` and every field after it, without the closing brace.
+    pub fn rest(&self) -> &[u8] {
+        &self.row[self.text_end..]
+    }
 }
 
 /// Writes `,"name":value` pairs. Names are the tool's own (plain ASCII, no
@@ -208,6 +219,11 @@ impl Prep<'_> {
             }
         }
         let mut f = Fields(Vec::with_capacity(256));
+        match p.text_json {
+            Some(raw) => f.0.extend_from_slice(raw),
+            None => serde_json::to_writer(&mut f.0, p.text.as_ref()).expect("strings serialise"),
+        }
+        let text_end = f.0.len();
         f.0.extend_from_slice(&self.source_json);
         if let Some(s) = &p.session {
             f.string("session_id", s);
@@ -251,12 +267,6 @@ impl Prep<'_> {
                 v.write(&mut f, Name::Escape(k));
             }
         }
-        let text_json: Arc<[u8]> = match p.text_json {
-            Some(raw) => raw.into(),
-            None => serde_json::to_vec(p.text.as_ref())
-                .expect("strings serialise")
-                .into(),
-        };
         let (key, chars) = key_and_chars(&p.text);
         Prepared {
             role_ok: self.roles.is_empty()
@@ -271,8 +281,8 @@ impl Prep<'_> {
                 None => xxh3_128(p.location.source.as_bytes()),
             },
             location: p.location,
-            text_json,
-            rest: f.0,
+            row: f.0,
+            text_end,
             joined,
         }
     }
