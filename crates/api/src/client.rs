@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use rand::Rng;
 use serde_json::Value;
 
@@ -46,9 +48,12 @@ impl Failure {
 /// What one attempt gave.
 enum Attempt {
     Answer(Value),
+    /// `answered`: the server sent something (a 429, a 5xx, a broken body),
+    /// so it is up.
     Retry {
         why: String,
         after: Option<Duration>,
+        answered: bool,
     },
     Fail(Failure),
 }
@@ -59,7 +64,14 @@ pub struct Client {
     key: Option<ApiKey>,
     policy: RetryPolicy,
     pub stats: Stats,
+    /// Requests in a row that got no answer at all after every retry.
+    unanswered_in_a_row: std::sync::atomic::AtomicU32,
 }
+
+/// Requests in a row that may go unanswered (every retry spent on refused
+/// or dropped connections and timeouts) before the run stops: a server that
+/// is down would otherwise cost every remaining row its full retry budget.
+pub const MAX_UNANSWERED_IN_A_ROW: u32 = 8;
 
 impl Client {
     pub fn new(
@@ -89,6 +101,7 @@ impl Client {
             key,
             policy,
             stats: Stats::default(),
+            unanswered_in_a_row: Default::default(),
         })
     }
 
@@ -98,6 +111,7 @@ impl Client {
         let url = format!("{}{}", self.base, path);
         let body = body.to_string();
         let mut last = String::new();
+        let mut last_answered = false;
         for attempt in 0..=self.policy.max_retries {
             if attempt > 0 {
                 self.stats.add_retry();
@@ -106,14 +120,21 @@ impl Client {
             match self.attempt(&url, &body) {
                 Attempt::Answer(v) => {
                     self.stats.add_usage(&v);
+                    self.unanswered_in_a_row.store(0, Relaxed);
                     return Ok(v);
                 }
                 Attempt::Fail(f) => {
                     self.stats.add_failed();
+                    self.unanswered_in_a_row.store(0, Relaxed);
                     return Err(f);
                 }
-                Attempt::Retry { why, after } => {
+                Attempt::Retry {
+                    why,
+                    after,
+                    answered,
+                } => {
                     last = why;
+                    last_answered = answered;
                     if attempt < self.policy.max_retries {
                         std::thread::sleep(self.wait(attempt, after));
                     }
@@ -121,10 +142,21 @@ impl Client {
             }
         }
         self.stats.add_failed();
-        Err(Failure::Row(format!(
+        let why = format!(
             "no answer after {} attempts; last: {last}",
             self.policy.max_retries + 1
-        )))
+        );
+        if !last_answered {
+            let silent = self.unanswered_in_a_row.fetch_add(1, Relaxed) + 1;
+            if silent >= MAX_UNANSWERED_IN_A_ROW {
+                return Err(Failure::Fatal(format!(
+                    "{silent} requests in a row got no answer from {}; stopping (rows written so far are kept; \
+                     --resume FILE continues). {why}",
+                    self.base
+                )));
+            }
+        }
+        Err(Failure::Row(why))
     }
 
     fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
@@ -159,11 +191,13 @@ impl Client {
                             self.clean(&preview(&text))
                         ),
                         after: None,
+                        answered: true,
                     },
                 },
                 Err(e) => Attempt::Retry {
                     why: format!("the connection broke while reading the answer: {e}"),
                     after: None,
+                    answered: false,
                 },
             },
             Err(ureq::Error::Status(code, response)) => {
@@ -174,6 +208,7 @@ impl Client {
             Err(ureq::Error::Transport(t)) => Attempt::Retry {
                 why: self.clean(&t.to_string()),
                 after: None,
+                answered: false,
             },
         }
     }
@@ -190,6 +225,7 @@ impl Client {
             408 | 409 | 429 | 500..=599 => Attempt::Retry {
                 why: format!("HTTP {code}: {}", self.clean(&preview(text))),
                 after,
+                answered: true,
             },
             _ => Attempt::Fail(Failure::Row(format!(
                 "HTTP {code}: {}",

@@ -357,3 +357,37 @@ fn raw_mode_uses_completions_and_sends_the_sampling_settings() {
     seeds.dedup();
     assert_eq!(seeds.len(), 2);
 }
+
+#[test]
+fn a_server_that_never_answers_stops_the_run_instead_of_spending_every_retry() {
+    let server = FakeServer::start(|_: &Seen| Reply::Hangup);
+    let prompts: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+    let prompts: Vec<&str> = prompts.iter().map(String::as_str).collect();
+    let args = [
+        "--backend",
+        "openai",
+        "--base-url",
+        &server.url,
+        "--api-model",
+        "m",
+        "--backoff",
+        "0",
+        "--max-retries",
+        "1",
+        "--concurrency",
+        "2",
+    ];
+    let r = run_env(BIN, &args, Some(input(&prompts).as_bytes()), &[]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("8 requests in a row got no answer"),
+        "{}",
+        r.stderr
+    );
+    // Eight rows (and what was in flight) tried twice each, not forty.
+    assert!(
+        server.requests().len() <= 2 * (8 + 4),
+        "{}",
+        server.requests().len()
+    );
+}
