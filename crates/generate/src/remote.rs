@@ -57,9 +57,10 @@ pub fn run(cli: &Cli, tool: &mut Tool) -> Result<()> {
         tally.read += 1;
         let checked = match line.too_long {
             Some(len) => Err(too_long_reason(len, cli.common.max_line_bytes)),
-            None => parse_row(&line.bytes)
-                .map_err(|e| e.0)
-                .and_then(|row| scenario_text(&row).map(|_| ()).map(|_| row)),
+            None => parse_row(&line.bytes).map_err(|e| e.0).and_then(|row| {
+                scenario_text(&row)?;
+                Ok(row)
+            }),
         };
         match checked {
             Ok(row) => {
@@ -82,26 +83,12 @@ pub fn run(cli: &Cli, tool: &mut Tool) -> Result<()> {
             }
         }
     });
-    // (the row, whether it is new, whether its request failed)
-    let ask = |job: Job| -> Result<(Vec<u8>, bool, bool), Failure> {
-        if let Some(line) = job.reused {
-            return Ok((line, false, false));
-        }
-        let (prompt, system) = scenario_text(&job.row).expect("checked when read");
-        let seed = xxh3_64_with_seed(job.hash.as_bytes(), cli.seed) & 0x7fff_ffff;
-        let answer = match generator.generate(system, prompt, seed) {
-            Ok(generation) => Ok(generation),
-            Err(Failure::Row(why)) => Err(why),
-            Err(fatal) => return Err(fatal),
-        };
-        let failed = answer.is_err();
-        Ok((annotate(&job, answer, cli, &generator.model), true, failed))
-    };
-    let sink = |result: Result<(Vec<u8>, bool, bool), Failure>| -> Result<()> {
-        let (line, new, request_failed) = result.map_err(Error::from)?;
+    let ask = |job: Job| answer(job, &generator, cli);
+    let sink = |result: Result<Answered, Failure>| -> Result<()> {
+        let done = result.map_err(Error::from)?;
         responses += 1;
-        failed += u64::from(request_failed);
-        output.borrow_mut().write(line, new)
+        failed += u64::from(done.request_failed);
+        output.borrow_mut().write(done.line, done.new)
     };
     let outcome = map_ordered(jobs, cli.api.concurrency as usize, ask, sink);
     tool.note(&generator.client.stats.summary());
@@ -120,6 +107,38 @@ pub fn run(cli: &Cli, tool: &mut Tool) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A row done: written by this run (`new`) or reused from `--resume`.
+struct Answered {
+    line: Vec<u8>,
+    new: bool,
+    request_failed: bool,
+}
+
+/// Asks the server for one response (or reuses the earlier run's row); only
+/// a failure that ends the run is an `Err`.
+fn answer(job: Job, generator: &ApiGenerator, cli: &Cli) -> Result<Answered, Failure> {
+    if let Some(line) = job.reused {
+        return Ok(Answered {
+            line,
+            new: false,
+            request_failed: false,
+        });
+    }
+    let (prompt, system) = scenario_text(&job.row).expect("checked when read");
+    // A seed of its own per request, fixed by --seed and the row's hash.
+    let seed = xxh3_64_with_seed(job.hash.as_bytes(), cli.seed) & 0x7fff_ffff;
+    let answer = match generator.generate(system, prompt, seed) {
+        Ok(generation) => Ok(generation),
+        Err(Failure::Row(why)) => Err(why),
+        Err(fatal) => return Err(fatal),
+    };
+    Ok(Answered {
+        request_failed: answer.is_err(),
+        line: annotate(&job, answer, cli, &generator.model),
+        new: true,
+    })
 }
 
 fn refuse_onnx_options(cli: &Cli) -> Result<()> {
