@@ -12,23 +12,23 @@
 //! with `mass` (LM judge), `error` (no score) and `failed_by_pair` (`--paired`).
 
 mod judges;
+mod rows;
 mod verdict;
 
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
-use refinery_api::{input_hash, ApiArgs, Followups, Output, HASH_FIELD};
+use refinery_api::{input_hash, ApiArgs, Followups, Output};
 use refinery_core::reader::too_long_reason;
-use refinery_core::record::{parse_row, with_fields};
+use refinery_core::record::parse_row;
 use refinery_core::trait_files::{pair_rows, ScenarioSource};
 use refinery_core::writer::write_file_atomically;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::{first_words, Definition, Judgement, ModelArgs};
 
-use refinery_api::judge::REQUEST_FAILED;
-
-use judges::{open_judge, score_batch, AnyJudge};
-use serde_json::{json, Value};
+use judges::{open_judge, AnyJudge};
+use rows::{request_failed, row_line, score_and_record};
+use serde_json::Value;
 
 pub use verdict::{apply_pairs, round2, summary, verdict, Polarity, Scored, Thresholds, Verdict};
 
@@ -290,72 +290,6 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     Ok(())
 }
 
-/// An API judgement whose requests failed (not a score below the mass floor).
-fn request_failed(j: &Judgement) -> bool {
-    j.score.is_none()
-        && j.error
-            .as_deref()
-            .is_some_and(|e| e.starts_with(REQUEST_FAILED))
-}
-
-/// Scores a batch: rows an earlier run finished (`--resume`) take their
-/// judgement from it; the others are judged and appended to the journal at
-/// once (with their own verdicts; pairs are settled at the end).
-fn score_and_record(
-    judge: &mut AnyJudge,
-    batch: &mut [Pending],
-    cli: &Cli,
-    t: Thresholds,
-    output: &mut Output,
-    judge_name: &str,
-) -> Result<()> {
-    let key = match cli.stage {
-        Stage::Scenario => "scenario_vet",
-        Stage::Response => "response_vet",
-    };
-    for p in batch.iter_mut() {
-        if let Some(hash) = &p.hash {
-            p.judgement = output
-                .reusable(hash)
-                .and_then(|old| earlier_judgement(&old, key));
-        }
-    }
-    let new: Vec<bool> = batch.iter().map(|p| p.judgement.is_none()).collect();
-    score_batch(judge, batch, cli, t)?;
-    for (p, new) in batch.iter().zip(new) {
-        if new && p.hash.is_some() {
-            output.record(&row_line(p, &p.scored, judge_name, key))?;
-        }
-    }
-    Ok(())
-}
-
-/// The row as written: its input, the vet field and, for the API judge,
-/// `input_hash`.
-fn row_line(p: &Pending, s: &Scored, judge_name: &str, key: &str) -> Vec<u8> {
-    let field = vet_field(
-        p.judgement.as_ref().expect("every row scored"),
-        s,
-        judge_name,
-    );
-    let mut fields = vec![(key, field)];
-    if let Some(hash) = &p.hash {
-        fields.push((HASH_FIELD, json!(hash)));
-    }
-    with_fields(&p.bytes, &p.row, &fields)
-}
-
-/// The judgement an earlier run wrote in `key`.
-fn earlier_judgement(line: &[u8], key: &str) -> Option<Judgement> {
-    let row: Value = serde_json::from_slice(line).ok()?;
-    let field = row.get(key)?;
-    Some(Judgement {
-        score: field["score"].as_f64(),
-        mass: field["mass"].as_f64(),
-        error: field["error"].as_str().map(str::to_string),
-    })
-}
-
 fn trait_name(given: Option<&str>, definition: &Path) -> Result<String> {
     if let Some(name) = given {
         return Ok(name.to_string());
@@ -430,24 +364,6 @@ fn check_row(
         hash: None,
         row,
     })
-}
-
-fn vet_field(j: &Judgement, s: &Scored, judge_name: &str) -> Value {
-    let mut field = json!({
-        "score": j.score.map(round2),
-        "verdict": if s.failed_by_pair { "fail" } else { s.verdict.as_str() },
-        "judge": judge_name,
-    });
-    if let Some(mass) = j.mass {
-        field["mass"] = json!((mass * 1000.0).round() / 1000.0);
-    }
-    if let Some(error) = &j.error {
-        field["error"] = json!(error);
-    }
-    if s.failed_by_pair {
-        field["failed_by_pair"] = json!(true);
-    }
-    field
 }
 
 fn report_rates(tool: &Tool, scored: &[Scored]) {
