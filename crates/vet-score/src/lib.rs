@@ -72,6 +72,16 @@ pub enum Stage {
     Response,
 }
 
+impl Stage {
+    /// The field the stage's verdict goes in.
+    pub fn field(self) -> &'static str {
+        match self {
+            Stage::Scenario => "scenario_vet",
+            Stage::Response => "response_vet",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum JudgeKind {
     Lm,
@@ -208,10 +218,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let progress = refinery_core::progress::Progress::new(cli.common.quiet, None);
     let (mut judge, judge_name) = open_judge(&cli, &definition, &trait_name)?;
     let settings = judges::settings(&cli, &judge);
-    let key = match cli.stage {
-        Stage::Scenario => "scenario_vet",
-        Stage::Response => "response_vet",
-    };
+    let key = cli.stage.field();
     let mut output = Output::open(cli.api.resume.as_deref(), |row| {
         !row[key]["score"].is_null() || !row[key]["mass"].is_null()
     })?;

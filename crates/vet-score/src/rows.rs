@@ -10,7 +10,7 @@ use refinery_lm::Judgement;
 use serde_json::{json, Value};
 
 use crate::judges::{score_batch, AnyJudge};
-use crate::{round2, Cli, Pending, Scored, Stage, Thresholds};
+use crate::{round2, Cli, Pending, Scored, Thresholds};
 
 /// An API judgement whose requests failed (not a score below the mass floor).
 pub fn request_failed(j: &Judgement) -> bool {
@@ -31,10 +31,7 @@ pub fn score_and_record(
     output: &mut Output,
     judge_name: &str,
 ) -> Result<()> {
-    let key = match cli.stage {
-        Stage::Scenario => "scenario_vet",
-        Stage::Response => "response_vet",
-    };
+    let key = cli.stage.field();
     for p in batch.iter_mut() {
         if let Some(hash) = &p.hash {
             p.judgement = output
