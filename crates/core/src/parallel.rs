@@ -21,7 +21,10 @@ pub const CHUNK_LINES: usize = 4096;
 
 /// One line of a chunk.
 pub struct ChunkLine<'a> {
-    pub location: Location,
+    /// Borrowed, not cloned: every clone of a `Location` touches its
+    /// source name's reference count, one cache line shared by the reading
+    /// thread, the workers and the writer, for every line.
+    pub location: &'a Location,
     pub bytes: &'a [u8],
     /// the line's full length when it was over the cap (`bytes` is cut)
     pub too_long: Option<usize>,
@@ -51,7 +54,7 @@ impl Chunk {
 
     pub fn lines(&self) -> impl Iterator<Item = ChunkLine<'_>> {
         self.spans.iter().map(|s| ChunkLine {
-            location: s.location.clone(),
+            location: &s.location,
             bytes: &self.data[s.start..s.end],
             too_long: s.too_long,
         })

@@ -69,7 +69,6 @@ impl<'a> Prep<'a> {
 
 /// A message ready for the harvester.
 pub struct Prepared {
-    pub location: Location,
     /// the text as a JSON string, then `,"source":…` and every field after
     /// it without the closing brace: one allocation per message
     row: Vec<u8>,
@@ -186,7 +185,7 @@ impl Out<'_> {
 
 /// The parts of a message every source has, however it was read.
 struct Parts<'a> {
-    location: Location,
+    location: &'a Location,
     text: Cow<'a, str>,
     text_json: Option<&'a [u8]>,
     session: Option<Cow<'a, str>>,
@@ -280,7 +279,6 @@ impl Prep<'_> {
                 Some(s) => xxh3_128(s.as_bytes()),
                 None => xxh3_128(p.location.source.as_bytes()),
             },
-            location: p.location,
             row: f.0,
             text_end,
             joined,
@@ -295,7 +293,7 @@ impl Prep<'_> {
             .map(|(k, v)| (k.as_str(), Out::Value(v)))
             .collect();
         self.finish(Parts {
-            location: m.location.clone(),
+            location: &m.location,
             text: Cow::Borrowed(&m.text),
             text_json: None,
             session: m.session.as_deref().map(Cow::Borrowed),
@@ -390,7 +388,7 @@ impl Prep<'_> {
             .map(|(k, v)| (k.as_ref(), Out::Raw(v)))
             .collect();
         Ok(self.finish(Parts {
-            location: location.clone(),
+            location,
             text,
             text_json: Some(text_json),
             session,

@@ -121,7 +121,7 @@ impl Measure<'_> {
             if let Some(len) = line.too_long {
                 let reason = too_long_reason(len, self.max_line_bytes);
                 part.bad.push(BadLine {
-                    location: line.location,
+                    location: line.location.clone(),
                     reason,
                     raw: line.bytes.to_vec(),
                 });
@@ -141,7 +141,7 @@ impl Measure<'_> {
                 Ok(row) => row,
                 Err(e) => {
                     part.bad.push(BadLine {
-                        location: line.location,
+                        location: line.location.clone(),
                         reason: e.0,
                         raw: line.bytes.to_vec(),
                     });

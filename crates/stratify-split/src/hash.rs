@@ -80,7 +80,7 @@ impl HashSplitter<'_> {
                 Ok(r) => r,
                 Err(reason) => {
                     part.bad.push(BadLine {
-                        location: line.location,
+                        location: line.location.clone(),
                         reason,
                         raw: line.bytes.to_vec(),
                     });

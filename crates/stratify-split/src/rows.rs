@@ -192,7 +192,7 @@ pub fn read_chunk(chunk: &Chunk, fields: &Fields, max_line_bytes: usize) -> Read
         match parsed {
             Ok(m) => part.metas.push(m),
             Err(reason) => part.bad.push(BadLine {
-                location: line.location,
+                location: line.location.clone(),
                 reason,
                 raw: line.bytes.to_vec(),
             }),
