@@ -289,11 +289,11 @@ fn prepare_chunk(
             continue;
         }
         match format {
-            Format::Openai => match prep.openai_line(l.bytes, &l.location) {
+            Format::Openai => match prep.openai_line(l.bytes, l.location) {
                 Ok(messages) => items.extend(messages.into_iter().map(Ok)),
                 Err(reason) => items.push(Err(bad(reason))),
             },
-            _ => items.push(prep.chat_line(l.bytes, &l.location).map_err(bad)),
+            _ => items.push(prep.chat_line(l.bytes, l.location).map_err(bad)),
         }
     }
     items
