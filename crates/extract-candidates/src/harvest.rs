@@ -79,8 +79,8 @@ impl Harvester {
 
     /// Records the message in its conversation and, if the selection keeps
     /// it, writes its candidate row (one JSON line, no newline) into `out`.
-    pub fn offer(&mut self, p: &Prepared, out: &mut Vec<u8>) -> bool {
-        self.remember(p);
+    pub fn offer(&mut self, p: &Prepared, arena: &[u8], out: &mut Vec<u8>) -> bool {
+        self.remember(p, arena);
         let sel = &self.selection;
         let why = if !p.role_ok {
             &mut self.left_out.role
@@ -90,7 +90,7 @@ impl Harvester {
             &mut self.left_out.length
         } else {
             let start = out.len();
-            self.write_candidate(p, out);
+            self.write_candidate(p, arena, out);
             let kept_by_predicate = sel
                 .predicate
                 .as_ref()
@@ -111,7 +111,7 @@ impl Harvester {
         false
     }
 
-    fn remember(&mut self, p: &Prepared) {
+    fn remember(&mut self, p: &Prepared, arena: &[u8]) {
         let n = self.selection.context;
         if n == 0 {
             return;
@@ -124,13 +124,13 @@ impl Harvester {
             false => Vec::new(),
         };
         buffer.clear();
-        buffer.extend_from_slice(p.text_json());
+        buffer.extend_from_slice(p.text_json(arena));
         turns.push_back(buffer);
     }
 
-    fn write_candidate(&self, p: &Prepared, out: &mut Vec<u8>) {
+    fn write_candidate(&self, p: &Prepared, arena: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"text\":");
-        out.extend_from_slice(p.text_json());
+        out.extend_from_slice(p.text_json(arena));
         if self.selection.context > 0 {
             out.extend_from_slice(b",\"context\":[");
             if let Some(turns) = self.history.get(&p.conversation) {
@@ -143,7 +143,7 @@ impl Harvester {
             }
             out.push(b']');
         }
-        out.extend_from_slice(p.rest());
+        out.extend_from_slice(p.rest(arena));
         out.push(b'}');
     }
 }
@@ -163,9 +163,10 @@ mod tests {
                 source: "chat.jsonl".into(),
                 line: i as u64 + 1,
             };
-            let p = prep.chat_line(l.as_bytes(), &loc).unwrap();
+            let mut arena = Vec::new();
+            let p = prep.chat_line(l.as_bytes(), &loc, &mut arena).unwrap();
             let mut line = Vec::new();
-            if h.offer(&p, &mut line) {
+            if h.offer(&p, &arena, &mut line) {
                 out.push(String::from_utf8(line).unwrap());
             }
         }
@@ -253,18 +254,23 @@ mod tests {
             source: "c".into(),
             line: 1,
         };
-        let p = &prep.chat_line(br#"{"content":"hi","conversation_id":7,"ts":1e5,"message_id":"m1","tension":0.80}"#, &loc).unwrap();
+        let mut arena = Vec::new();
+        let p = &prep.chat_line(br#"{"content":"hi","conversation_id":7,"ts":1e5,"message_id":"m1","tension":0.80}"#, &loc, &mut arena).unwrap();
         let mut h = Harvester::new(Selection {
             context: 0,
             ..selection()
         });
         let mut out = Vec::new();
-        assert!(h.offer(p, &mut out));
+        assert!(h.offer(p, &arena, &mut out));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"text":"hi","source":"manual_chat","session_id":"7","file":"c","line":1,"id":"m1","timestamp":1e5,"pred_tension":0.80}"#
         );
-        let err = |l: &str| prep.chat_line(l.as_bytes(), &loc).err().unwrap();
+        let err = |l: &str| {
+            prep.chat_line(l.as_bytes(), &loc, &mut Vec::new())
+                .err()
+                .unwrap()
+        };
         assert_eq!(
             err(r#"{"body":"hi"}"#),
             "no text field (looked for text, content, message)"
@@ -278,7 +284,7 @@ mod tests {
             "session_id: expected a string or number, found an array"
         );
         assert_eq!(
-            prep.openai_line(br#"{"messages":[{"role":"user"}]}"#, &loc)
+            prep.openai_line(br#"{"messages":[{"role":"user"}]}"#, &loc, &mut Vec::new())
                 .err()
                 .unwrap(),
             "messages[0].no text field (looked for text, content, message)"

@@ -247,14 +247,14 @@ struct Output {
 }
 
 impl Output {
-    fn message(&mut self, harvester: &mut Harvester, p: &Prepared) -> Result<()> {
+    fn message(&mut self, harvester: &mut Harvester, p: &Prepared, arena: &[u8]) -> Result<()> {
         self.tally.read += 1;
         if let Some(i) = p.joined {
             self.joined[i as usize] = true;
             self.joined_messages += 1;
         }
         self.line.clear();
-        if harvester.offer(p, &mut self.line) {
+        if harvester.offer(p, arena, &mut self.line) {
             self.out.write_raw_line(&self.line)?;
             self.tally.written += 1;
         }
@@ -271,13 +271,20 @@ impl Output {
 /// in their places.
 type ChatItem = std::result::Result<Prepared, BadLine>;
 
+/// A chunk's messages and the one buffer holding their bytes.
+struct PreparedChunk {
+    items: Vec<ChatItem>,
+    arena: Vec<u8>,
+}
+
 fn prepare_chunk(
     prep: &Prep,
     format: Format,
     chunk: &Chunk,
     max_line_bytes: usize,
-) -> Vec<ChatItem> {
+) -> PreparedChunk {
     let mut items = Vec::with_capacity(chunk.len());
+    let mut arena = Vec::with_capacity(chunk.len() * 384);
     for l in chunk.lines() {
         let bad = |reason: String| BadLine {
             location: l.location.clone(),
@@ -289,14 +296,14 @@ fn prepare_chunk(
             continue;
         }
         match format {
-            Format::Openai => match prep.openai_line(l.bytes, l.location) {
+            Format::Openai => match prep.openai_line(l.bytes, l.location, &mut arena) {
                 Ok(messages) => items.extend(messages.into_iter().map(Ok)),
                 Err(reason) => items.push(Err(bad(reason))),
             },
-            _ => items.push(prep.chat_line(l.bytes, l.location).map_err(bad)),
+            _ => items.push(prep.chat_line(l.bytes, l.location, &mut arena).map_err(bad)),
         }
     }
-    items
+    PreparedChunk { items, arena }
 }
 
 pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
@@ -365,10 +372,15 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             // GoEmotions comments stand alone: they have no conversation.
             context: if goemotions { 0 } else { cli.context },
         });
+        let mut scratch = Vec::new();
         let mut sink = |event: Event| -> Result<()> {
             match event {
                 Event::Bad(bad) => run.bad(&bad),
-                Event::Message(m) => run.message(&mut harvester, &prep.message(&m)),
+                Event::Message(m) => {
+                    scratch.clear();
+                    let p = prep.message(&m, &mut scratch);
+                    run.message(&mut harvester, &p, &scratch)
+                }
             }
         };
         match format {
@@ -415,11 +427,11 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                     default_workers(),
                     &progress,
                     |c| prepare_chunk(&prep, format, c, max),
-                    |items| {
-                        for item in items {
+                    |chunk| {
+                        for item in &chunk.items {
                             match item {
-                                Ok(p) => run.message(&mut harvester, &p)?,
-                                Err(bad) => run.bad(&bad)?,
+                                Ok(p) => run.message(&mut harvester, p, &chunk.arena)?,
+                                Err(bad) => run.bad(bad)?,
                             }
                         }
                         Ok(())

@@ -39,14 +39,14 @@ impl<'a> Prep<'a> {
         join: Option<&'a HeadJoin>,
         source: &str,
     ) -> Self {
-        let mut f = Fields(Vec::new());
-        f.value("source", source);
+        let mut source_json = Vec::new();
+        Fields(&mut source_json).value("source", source);
         Prep {
             names,
             roles,
             tags,
             join,
-            source_json: f.0,
+            source_json,
             file: None,
         }
     }
@@ -60,19 +60,22 @@ impl<'a> Prep<'a> {
 
     /// Caches the `"file"` field for an input read in parallel.
     pub fn for_file(mut self, name: std::sync::Arc<str>) -> Self {
-        let mut f = Fields(Vec::new());
-        f.value("file", &*name);
-        self.file = Some((name, f.0));
+        let mut json = Vec::new();
+        Fields(&mut json).value("file", &*name);
+        self.file = Some((name, json));
         self
     }
 }
 
 /// A message ready for the harvester.
 pub struct Prepared {
-    /// the text as a JSON string, then `,"source":…` and every field after
-    /// it without the closing brace: one allocation per message
-    row: Vec<u8>,
+    /// where its bytes are in the arena of its chunk: the text as a JSON
+    /// string (`start..text_end`), then `,"source":…` and every field after
+    /// it without the closing brace (`text_end..end`). One buffer per chunk,
+    /// not an allocation per message freed on another thread.
+    start: usize,
     text_end: usize,
+    end: usize,
     /// the conversation it belongs to (its session, or the file without a
     /// session field), as XXH3-128 of the name: the harvester keys its
     /// history by it without allocating or comparing strings
@@ -87,19 +90,19 @@ pub struct Prepared {
 
 impl Prepared {
     /// The text as a JSON string.
-    pub fn text_json(&self) -> &[u8] {
-        &self.row[..self.text_end]
+    pub fn text_json<'a>(&self, arena: &'a [u8]) -> &'a [u8] {
+        &arena[self.start..self.text_end]
     }
 
     /// `,"source":…` and every field after it, without the closing brace.
-    pub fn rest(&self) -> &[u8] {
-        &self.row[self.text_end..]
+    pub fn rest<'a>(&self, arena: &'a [u8]) -> &'a [u8] {
+        &arena[self.text_end..self.end]
     }
 }
 
 /// Writes `,"name":value` pairs. Names are the tool's own (plain ASCII, no
 /// escaping needed) except where `Name::Escape` says otherwise.
-struct Fields(Vec<u8>);
+struct Fields<'b>(&'b mut Vec<u8>);
 
 /// A field name: one of the tool's own, or one from the input.
 #[derive(Clone, Copy)]
@@ -108,7 +111,7 @@ enum Name<'a> {
     Escape(&'a str),
 }
 
-impl Fields {
+impl Fields<'_> {
     fn name(&mut self, name: Name) {
         match name {
             Name::Own(n) => {
@@ -198,7 +201,7 @@ struct Parts<'a> {
 }
 
 impl Prep<'_> {
-    fn finish(&self, p: Parts) -> Prepared {
+    fn finish(&self, p: Parts, arena: &mut Vec<u8>) -> Prepared {
         let mut joined = None;
         let mut head: Option<&Row> = None;
         if let Some(join) = self.join {
@@ -217,7 +220,8 @@ impl Prep<'_> {
                 head = Some(row);
             }
         }
-        let mut f = Fields(Vec::with_capacity(256));
+        let start = arena.len();
+        let mut f = Fields(arena);
         match p.text_json {
             Some(raw) => f.0.extend_from_slice(raw),
             None => serde_json::to_writer(&mut f.0, p.text.as_ref()).expect("strings serialise"),
@@ -279,40 +283,54 @@ impl Prep<'_> {
                 Some(s) => xxh3_128(s.as_bytes()),
                 None => xxh3_128(p.location.source.as_bytes()),
             },
-            row: f.0,
+            start,
             text_end,
+            end: f.0.len(),
             joined,
         }
     }
 
     /// A message read by one of the sequential readers (logs, GoEmotions).
-    pub fn message(&self, m: &Message) -> Prepared {
+    pub fn message(&self, m: &Message, arena: &mut Vec<u8>) -> Prepared {
         let extra = m
             .predictions
             .iter()
             .map(|(k, v)| (k.as_str(), Out::Value(v)))
             .collect();
-        self.finish(Parts {
-            location: &m.location,
-            text: Cow::Borrowed(&m.text),
-            text_json: None,
-            session: m.session.as_deref().map(Cow::Borrowed),
-            role: m.role.as_deref().map(Cow::Borrowed),
-            turn: m.turn,
-            id: m.id.as_ref().map(Out::Value),
-            timestamp: m.timestamp.as_ref().map(Out::Value),
-            extra,
-        })
+        self.finish(
+            Parts {
+                location: &m.location,
+                text: Cow::Borrowed(&m.text),
+                text_json: None,
+                session: m.session.as_deref().map(Cow::Borrowed),
+                role: m.role.as_deref().map(Cow::Borrowed),
+                turn: m.turn,
+                id: m.id.as_ref().map(Out::Value),
+                timestamp: m.timestamp.as_ref().map(Out::Value),
+                extra,
+            },
+            arena,
+        )
     }
 
     /// A chat JSONL line: one message.
-    pub fn chat_line(&self, bytes: &[u8], location: &Location) -> Result<Prepared, String> {
+    pub fn chat_line(
+        &self,
+        bytes: &[u8],
+        location: &Location,
+        arena: &mut Vec<u8>,
+    ) -> Result<Prepared, String> {
         let fields = parse_raw_fields(bytes).map_err(|e| e.0)?;
-        self.raw_message(&fields, location, None, None)
+        self.raw_message(&fields, location, None, None, arena)
     }
 
     /// An OpenAI-shaped line: a conversation.
-    pub fn openai_line(&self, bytes: &[u8], location: &Location) -> Result<Vec<Prepared>, String> {
+    pub fn openai_line(
+        &self,
+        bytes: &[u8],
+        location: &Location,
+        arena: &mut Vec<u8>,
+    ) -> Result<Vec<Prepared>, String> {
         let fields = parse_raw_fields(bytes).map_err(|e| e.0)?;
         let turns = match find(&fields, &["messages".to_string()]) {
             Some((_, raw)) => serde_json::from_str::<Vec<&RawValue>>(raw)
@@ -339,7 +357,13 @@ impl Prep<'_> {
                 )
             })?;
             let m = self
-                .raw_message(&turn_fields, location, Some(session.clone()), Some(i))
+                .raw_message(
+                    &turn_fields,
+                    location,
+                    Some(session.clone()),
+                    Some(i),
+                    arena,
+                )
                 .map_err(|e| format!("messages[{i}].{e}"))?;
             out.push(m);
         }
@@ -352,6 +376,7 @@ impl Prep<'_> {
         location: &Location,
         session: Option<String>,
         turn: Option<usize>,
+        arena: &mut Vec<u8>,
     ) -> Result<Prepared, String> {
         let names = self.names;
         let (text, text_json) = match find(fields, &names.text) {
@@ -387,17 +412,20 @@ impl Prep<'_> {
             .filter(|(k, v)| PREDICTION_FIELDS.iter().any(|(f, _)| f == k) && *v != "null")
             .map(|(k, v)| (k.as_ref(), Out::Raw(v)))
             .collect();
-        Ok(self.finish(Parts {
-            location,
-            text,
-            text_json: Some(text_json),
-            session,
-            role,
-            turn,
-            id: find(fields, &names.id).map(|(_, v)| Out::Raw(v)),
-            timestamp: find(fields, &names.time).map(|(_, v)| Out::Raw(v)),
-            extra,
-        }))
+        Ok(self.finish(
+            Parts {
+                location,
+                text,
+                text_json: Some(text_json),
+                session,
+                role,
+                turn,
+                id: find(fields, &names.id).map(|(_, v)| Out::Raw(v)),
+                timestamp: find(fields, &names.time).map(|(_, v)| Out::Raw(v)),
+                extra,
+            },
+            arena,
+        ))
     }
 }
 
@@ -459,11 +487,10 @@ mod tests {
             "é😀\u{7f}",
             "\u{1}",
         ] {
-            let mut fast = Fields(Vec::new());
-            fast.string("k", s);
-            let mut slow = Fields(Vec::new());
-            slow.value("k", s);
-            assert_eq!(fast.0, slow.0, "{s:?}");
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            Fields(&mut fast).string("k", s);
+            Fields(&mut slow).value("k", s);
+            assert_eq!(fast, slow, "{s:?}");
         }
     }
 }
