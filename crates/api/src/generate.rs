@@ -82,6 +82,15 @@ impl ApiGenerator {
     }
 }
 
+/// A chat answer's `{"token", "logprob"}` entry (the shape of both a
+/// response's tokens and a judge's top candidates).
+pub(crate) fn token_logprob(entry: &Value) -> Option<(String, f64)> {
+    Some((
+        entry["token"].as_str()?.to_string(),
+        entry["logprob"].as_f64()?,
+    ))
+}
+
 /// The response of a chat or completions answer.
 pub fn parse_generation(answer: &Value) -> Result<ApiGeneration, Failure> {
     let choice = &answer["choices"][0];
@@ -95,7 +104,7 @@ pub fn parse_generation(answer: &Value) -> Result<ApiGeneration, Failure> {
     let pairs = if let Some(content) = logprobs["content"].as_array() {
         content
             .iter()
-            .map(|e| Some((e["token"].as_str()?.to_string(), e["logprob"].as_f64()?)))
+            .map(token_logprob)
             .collect::<Option<Vec<_>>>()
     } else if let (Some(tokens), Some(lps)) = (
         logprobs["tokens"].as_array(),

@@ -31,6 +31,7 @@ use refinery_lm::{IntegerDistribution, Item, Judgement};
 use serde_json::{json, Value};
 
 use crate::client::{Client, Failure};
+use crate::generate::token_logprob;
 
 pub const MAX_FOLLOWUPS: usize = 24;
 pub const FOLLOW_ABOVE: f64 = 0.005;
@@ -132,11 +133,7 @@ pub fn top_logprobs(answer: &Value) -> Option<Top> {
             .collect::<Top>()
     };
     if let Some(list) = logprobs["content"][0]["top_logprobs"].as_array() {
-        return Some(to_top(
-            list.iter()
-                .filter_map(|e| Some((e["token"].as_str()?.to_string(), e["logprob"].as_f64()?)))
-                .collect(),
-        ));
+        return Some(to_top(list.iter().filter_map(token_logprob).collect()));
     }
     let map = logprobs["top_logprobs"][0].as_object()?;
     Some(to_top(

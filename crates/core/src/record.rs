@@ -171,17 +171,18 @@ pub fn raw_object(text: &str) -> Result<RawFields<'_>, serde_json::Error> {
 
 /// [`raw_object`] through serde_json alone.
 pub fn serde_raw_object(text: &str) -> Result<RawFields<'_>, serde_json::Error> {
-    type Entries<'a> = Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>;
     struct RawVisitor;
     impl<'de> Visitor<'de> for RawVisitor {
-        type Value = Entries<'de>;
+        type Value = RawFields<'de>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a JSON object")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
-            while let Some(entry) = map.next_entry()? {
-                out.push(entry);
+            while let Some((name, value)) =
+                map.next_entry::<std::borrow::Cow<'de, str>, &'de serde_json::value::RawValue>()?
+            {
+                out.push((name, value.get()));
             }
             Ok(out)
         }
@@ -189,7 +190,7 @@ pub fn serde_raw_object(text: &str) -> Result<RawFields<'_>, serde_json::Error> 
     let mut de = serde_json::Deserializer::from_str(text);
     let fields = serde::Deserializer::deserialize_map(&mut de, RawVisitor)?;
     de.end()?;
-    Ok(fields.into_iter().map(|(k, v)| (k, v.get())).collect())
+    Ok(fields)
 }
 
 /// Looks up a dotted path (`vet.score`, `context.0`): object keys by name,

@@ -87,6 +87,13 @@ fn skip_string(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
+/// Whether a string, written as JSON, needs an escape: it holds a quote, a
+/// backslash or a control character (the only bytes serde_json escapes), so
+/// a writer can copy the others between quotes as they are.
+pub fn needs_escape(text: &str) -> bool {
+    find_special(text.as_bytes(), 0).is_some()
+}
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 

@@ -31,12 +31,20 @@ pub fn normalize_text(text: &str) -> String {
 /// so duplicate detection holds 16 bytes a row, not the text. Two different
 /// normal forms share a key with probability about 2^-128 per pair.
 pub fn text_key(text: &str) -> u128 {
-    key_and_chars(text).0
+    key_and_ascii(text).0
 }
 
-/// [`text_key`] and the text's length in characters, in one pass for the
-/// usual short ASCII text (where the length is the byte count).
+/// [`text_key`] and the text's length in characters; for the usual short
+/// ASCII text the length is the byte count, so nothing is counted.
 pub fn key_and_chars(text: &str) -> (u128, usize) {
+    match key_and_ascii(text) {
+        (key, true) => (key, text.len()),
+        (key, false) => (key, text.chars().count()),
+    }
+}
+
+/// The key, and whether the text took the ASCII fast path.
+fn key_and_ascii(text: &str) -> (u128, bool) {
     const SHORT: usize = 512;
     let bytes = text.as_bytes();
     // Most texts are short ASCII with single spaces between words and none
@@ -56,15 +64,12 @@ pub fn key_and_chars(text: &str) -> (u128, usize) {
             .fold(false, |bad, (&a, &b)| bad | (a == b' ' && b == b' '));
     if !plain {
         let key = xxhash_rust::xxh3::xxh3_128(normalize_text(text).as_bytes());
-        return (key, text.chars().count());
+        return (key, false);
     }
     let mut buf = [0u8; SHORT];
     buf[..bytes.len()].copy_from_slice(bytes);
     buf[..bytes.len()].make_ascii_lowercase();
-    (
-        xxhash_rust::xxh3::xxh3_128(&buf[..bytes.len()]),
-        bytes.len(),
-    )
+    (xxhash_rust::xxh3::xxh3_128(&buf[..bytes.len()]), true)
 }
 
 /// The help text that says what [`normalize_text`] does, for `--help`.

@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use refinery_core::record::{parse_raw_fields, raw_object, RawFields, Row};
+use refinery_core::scan::needs_escape;
 use refinery_core::text::key_and_chars;
 use refinery_core::Location;
 use serde_json::value::RawValue;
@@ -133,10 +134,7 @@ impl Fields<'_> {
     /// A string value: copied between quotes when nothing in it needs an
     /// escape (the bytes serde_json would write), else through serde_json.
     fn string(&mut self, name: &str, v: &str) {
-        let plain = !v.bytes().fold(false, |esc, c| {
-            esc | (c < 0x20) | (c == b'"') | (c == b'\\')
-        });
-        if plain {
+        if !needs_escape(v) {
             self.name(Name::Own(name));
             self.0.push(b'"');
             self.0.extend_from_slice(v.as_bytes());

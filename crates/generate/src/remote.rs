@@ -3,6 +3,8 @@
 //! in input order, failed requests written as error rows, and `--resume`
 //! reusing what an earlier run already paid for.
 
+use std::sync::Arc;
+
 use refinery_api::{
     input_hash, map_ordered, ApiGeneration, ApiGenerator, Failure, Output, HASH_FIELD,
 };
@@ -16,8 +18,8 @@ use crate::{open_scenarios, scenario_text, Cli};
 
 /// One response to ask for (or to reuse).
 struct Job {
-    bytes: Vec<u8>,
-    row: Row,
+    /// The input line and its row, shared by the row's rollouts.
+    scenario: Arc<(Vec<u8>, Row)>,
     rollout: u32,
     hash: String,
     reused: Option<Vec<u8>>,
@@ -65,12 +67,12 @@ pub fn run(cli: &Cli, tool: &mut Tool) -> Result<()> {
         match checked {
             Ok(row) => {
                 tally.written += 1;
+                let scenario = Arc::new((line.bytes, row));
                 for rollout in 0..cli.rollouts {
-                    let hash = input_hash(&settings, &line.bytes, rollout);
+                    let hash = input_hash(&settings, &scenario.0, rollout);
                     waiting.push_back(Job {
                         reused: output.borrow_mut().reusable(&hash),
-                        bytes: line.bytes.clone(),
-                        row: row.clone(),
+                        scenario: Arc::clone(&scenario),
                         rollout,
                         hash,
                     });
@@ -126,7 +128,7 @@ fn answer(job: Job, generator: &ApiGenerator, cli: &Cli) -> Result<Answered, Fai
             request_failed: false,
         });
     }
-    let (prompt, system) = scenario_text(&job.row).expect("checked when read");
+    let (prompt, system) = scenario_text(&job.scenario.1).expect("checked when read");
     // A seed of its own per request, fixed by --seed and the row's hash.
     let seed = xxh3_64_with_seed(job.hash.as_bytes(), cli.seed) & 0x7fff_ffff;
     let answer = match generator.generate(system, prompt, seed) {
@@ -190,5 +192,6 @@ fn annotate(job: &Job, answer: Result<ApiGeneration, String>, cli: &Cli, model: 
         fields.push(("rollout", json!(job.rollout)));
     }
     fields.push((HASH_FIELD, json!(job.hash)));
-    with_fields(&job.bytes, &job.row, &fields)
+    let (bytes, row) = &*job.scenario;
+    with_fields(bytes, row, &fields)
 }

@@ -117,17 +117,18 @@ pub enum Outcome {
 impl Session {
     /// Opens the candidates and the output, resuming after the last answer.
     pub fn open(candidates: &Path, out: &Path, targets: Vec<Target>, rater: Rater) -> Result<Self> {
-        let rows = read_rows(candidates)?;
+        let located = read_located_rows(candidates)?;
         let mut index_of_text = HashMap::new();
-        for (i, row) in rows.iter().enumerate() {
+        for (i, (at, row)) in located.iter().enumerate() {
             let text = row.get("text").and_then(Value::as_str).ok_or_else(|| {
                 Error::data(
-                    location(candidates, i as u64 + 1),
+                    at.clone(),
                     "text: missing (a candidate needs the text to label)",
                 )
             })?;
             index_of_text.entry(text_key(text)).or_insert(i);
         }
+        let rows: Vec<Row> = located.into_iter().map(|(_, row)| row).collect();
         let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
         let mut session = Session {
             labelled: vec![false; rows.len()],
@@ -346,6 +347,15 @@ fn location(path: &Path, line: u64) -> Location {
 /// Reads a whole JSONL file of rows with core's reader (BOM, CRLF, blank
 /// lines, the line cap), naming the line of a bad one.
 pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
+    Ok(read_located_rows(path)?
+        .into_iter()
+        .map(|(_, row)| row)
+        .collect())
+}
+
+/// [`read_rows`] with each row's place in the file (blank lines are skipped,
+/// so a row's index is not its line).
+fn read_located_rows(path: &Path) -> Result<Vec<(Location, Row)>> {
     let mut reader = LineReader::new(
         vec![Input::File(path.to_path_buf())],
         DEFAULT_MAX_LINE_BYTES,
@@ -359,7 +369,7 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
             ));
         }
         let row = parse_row(line.bytes).map_err(|e| Error::data(line.location.clone(), e.0))?;
-        rows.push(row);
+        rows.push((line.location, row));
     }
     Ok(rows)
 }

@@ -189,3 +189,23 @@ fn a_cut_short_output_file_is_refused_with_its_line() {
     .unwrap();
     assert!(format!("{err}").contains("labelled.jsonl:2"), "{err}");
 }
+
+#[test]
+fn a_candidate_without_text_is_named_by_its_line_blank_lines_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let candidates = dir.path().join("candidates.jsonl");
+    std::fs::write(&candidates, "{\"text\":\"a\"}\n\n{\"id\":2}\n").unwrap();
+    let error = Session::open(
+        &candidates,
+        &dir.path().join("out.jsonl"),
+        load_targets(None).unwrap(),
+        rater(),
+    )
+    .err()
+    .expect("a candidate without text is refused")
+    .to_string();
+    assert!(
+        error.ends_with("candidates.jsonl:3: text: missing (a candidate needs the text to label)"),
+        "{error}"
+    );
+}
