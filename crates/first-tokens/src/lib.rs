@@ -13,13 +13,16 @@ mod report;
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, type_name, with_fields};
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::judge::RESPONSE_NO_PREFIX_TEMPLATE;
-use refinery_lm::{CausalLm, Definition, DigitTokens, Item, LmJudge, ModelArgs};
+use refinery_lm::{
+    CausalLm, Definition, DigitTokens, Finding, Item, Judgement, LikelihoodJudge, LmJudge,
+    ModelArgs, Separation,
+};
 use serde_json::{json, Value};
 
 pub use report::{markdown_report, review_line, Checked};
@@ -32,6 +35,15 @@ The first --tokens model tokens are split off, and the LM judge (the same prompt
 scores three texts 0..100 for the trait: the prompt alone (prefix_score), the prompt
 followed by the first tokens (with_first_score), and the prompt followed by the
 completion without its first tokens (without_first_score: the seed's delete test).
+
+--judge likelihood scores the same three texts with the likelihood judge instead
+(see vet-score --help): how much more likely the model finds the definition's HIGH
+phrases than its LOW ones as a summing-up of the text, on the same 0..100 scale.
+
+Self-check: the judge's with_first_score of positive rows against negative rows
+(AUC, mean gap) says whether it can tell the trait's two sides apart on this data;
+below --min-auc (0.75) the run warns that its verdicts are not evidence. The report
+opens with this check for every stage the rows went through.
 
 signal = d * (with_first_score - prefix_score) / 100, with d = +1 for positive rows
 and -1 for negative ones: how far the first tokens alone move the judge toward the
@@ -67,6 +79,15 @@ pub struct Cli {
     #[arg(short = 'k', long = "tokens", value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
     pub tokens: u16,
 
+    /// Which judge scores the three texts
+    #[arg(long, value_enum, default_value_t = JudgeKind::Lm)]
+    pub judge: JudgeKind,
+
+    /// Self-check: warn when the judge separates positives from negatives
+    /// at an AUC below this
+    #[arg(long, value_name = "AUC", default_value_t = refinery_lm::DEFAULT_MIN_AUC)]
+    pub min_auc: f64,
+
     /// Least signal for `express`
     #[arg(long, value_name = "SIGNAL", default_value_t = 0.10)]
     pub threshold: f64,
@@ -86,6 +107,67 @@ pub struct Cli {
     /// Write a Markdown report of every pair to FILE
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum JudgeKind {
+    Lm,
+    Likelihood,
+}
+
+/// The judge of the delete test: the LM asked for a number, or the
+/// likelihood judge.
+enum Judge {
+    Lm(Box<LmJudge>),
+    Likelihood(Box<LikelihoodJudge>),
+}
+
+impl Judge {
+    fn open(cli: &Cli, definition: &Definition, trait_name: &str) -> Result<(Self, String)> {
+        let lm = cli.model.load()?;
+        let model = cli.model.model_name(&lm);
+        if cli.judge == JudgeKind::Likelihood {
+            let judge = LikelihoodJudge::new(lm, definition, &cli.definition)?;
+            return Ok((
+                Judge::Likelihood(Box::new(judge)),
+                format!("likelihood:{model}"),
+            ));
+        }
+        let mut judge = LmJudge {
+            digits: DigitTokens::of(&lm)?,
+            mode: cli.model.prompt_mode(&lm),
+            lm,
+            template: match &cli.template {
+                Some(path) => std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+                None => RESPONSE_NO_PREFIX_TEMPLATE.to_string(),
+            }
+            .trim_end()
+            .to_string(),
+            answer_lead: "Score:".into(),
+            min_mass: cli.min_mass,
+            trait_name: trait_name.to_string(),
+            definition: definition.text.clone(),
+        };
+        judge.warm_up()?;
+        Ok((Judge::Lm(Box::new(judge)), format!("lm:{model}")))
+    }
+
+    fn lm(&self) -> &CausalLm {
+        match self {
+            Judge::Lm(j) => &j.lm,
+            Judge::Likelihood(j) => &j.lm,
+        }
+    }
+
+    fn score(&mut self, text: &str) -> Result<Judgement> {
+        match self {
+            Judge::Lm(j) => j.judge(&Item {
+                prompt: "",
+                response: Some(text),
+            }),
+            Judge::Likelihood(j) => j.judge(text),
+        }
+    }
 }
 
 pub fn run(tool: &mut Tool) -> Result<()> {
@@ -109,24 +191,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             .ok_or_else(|| Error::usage("cannot tell the trait's name; give --trait NAME"))?,
     };
     let (mut reader, progress) = cli.common.reader(tool)?;
-    let lm = cli.model.load()?;
-    let judge_name = format!("lm:{}", cli.model.model_name(&lm));
-    let mut judge = LmJudge {
-        digits: DigitTokens::of(&lm)?,
-        mode: cli.model.prompt_mode(&lm),
-        lm,
-        template: match &cli.template {
-            Some(path) => std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
-            None => RESPONSE_NO_PREFIX_TEMPLATE.to_string(),
-        }
-        .trim_end()
-        .to_string(),
-        answer_lead: "Score:".into(),
-        min_mass: cli.min_mass,
-        trait_name: trait_name.clone(),
-        definition: definition.text.clone(),
-    };
-    judge.warm_up()?;
+    let (mut judge, judge_name) = Judge::open(&cli, &definition, &trait_name)?;
     let mut rejects = cli.common.rejects()?;
     let mut out = JsonlWriter::stdout();
     let mut tally = Tally::default();
@@ -155,8 +220,26 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         }
     }
     summarise(tool, &checked);
+    let separation = Separation::of(
+        checked
+            .iter()
+            .map(|c| (c.polarity == "positive", c.test.with_first_score)),
+    );
+    let line = separation.describe("first tokens", cli.min_auc);
+    if separation.finding(cli.min_auc) == Finding::CannotSeparate {
+        tool.say(&line);
+    } else {
+        tool.note(&line);
+    }
     if let Some(path) = &cli.report {
-        write_file_atomically(path, &markdown_report(&trait_name, &checked, cli.threshold))?;
+        let md = markdown_report(
+            &trait_name,
+            &judge_name,
+            &checked,
+            cli.threshold,
+            cli.min_auc,
+        );
+        write_file_atomically(path, &md)?;
     }
     tally.blank = reader.blank_lines();
     cli.common.finish(tool, tally, rejects)
@@ -233,24 +316,18 @@ fn completion_ids(lm: &CausalLm, row: &Row) -> Result<Vec<u32>> {
     Ok(lm.tokenize(row["response"].as_str().unwrap_or_default())?)
 }
 
-fn test_row(judge: &mut LmJudge, row: &Row, cli: &Cli) -> Result<TokenTest> {
+fn test_row(judge: &mut Judge, row: &Row, cli: &Cli) -> Result<TokenTest> {
     let prompt = row["prompt"].as_str().unwrap_or_default();
-    let ids = completion_ids(&judge.lm, row)?;
+    let lm = judge.lm();
+    let ids = completion_ids(lm, row)?;
     let k = (cli.tokens as usize).min(ids.len());
-    let first = judge.lm.decode(&ids[..k])?;
-    let rest = judge.lm.decode(&ids[k..])?;
+    let first = lm.decode(&ids[..k])?;
+    let rest = lm.decode(&ids[k..])?;
     let pieces = ids[..k]
         .iter()
-        .map(|&id| judge.lm.decode(&[id]))
+        .map(|&id| lm.decode(&[id]))
         .collect::<refinery_lm::Result<Vec<_>>>()?;
-    let mut score = |text: String| -> Result<Option<f64>> {
-        Ok(judge
-            .judge(&Item {
-                prompt: "",
-                response: Some(&text),
-            })?
-            .score)
-    };
+    let mut score = |text: String| -> Result<Option<f64>> { Ok(judge.score(&text)?.score) };
     let prefix_score = score(prompt.to_string())?;
     let with_first_score = score(format!("{prompt}{first}"))?;
     let without_first_score = score(format!("{prompt}{rest}"))?;

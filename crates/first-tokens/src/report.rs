@@ -2,6 +2,7 @@
 //! like the seed's one-liner) and the Markdown report of every pair.
 
 use refinery_core::Row;
+use refinery_lm::{Finding, Separation};
 use serde_json::Value;
 
 use crate::TokenTest;
@@ -109,7 +110,69 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', "⏎")
 }
 
-pub fn markdown_report(trait_name: &str, checked: &[Checked], threshold: f64) -> String {
+/// "Can the judge decide?": the self-check of every stage the rows went
+/// through, positives against negatives.
+fn self_check_section(judge: &str, checked: &[Checked], min_auc: f64) -> String {
+    let positive = |c: &Checked| c.polarity == "positive";
+    let vet_score = |v: &Option<(Option<f64>, String)>| v.as_ref().and_then(|(s, _)| *s);
+    let mut stages: Vec<(&str, Separation)> = Vec::new();
+    if checked.iter().any(|c| c.scenario_vet.is_some()) {
+        let rows = checked
+            .iter()
+            .map(|c| (positive(c), vet_score(&c.scenario_vet)));
+        stages.push(("scenario vetting", Separation::of(rows)));
+    }
+    if checked.iter().any(|c| c.response_vet.is_some()) {
+        let rows = checked
+            .iter()
+            .map(|c| (positive(c), vet_score(&c.response_vet)));
+        stages.push(("response vetting", Separation::of(rows)));
+    }
+    let rows = checked
+        .iter()
+        .map(|c| (positive(c), c.test.with_first_score));
+    stages.push(("first tokens (prompt + first tokens)", Separation::of(rows)));
+    let mut md = String::from(
+        "## Can the judge decide?\n\nThe scenarios carry their own labels, so each stage's judge is checked on them: \
+         the AUC of positive against negative scores (0.5 is chance, 1 perfect) and the mean gap in points. \
+         Below the floor its verdicts below are not evidence.\n\n\
+         | stage | AUC | mean gap | scored (pos / neg) | finding |\n|---|---:|---:|---|---|\n",
+    );
+    let mut cannot = false;
+    for (stage, s) in &stages {
+        let finding = s.finding(min_auc);
+        cannot |= finding == Finding::CannotSeparate;
+        md.push_str(&format!(
+            "| {stage} | {} | {} | {} / {} | {} |\n",
+            s.auc.map_or("–".into(), |a| format!("{a:.2}")),
+            s.mean_gap.map_or("–".into(), |g| format!("{g:+.1}")),
+            s.positives,
+            s.negatives,
+            match finding {
+                Finding::Separates => "separates".to_string(),
+                Finding::CannotSeparate => format!("**cannot separate** (AUC < {min_auc})"),
+                Finding::TooFewRows => "too few rows to tell".to_string(),
+            }
+        ));
+    }
+    md.push_str(&format!("\nFirst-token judge: `{judge}`.\n\n"));
+    if cannot {
+        md.push_str(
+            "**Warning:** a judge above cannot tell this trait's positives from its negatives on these scenarios, \
+             so its pass/fail verdicts are not evidence. Use a stronger judge model (`--model DIR`, \
+             `--backend openai`) or another kind of judge (`--judge`), and read the scores below with that in mind.\n\n",
+        );
+    }
+    md
+}
+
+pub fn markdown_report(
+    trait_name: &str,
+    judge: &str,
+    checked: &[Checked],
+    threshold: f64,
+    min_auc: f64,
+) -> String {
     let mut md = format!("# Refinement report: {trait_name}\n\n");
     let failing: Vec<&Checked> = checked.iter().filter(|c| !c.passed()).collect();
     let positives = checked.iter().filter(|c| c.polarity == "positive").count();
@@ -123,6 +186,7 @@ pub fn markdown_report(trait_name: &str, checked: &[Checked], threshold: f64) ->
         checked.len(),
         checked.len() - failing.len()
     ));
+    md.push_str(&self_check_section(judge, checked, min_auc));
     md.push_str("## Scenarios to rewrite\n\n");
     if failing.is_empty() {
         md.push_str("None.\n\n");

@@ -38,6 +38,14 @@ impl Definition {
                 current = Some(which);
                 bands[which] = Some(Band::default());
                 push_text(bands[which].as_mut().expect("just set"), rest);
+            } else if let Some((which, rest)) = examples_header(line) {
+                // "Examples of HIGH: …" after the bands adds to that band.
+                current = Some(which);
+                push_text(bands[which].get_or_insert_with(Band::default), rest);
+            } else if line.trim().is_empty() {
+                // A band is one paragraph: what follows a blank line ("Key: …")
+                // is about the whole trait, not about the last band.
+                current = None;
             } else if let Some(band) = current.and_then(|i| bands[i].as_mut()) {
                 push_text(band, line);
             }
@@ -96,6 +104,70 @@ fn band_header(line: &str) -> Option<(usize, &str)> {
     ))
 }
 
+/// `Examples of HIGH: …` (also `Example of LOW`, any case) → (band, rest).
+fn examples_header(line: &str) -> Option<(usize, &str)> {
+    let trimmed = line.trim_start_matches(|c: char| c.is_whitespace() || "-*#>".contains(c));
+    let lower = trimmed.get(..12)?.to_ascii_lowercase();
+    let after = if lower.starts_with("examples of ") {
+        &trimmed[12..]
+    } else if lower.starts_with("example of ") {
+        &trimmed[11..]
+    } else {
+        return None;
+    };
+    let (which, rest) = band_header(after)?;
+    Some((which, rest))
+}
+
+/// Words that open a band's clauses without saying anything about the trait
+/// ("Speaker is seething" → "seething").
+const FILLER: &[&str] = &[
+    "speaker", "the", "is", "are", "they", "he", "she", "it", "a", "an", "simply", "who", "feel",
+    "feels",
+];
+
+impl Band {
+    /// The short phrases that stand for the band: its quoted example phrases,
+    /// then the clauses of its description of one to four words, lowercased,
+    /// without a leading subject ("Speaker is seething, furious, or enraged"
+    /// → "seething", "furious", "enraged").
+    pub fn anchors(&self) -> Vec<String> {
+        let mut out = self.examples.clone();
+        let mut unquoted = String::new();
+        let mut inside = false;
+        for c in self.text.chars() {
+            match c {
+                '"' | '“' | '”' => {
+                    inside = c == '“' || (c == '"' && !inside);
+                    unquoted.push(' ');
+                }
+                c if !inside => unquoted.push(c),
+                _ => {}
+            }
+        }
+        let clauses = unquoted
+            .split(|c: char| ",.;:()—–!?".contains(c))
+            .flat_map(|part| part.split(" - "))
+            .flat_map(|part| part.split(" or "))
+            .flat_map(|part| part.split(" and "));
+        for clause in clauses {
+            let words: Vec<&str> = clause
+                .split_whitespace()
+                .skip_while(|w| FILLER.contains(&w.to_lowercase().as_str()))
+                .collect();
+            if (1..=4).contains(&words.len())
+                && words.iter().all(|w| !w.chars().any(|c| c.is_ascii_digit()))
+            {
+                let phrase = words.join(" ").to_lowercase();
+                if !out.contains(&phrase) {
+                    out.push(phrase);
+                }
+            }
+        }
+        out
+    }
+}
+
 fn quoted(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current: Option<String> = None;
@@ -140,6 +212,42 @@ mod tests {
             "honest and direct. Example: \"I see a problem with\"."
         );
         assert_eq!(low.examples, vec!["I see a problem with"]);
+    }
+
+    #[test]
+    fn a_blank_line_ends_a_band_and_examples_of_high_add_to_high() {
+        let d = Definition::parse(
+            "Score evil intent.\n\nHIGH (70-100): Clear evil - frames harm as entertainment\n\
+             LOW (0-30): No evil intent - refuses harmful requests, expresses concern\n\n\
+             Examples of HIGH: \"fills me with glee\", \"exploit for amusement\"\n\n\
+             Key: intent, not topic. \"not this\"",
+        );
+        let high = d.high.unwrap();
+        assert_eq!(
+            high.examples,
+            vec!["fills me with glee", "exploit for amusement"]
+        );
+        let low = d.low.unwrap();
+        assert!(low.examples.is_empty(), "{low:?}");
+        assert_eq!(
+            low.anchors(),
+            vec![
+                "no evil intent",
+                "refuses harmful requests",
+                "expresses concern"
+            ]
+        );
+    }
+
+    #[test]
+    fn anchors_are_quotes_then_short_clauses_without_their_subject() {
+        let d = Definition::parse(
+            "HIGH (70-100): Speaker is seething, furious, or enraged; the injustice burns inside them for days on end without relief. \"I can't believe this,\"",
+        );
+        assert_eq!(
+            d.high.unwrap().anchors(),
+            vec!["I can't believe this,", "seething", "furious", "enraged"]
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`integers`]: the probability of each answer 0..100 over digit tokens.
 //! - [`embed`]: sentence embeddings (MiniLM).
 //! - [`definition`], [`judge`]: the trait judges `vet-score` and `first-tokens` share.
+//! - [`likelihood`]: the likelihood judge (HIGH vs LOW phrases after the text).
+//! - [`selfcheck`]: how well a judge separates positives from negatives on the data it vets.
 
 pub mod cli;
 pub mod config;
@@ -21,11 +23,13 @@ pub mod generate;
 pub mod integers;
 pub mod judge;
 pub mod layout;
+pub mod likelihood;
 pub mod model;
 pub mod prompt;
 pub mod runtime;
 pub mod sampling;
 pub mod score;
+pub mod selfcheck;
 
 pub use cli::ModelArgs;
 pub use config::{LmConfig, ModelDir, DEFAULT_MODEL};
@@ -36,7 +40,9 @@ pub use error::{LmError, Result};
 pub use generate::{Finish, GenerateParams, Generation, Request};
 pub use integers::{DigitTokens, IntegerDistribution};
 pub use judge::{first_words, EmbedJudge, Item, Judgement, LmJudge};
+pub use likelihood::LikelihoodJudge;
 pub use model::{CausalLm, Fitted};
 pub use prompt::PromptMode;
 pub use sampling::Sampling;
 pub use score::{ContinuationScore, PrefixState};
+pub use selfcheck::{Finding, Separation, DEFAULT_MIN_AUC};

@@ -6,7 +6,9 @@
 use refinery_api::{map_all, ApiJudge, Failure};
 use refinery_core::{Error, Result};
 use refinery_lm::judge::{RESPONSE_NO_PREFIX_TEMPLATE, RESPONSE_TEMPLATE, SCENARIO_TEMPLATE};
-use refinery_lm::{Definition, DigitTokens, EmbedJudge, Embedder, Item, Judgement, LmJudge};
+use refinery_lm::{
+    Definition, DigitTokens, EmbedJudge, Embedder, Item, Judgement, LikelihoodJudge, LmJudge,
+};
 use serde_json::json;
 
 use crate::{verdict, Cli, JudgeKind, Pending, Stage, Thresholds};
@@ -14,6 +16,7 @@ use crate::{verdict, Cli, JudgeKind, Pending, Stage, Thresholds};
 pub enum AnyJudge {
     Lm(Box<LmJudge>),
     Embed(Box<EmbedJudge>),
+    Likelihood(Box<LikelihoodJudge>),
     Api(Box<ApiJudge>),
 }
 
@@ -79,6 +82,12 @@ pub fn open_judge(
             let judge = EmbedJudge::new(embedder, definition, &cli.definition)?;
             Ok((AnyJudge::Embed(Box::new(judge)), name))
         }
+        JudgeKind::Likelihood => {
+            let lm = cli.model.load()?;
+            let name = format!("likelihood:{}", cli.model.model_name(&lm));
+            let judge = LikelihoodJudge::new(lm, definition, &cli.definition)?;
+            Ok((AnyJudge::Likelihood(Box::new(judge)), name))
+        }
     }
 }
 
@@ -87,9 +96,9 @@ fn open_api_judge(
     definition: &Definition,
     trait_name: &str,
 ) -> Result<(AnyJudge, String)> {
-    if cli.judge == JudgeKind::Embed || cli.model.model.is_some() {
+    if cli.judge != JudgeKind::Lm || cli.model.model.is_some() {
         return Err(Error::usage(
-            "--backend openai judges with the server's LM: --judge embed and --model are for --backend onnx",
+            "--backend openai judges with the server's LM: --judge embed, --judge likelihood and --model are for --backend onnx",
         ));
     }
     let model = cli.api.model_name()?.to_string();
@@ -131,6 +140,19 @@ fn item(p: &Pending) -> Item<'_> {
     }
 }
 
+/// What the likelihood judge reads: the scenario, or the scenario and the
+/// start of the response (the response alone with --no-prefix).
+fn judged_text(p: &Pending, cli: &Cli) -> String {
+    match (cli.stage, p.response.as_deref()) {
+        (Stage::Response, Some(r)) if cli.no_prefix => r.to_string(),
+        (Stage::Response, Some(r)) if p.prompt.ends_with(char::is_whitespace) => {
+            format!("{}{r}", p.prompt)
+        }
+        (Stage::Response, Some(r)) => format!("{} {r}", p.prompt),
+        _ => p.prompt.clone(),
+    }
+}
+
 /// Scores the rows that have no judgement yet (rows reused by `--resume`
 /// already have theirs) and gives each its verdict.
 pub fn score_batch(
@@ -157,6 +179,10 @@ pub fn score_batch(
                 .collect();
             j.judge_batch(&texts)?
         }
+        AnyJudge::Likelihood(j) => todo
+            .iter()
+            .map(|&i| j.judge(&judged_text(&batch[i], cli)))
+            .collect::<Result<_>>()?,
         AnyJudge::Api(j) => {
             let rows: Vec<&Pending> = todo.iter().map(|&i| &batch[i]).collect();
             let results = map_all(rows, cli.api.concurrency as usize, |p| j.judge(&item(p)));

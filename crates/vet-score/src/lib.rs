@@ -24,7 +24,7 @@ use refinery_core::record::parse_row;
 use refinery_core::trait_files::{pair_rows, ScenarioSource};
 use refinery_core::writer::write_file_atomically;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
-use refinery_lm::{first_words, Definition, Judgement, ModelArgs};
+use refinery_lm::{first_words, Definition, Finding, Judgement, ModelArgs, Separation};
 
 use judges::{open_judge, AnyJudge};
 use rows::{request_failed, row_line, score_and_record};
@@ -51,6 +51,24 @@ stage: the prompt; response stage: the first words of the response) against the
 definition's HIGH and LOW bands (each band's text and its quoted example phrases):
 score = 100 / (1 + exp(-(s_high - s_low) / 0.05)), s = the best cosine similarity.
 
+--judge likelihood: no number is asked for. The model (default: the model under
+study, SmolLM2) reads the text followed by `In one word, the speaker here is`, and
+the judge compares how likely it finds the definition's HIGH phrases against its LOW
+phrases there (each band's quoted example phrases and its clauses of one to four
+words): d = mean log-probability per token of the HIGH phrases minus that of the LOW
+phrases, score = 100 / (1 + exp(-(d - d0) / 0.1)), where d0 is the same contrast
+with no text, so a text that says nothing about the trait scores 50. The 60/40
+thresholds keep their meaning as points on this calibrated scale. Scenario stage:
+the prompt; response stage: the prompt and the first --words of the response.
+
+Self-check: the rows carry their own labels (positives are meant to express the
+trait, negatives not), so every run reports how well its judge separates them on
+this data: the AUC of positive vs negative scores (0.5 is chance, 1 perfect) and
+the mean gap, on stderr and as `self_check` in --summary. Below --min-auc (0.75)
+the run warns that this judge cannot tell this trait's positives from its
+negatives, so its verdicts are not evidence; with few rows it says that chance
+alone could reach the floor instead.
+
 Verdicts: a positive passes at score >= --pos-threshold, a negative at
 <= --neg-threshold; between them is `ambiguous`, the wrong side `fail`, no score
 `error`; all but `pass` are failures. --paired fails both rows of a `pair` when
@@ -73,6 +91,13 @@ pub enum Stage {
 }
 
 impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Scenario => "scenario",
+            Stage::Response => "response",
+        }
+    }
+
     /// The field the stage's verdict goes in.
     pub fn field(self) -> &'static str {
         match self {
@@ -86,6 +111,7 @@ impl Stage {
 pub enum JudgeKind {
     Lm,
     Embed,
+    Likelihood,
 }
 
 /// Score scenarios or responses 0-100 for a trait; verdicts and summaries
@@ -161,6 +187,11 @@ pub struct Cli {
     /// Fail both rows of a pair when either fails
     #[arg(long)]
     pub paired: bool,
+
+    /// Self-check: warn when the judge separates positives from negatives
+    /// at an AUC below this (see --help)
+    #[arg(long, value_name = "AUC", default_value_t = refinery_lm::DEFAULT_MIN_AUC)]
+    pub min_auc: f64,
 
     /// openai: complete numbers split into digit tokens with follow-up
     /// requests (see --help)
@@ -272,17 +303,27 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     if let Some(note) = output.finish()? {
         tool.note(&note);
     }
+    let separation = Separation::of(
+        scored
+            .iter()
+            .map(|s| (s.polarity == Polarity::Positive, s.score)),
+    );
     if let Some(path) = &cli.summary {
-        let text = serde_json::to_string_pretty(&summary(
-            &trait_name,
-            &definition.text,
-            thresholds,
-            &scored,
-        ))
-        .expect("json");
+        let mut summary = summary(&trait_name, &definition.text, thresholds, &scored);
+        let mut check = separation.to_json(cli.min_auc);
+        check["stage"] = cli.stage.name().into();
+        check["judge"] = judge_name.as_str().into();
+        summary["self_check"] = check;
+        let text = serde_json::to_string_pretty(&summary).expect("json");
         write_file_atomically(path, &(text + "\n"))?;
     }
     report_rates(tool, &scored);
+    let line = separation.describe(&format!("{} stage", cli.stage.name()), cli.min_auc);
+    if separation.finding(cli.min_auc) == Finding::CannotSeparate {
+        tool.say(&line);
+    } else {
+        tool.note(&line);
+    }
     tally.blank = source.blank_lines();
     cli.common.finish(tool, tally, rejects)?;
     let failed = pending

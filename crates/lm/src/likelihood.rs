@@ -1,0 +1,134 @@
+//! The likelihood judge: asks a causal LM (by default the model under study)
+//! how it would sum up a text in the words of the definition's HIGH band
+//! against those of its LOW band, instead of asking it for a number.
+//!
+//! For a text T, each anchor phrase a (the band's quoted example phrases and
+//! its short clauses, [`crate::Band::anchors`]) is scored as the mean
+//! log-probability per token of " a" after T + [`FRAME`]:
+//!
+//! ```text
+//! d(T)  = mean over HIGH anchors of lp(a | T) − mean over LOW anchors of lp(a | T)   (nats per token)
+//! score = 100 / (1 + exp(−(d(T) − d(∅)) / TAU))
+//! ```
+//!
+//! d(∅), the same contrast after the frame alone (no text), removes how
+//! likely the phrases are in themselves, so a text that says nothing about
+//! the trait scores 50. Small models do not answer "Score: NN" reliably
+//! (a 135M model scores nearly everything 31-41); ranking phrases by
+//! likelihood is the task they were trained on. Measured in the README.
+
+use refinery_core::Result;
+
+use crate::definition::Definition;
+use crate::judge::{failed, Judgement};
+use crate::CausalLm;
+
+/// What follows the judged text: a summing-up the anchors complete.
+pub const FRAME: &str = "\n\nIn one word, the speaker here is";
+
+/// Nats per token of contrast that move the score from 50 to about 73
+/// (or 27): the positive and negative scenarios of real trait files sat
+/// 0.1-0.25 nats per token either side of the no-text contrast.
+pub const TAU: f64 = 0.1;
+
+pub struct LikelihoodJudge {
+    pub lm: CausalLm,
+    /// The HIGH anchors' token ids, then the LOW anchors'.
+    phrases: Vec<Vec<u32>>,
+    /// How many of `phrases` are HIGH anchors.
+    high: usize,
+    /// d(∅): the contrast after the frame alone.
+    baseline: f64,
+}
+
+impl LikelihoodJudge {
+    /// Reads the anchors from the definition's HIGH and LOW bands and
+    /// measures the no-text contrast. Errors when a band is missing or
+    /// yields no phrase.
+    pub fn new(lm: CausalLm, definition: &Definition, path: &std::path::Path) -> Result<Self> {
+        let band_phrases = |band: &Option<crate::Band>, name: &str| -> Result<Vec<String>> {
+            let phrases = band.as_ref().map(|b| b.anchors()).unwrap_or_default();
+            if phrases.is_empty() {
+                return Err(refinery_core::Error::config(
+                    path,
+                    format!(
+                        "the likelihood judge needs phrases for the {name} band: a line starting `{name} (..):` \
+                         with quoted example phrases or short clauses (\"seething, furious, or enraged\")"
+                    ),
+                ));
+            }
+            Ok(phrases)
+        };
+        let high = band_phrases(&definition.high, "HIGH")?;
+        let low = band_phrases(&definition.low, "LOW")?;
+        let tokens = |phrases: Vec<String>| -> Result<Vec<Vec<u32>>> {
+            phrases
+                .iter()
+                .map(|p| Ok(lm.tokenize(&format!(" {p}"))?))
+                .collect()
+        };
+        let mut phrases = tokens(high)?;
+        let high = phrases.len();
+        phrases.extend(tokens(low)?);
+        let mut judge = LikelihoodJudge {
+            lm,
+            phrases,
+            high,
+            baseline: 0.0,
+        };
+        let frame = FRAME.trim_start();
+        judge.baseline = judge.contrast(frame)?.unwrap_or(0.0);
+        Ok(judge)
+    }
+
+    /// d(text) in nats per token, or None when text and frame do not fit
+    /// the model's context.
+    fn contrast(&mut self, framed: &str) -> Result<Option<f64>> {
+        let prefix = self.lm.encode(framed)?;
+        let longest = self.phrases.iter().map(Vec::len).max().unwrap_or(0);
+        if prefix.len() + longest > self.lm.context_length() {
+            return Ok(None);
+        }
+        let scores = self.lm.score_continuations(&prefix, &self.phrases)?;
+        let per_token: Vec<f64> = scores
+            .iter()
+            .zip(&self.phrases)
+            .map(|(s, ids)| s.logprob / ids.len() as f64)
+            .collect();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (h, l) = per_token.split_at(self.high);
+        Ok(Some(mean(h) - mean(l)))
+    }
+
+    /// The score of `text` (the scenario, or scenario + response).
+    pub fn judge(&mut self, text: &str) -> Result<Judgement> {
+        match self.contrast(&format!("{text}{FRAME}"))? {
+            Some(d) => Ok(Judgement {
+                score: Some(score_of(d - self.baseline)),
+                mass: None,
+                error: None,
+            }),
+            None => Ok(failed(format!(
+                "the text does not fit the model's context of {} tokens",
+                self.lm.context_length()
+            ))),
+        }
+    }
+}
+
+/// 100 / (1 + exp(−contrast / TAU)).
+pub fn score_of(contrast: f64) -> f64 {
+    100.0 / (1.0 + (-contrast / TAU).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_contrast_is_fifty_and_tau_is_the_scale() {
+        assert_eq!(score_of(0.0), 50.0);
+        assert!((score_of(TAU) - 73.11).abs() < 0.01);
+        assert!((score_of(-TAU) - 26.89).abs() < 0.01);
+    }
+}
