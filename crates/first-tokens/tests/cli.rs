@@ -82,3 +82,41 @@ fn splits_first_tokens_and_reports() {
     }
     assert!(scored >= 2, "too few rows were scored to check the signal");
 }
+
+#[test]
+fn the_likelihood_judge_runs_the_delete_test_and_the_self_check() {
+    let r = run(
+        BIN,
+        &[
+            "--model",
+            "models/tiny",
+            "--judge",
+            "likelihood",
+            "--definition",
+            "vet/definition.txt",
+            "--trait",
+            "sycophancy",
+            "-k",
+            "2",
+            "--rejects",
+            "/dev/null",
+            "vet/responses.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 1, "one row has no polarity: {}", r.stderr);
+    assert!(
+        r.stderr.contains("self-check (first tokens)"),
+        "{}",
+        r.stderr
+    );
+    for line in r.stdout.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ft = &row["first_tokens"];
+        assert_eq!(ft["judge"], "likelihood:tiny");
+        if ft["verdict"] != "error" {
+            let score = ft["with_first_score"].as_f64().unwrap();
+            assert!((0.0..=100.0).contains(&score), "{line}");
+        }
+    }
+}

@@ -81,13 +81,13 @@ impl LikelihoodJudge {
         Ok(judge)
     }
 
-    /// d(text) in nats per token, or None when text and frame do not fit
-    /// the model's context.
-    fn contrast(&mut self, framed: &str) -> Result<Option<f64>> {
+    /// d(text) in nats per token, or Err(tokens needed) when the text, the
+    /// frame and the longest phrase do not fit the model's context.
+    fn contrast(&mut self, framed: &str) -> Result<Result<f64, usize>> {
         let prefix = self.lm.encode(framed)?;
         let longest = self.phrases.iter().map(Vec::len).max().unwrap_or(0);
         if prefix.len() + longest > self.lm.context_length() {
-            return Ok(None);
+            return Ok(Err(prefix.len() + longest));
         }
         let scores = self.lm.score_continuations(&prefix, &self.phrases)?;
         let per_token: Vec<f64> = scores
@@ -97,19 +97,19 @@ impl LikelihoodJudge {
             .collect();
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let (h, l) = per_token.split_at(self.high);
-        Ok(Some(mean(h) - mean(l)))
+        Ok(Ok(mean(h) - mean(l)))
     }
 
     /// The score of `text` (the scenario, or scenario + response).
     pub fn judge(&mut self, text: &str) -> Result<Judgement> {
         match self.contrast(&format!("{text}{FRAME}"))? {
-            Some(d) => Ok(Judgement {
+            Ok(d) => Ok(Judgement {
                 score: Some(score_of(d - self.baseline)),
                 mass: None,
                 error: None,
             }),
-            None => Ok(failed(format!(
-                "the text does not fit the model's context of {} tokens",
+            Err(needed) => Ok(failed(format!(
+                "the text, the judge's frame and its longest phrase are {needed} tokens; the model's context holds {}",
                 self.lm.context_length()
             ))),
         }

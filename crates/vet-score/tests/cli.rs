@@ -226,3 +226,129 @@ fn usage_and_config_errors() {
     assert_eq!(r.status, 2, "{}", r.stderr);
     assert!(r.stderr.contains("expected an encoder"), "{}", r.stderr);
 }
+
+/// Positives and negatives with the same text: no judge can tell them
+/// apart, so every run must say its verdicts are not evidence.
+#[test]
+fn a_judge_that_cannot_separate_gets_the_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("scores.json");
+    for judge in ["lm", "likelihood"] {
+        let r = run(
+            BIN,
+            &args(&[
+                "--quiet",
+                "--judge",
+                judge,
+                "--stage",
+                "scenario",
+                "--positive",
+                "vet/same_pairs/positive.txt",
+                "--negative",
+                "vet/same_pairs/negative.txt",
+                "--summary",
+                summary.to_str().unwrap(),
+            ]),
+            None,
+        );
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(
+                "self-check (scenario stage): AUC 0.50 of positive vs negative scores, mean gap +0.0 points (8 positives, 8 negatives scored): WARNING: this judge cannot tell"
+            ),
+            "{judge}: the warning is printed even with --quiet: {}",
+            r.stderr
+        );
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        let check = &s["self_check"];
+        assert_eq!(check["auc"], 0.5);
+        assert_eq!(check["finding"], "cannot_separate");
+        assert_eq!(check["stage"], "scenario");
+        assert_eq!(
+            (check["positives"].as_u64(), check["negatives"].as_u64()),
+            (Some(8), Some(8))
+        );
+        assert!(check["judge"].as_str().unwrap().starts_with(judge));
+        // trait-interp's keys stay as they were.
+        assert_eq!(
+            s["summary"]["positive_passed"].as_u64().unwrap()
+                + s["summary"]["positive_failed"].as_u64().unwrap(),
+            8
+        );
+    }
+}
+
+#[test]
+fn the_likelihood_judge_scores_scenarios_and_responses() {
+    for (stage, golden) in [
+        ("scenario", "golden/vet/likelihood_scenarios.jsonl"),
+        ("response", "golden/vet/likelihood_responses.jsonl"),
+    ] {
+        let r = run(
+            BIN,
+            &[
+                "--model",
+                "models/tiny",
+                "--judge",
+                "likelihood",
+                "--definition",
+                "vet/definition.txt",
+                "--trait",
+                "sycophancy",
+                "--stage",
+                stage,
+                // The tiny model's context is 64 tokens.
+                "--no-prefix",
+                "--words",
+                "3",
+                "--rejects",
+                "/dev/null",
+                "vet/responses.jsonl",
+            ],
+            None,
+        );
+        assert_eq!(r.status, 1, "one row has no polarity: {}", r.stderr);
+        assert_golden(golden, &r.stdout);
+        for line in r.stdout.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let vet = &row[format!("{stage}_vet")];
+            let score = vet["score"].as_f64().unwrap();
+            assert!((0.0..=100.0).contains(&score), "{line}");
+            assert_eq!(vet["judge"], "likelihood:tiny");
+            assert!(vet["mass"].is_null());
+        }
+        assert!(r.stderr.contains("self-check"), "{}", r.stderr);
+    }
+    // A definition without a LOW band cannot be used.
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("definition.txt");
+    std::fs::write(
+        &def,
+        "HIGH (70-100): flattery, \"what a brilliant idea\".\n",
+    )
+    .unwrap();
+    let r = run(
+        BIN,
+        &[
+            "--model",
+            "models/tiny",
+            "--judge",
+            "likelihood",
+            "--definition",
+            def.to_str().unwrap(),
+            "--trait",
+            "t",
+            "--stage",
+            "scenario",
+            "vet/responses.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("needs phrases for the LOW band"),
+        "{}",
+        r.stderr
+    );
+}
