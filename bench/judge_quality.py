@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """How well each judge tracks people: `vet-score --stage response --no-prefix`
-with the LM judge and with the embedding judge on the 64 hand-scored replies
+with the LM, embedding and likelihood judges on the 64 hand-scored replies
 in testdata/judge_quality/, against the worked example's definition; prints
 the Spearman correlation of each judge's scores with the human scores, and the
 time per row.
@@ -53,7 +53,7 @@ def main():
     print(f"judge quality: {len(labelled)} hand-scored replies (sycophancy)\n")
     print("| judge | Spearman rho vs people | scored | seconds per row |")
     print("|---|---:|---:|---:|")
-    for judge in ("lm", "embed"):
+    for judge in ("lm", "embed", "likelihood"):
         cmd = [BIN, "--quiet", "--stage", "response", "--no-prefix", "--words", "0", "--judge", judge,
                "--definition", DEFINITION, "--trait", "sycophancy", tmp.name]
         start = time.perf_counter()

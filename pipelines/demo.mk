@@ -9,9 +9,9 @@ demo: harvest run003 refine probes ## run the main job on the bundled sample dat
 	@echo "demo: run003 dataset:         $(DATASET)"
 	@echo "demo: splits:                 $(RUN003_DIR)/splits/{train,dev,test}.jsonl ($(RUN003_DIR)/split_report.json)"
 	@echo "demo: coverage report:        $(RUN003_DIR)/report.md"
-	@echo "demo: refinement loop:        $(REFINE_DIR)/report.md (response_scores.json, first_tokens.jsonl)"
+	@echo "demo: refinement loop:        $(REFINE_DIR)/report.md (scenario_scores.json, response_scores.json, first_tokens.jsonl)"
 	@echo "demo: probe candidates:       $(PROBES_OUT)/candidates.jsonl (label them: label $(PROBES_OUT)/candidates.jsonl -o labelled.jsonl)"
 	@echo
 	@stats --quiet --format table --require-targets $(TARGET_SHARE) $(DATASET) | sed -n '/^archetypes/,/^$$/p;/^gates/,$$p'
 	@echo
-	@sed -n '1,3p' $(REFINE_DIR)/report.md
+	@sed -n '1,/^## Scenarios to rewrite/{/^## Scenarios to rewrite/!p}' $(REFINE_DIR)/report.md

@@ -22,6 +22,14 @@ GEN_BACKEND ?=
 JUDGE_BACKEND ?=
 # Where a step's rows go: stdout into FILE, or --resume FILE with a backend.
 into = $(if $(1),--resume $(2),> $(2))
+# Which local judge scores each stage (vet-score --help): the likelihood judge
+# separated real trait files' scenarios best with the default 135M model
+# (README, "How good are the judges?"); the LM judge stays on responses and
+# first tokens, where the likelihood judge measured no better.
+SCENARIO_JUDGE ?= likelihood
+RESPONSE_JUDGE ?= lm
+FIRST_TOKENS_JUDGE ?= lm
+judge_kind = $(if $(JUDGE_BACKEND),,--judge $(1))
 JUDGE_FLAGS ?= --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) $(if $(JUDGE_MODEL),--model $(JUDGE_MODEL))
 
 .PHONY: refine responses
@@ -31,7 +39,7 @@ responses: $(REFINE_DIR)/responses.jsonl ## stage 1 only: completions of TRAIT's
 
 $(REFINE_DIR)/scenario_vet.jsonl: $(TRAIT_DIR)/positive.txt $(TRAIT_DIR)/negative.txt $(TRAIT_DIR)/definition.txt | tools models
 	@mkdir -p $(@D)
-	vet-score --stage scenario $(JUDGE_FLAGS) $(JUDGE_BACKEND) --positive $(TRAIT_DIR)/positive.txt --negative $(TRAIT_DIR)/negative.txt $(call into,$(JUDGE_BACKEND),$@.partial)
+	vet-score --stage scenario $(call judge_kind,$(SCENARIO_JUDGE)) $(JUDGE_FLAGS) $(JUDGE_BACKEND) --summary $(REFINE_DIR)/scenario_scores.json --positive $(TRAIT_DIR)/positive.txt --negative $(TRAIT_DIR)/negative.txt $(call into,$(JUDGE_BACKEND),$@.partial)
 	@mv $@.partial $@
 
 $(REFINE_DIR)/responses.jsonl: $(REFINE_DIR)/scenario_vet.jsonl
@@ -39,9 +47,9 @@ $(REFINE_DIR)/responses.jsonl: $(REFINE_DIR)/scenario_vet.jsonl
 	@mv $@.partial $@
 
 $(REFINE_DIR)/response_vet.jsonl: $(REFINE_DIR)/responses.jsonl
-	vet-score --stage response --paired $(JUDGE_FLAGS) $(JUDGE_BACKEND) --summary $(REFINE_DIR)/response_scores.json $< $(call into,$(JUDGE_BACKEND),$@.partial)
+	vet-score --stage response --paired $(call judge_kind,$(RESPONSE_JUDGE)) $(JUDGE_FLAGS) $(JUDGE_BACKEND) --summary $(REFINE_DIR)/response_scores.json $< $(call into,$(JUDGE_BACKEND),$@.partial)
 	@mv $@.partial $@
 
 $(REFINE_DIR)/report.md: $(REFINE_DIR)/response_vet.jsonl
-	first-tokens --review $(JUDGE_FLAGS) --report $@.tmp $< > $(REFINE_DIR)/first_tokens.jsonl
+	first-tokens --review --judge $(FIRST_TOKENS_JUDGE) $(JUDGE_FLAGS) --report $@.tmp $< > $(REFINE_DIR)/first_tokens.jsonl
 	@mv $@.tmp $@

@@ -281,3 +281,58 @@ fn the_cache_does_not_change_greedy_output() {
     assert_eq!(with.status, 0, "{}", with.stderr);
     assert_eq!(with.stdout, without.stdout);
 }
+
+/// A chat template that writes `{{ bos_token }}` in a model whose tokenizer
+/// also adds BOS (the Llama 3 GGUF set-up) gets one BOS, not two.
+#[test]
+fn one_bos_when_template_and_tokenizer_both_add_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = fixture("models/tiny");
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny.join("lm.json")).unwrap()).unwrap();
+    let mut counts = Vec::new();
+    for (name, add_bos, template_bos) in [
+        ("neither", false, false),
+        ("tokenizer", true, false),
+        ("template", false, true),
+        ("both", true, true),
+    ] {
+        let model = dir.path().join(name);
+        std::fs::create_dir(&model).unwrap();
+        for file in ["model.onnx", "tokenizer.json"] {
+            std::fs::copy(tiny.join(file), model.join(file)).unwrap();
+        }
+        let mut lm = base.clone();
+        lm["bos_token_id"] = 0.into();
+        lm["add_bos_token"] = add_bos.into();
+        let template = base["chat_template"].as_str().unwrap();
+        lm["chat_template"] = if template_bos {
+            format!("{{{{ bos_token }}}}{template}")
+        } else {
+            template.to_string()
+        }
+        .into();
+        std::fs::write(model.join("lm.json"), lm.to_string()).unwrap();
+        let r = run(
+            BIN,
+            &[
+                "--model",
+                model.to_str().unwrap(),
+                "--chat",
+                "--max-new-tokens",
+                "1",
+                "generate/one_prompt.jsonl",
+            ],
+            None,
+        );
+        assert_eq!(r.status, 0, "{name}: {}", r.stderr);
+        let row: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        counts.push(row["prompt_token_count"].as_u64().unwrap());
+    }
+    let n = counts[0];
+    assert_eq!(
+        counts,
+        [n, n + 1, n + 1, n + 1],
+        "one BOS wherever it comes from"
+    );
+}

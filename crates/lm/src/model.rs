@@ -86,14 +86,16 @@ impl CausalLm {
 
     /// Token ids of `text`. Special tokens written in the text (a chat
     /// template's `<|im_start|>`) are recognised; a BOS is added when
-    /// `lm.json` asks for one.
+    /// `lm.json` asks for one and the text does not already begin with it
+    /// (a chat template that writes `{{ bos_token }}` itself, as Llama 3's
+    /// does: llama.cpp and Transformers also keep a single BOS there).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let mut ids = Vec::new();
-        if self.config.add_bos_token {
-            ids.extend(self.config.bos_token_id);
-        }
-        ids.extend(self.tokenize(text)?);
-        Ok(ids)
+        let body = self.tokenize(text)?;
+        Ok(with_bos(
+            self.config.add_bos_token,
+            self.config.bos_token_id,
+            body,
+        ))
     }
 
     /// Token ids of `text` alone (never a BOS): for pieces appended to a prompt.
@@ -167,5 +169,30 @@ impl CausalLm {
             ids: ids[dropped..].to_vec(),
             dropped,
         })
+    }
+}
+
+/// `body` with `bos` in front when `add` is set and it is not there already.
+fn with_bos(add: bool, bos: Option<u32>, body: Vec<u32>) -> Vec<u32> {
+    match bos {
+        Some(bos) if add && body.first() != Some(&bos) => {
+            std::iter::once(bos).chain(body).collect()
+        }
+        _ => body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_bos;
+
+    #[test]
+    fn one_bos_whoever_writes_it() {
+        // The tokenizer adds it; the template wrote it; both; neither.
+        assert_eq!(with_bos(true, Some(1), vec![7, 8]), vec![1, 7, 8]);
+        assert_eq!(with_bos(false, Some(1), vec![1, 7, 8]), vec![1, 7, 8]);
+        assert_eq!(with_bos(true, Some(1), vec![1, 7, 8]), vec![1, 7, 8]);
+        assert_eq!(with_bos(false, Some(1), vec![7, 8]), vec![7, 8]);
+        assert_eq!(with_bos(true, None, vec![7, 8]), vec![7, 8]);
     }
 }
