@@ -29,8 +29,9 @@ pub struct ApiGeneration {
     pub finish_reason: String,
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
-    /// Each generated token and its log-probability, when the server gives them.
-    pub logprobs: Option<Vec<(String, f64)>>,
+    /// Each generated token and its log-probability, when the server gives
+    /// them; a null log-probability (how several servers write −∞) stays None.
+    pub logprobs: Option<Vec<(String, Option<f64>)>>,
 }
 
 impl ApiGenerator {
@@ -83,12 +84,16 @@ impl ApiGenerator {
 }
 
 /// A chat answer's `{"token", "logprob"}` entry (the shape of both a
-/// response's tokens and a judge's top candidates).
-pub(crate) fn token_logprob(entry: &Value) -> Option<(String, f64)> {
-    Some((
-        entry["token"].as_str()?.to_string(),
-        entry["logprob"].as_f64()?,
-    ))
+/// response's tokens and a judge's top candidates). A null log-probability
+/// is −∞ (SGLang and pydantic-based servers write it so): `Some(None)`.
+/// None when the entry is malformed (no token string, a log-probability
+/// that is neither a number nor null).
+pub(crate) fn token_logprob(entry: &Value) -> Option<(String, Option<f64>)> {
+    let token = entry["token"].as_str()?.to_string();
+    match &entry["logprob"] {
+        Value::Null => Some((token, None)),
+        lp => Some((token, Some(lp.as_f64()?))),
+    }
 }
 
 /// The response of a chat or completions answer.
@@ -113,7 +118,14 @@ pub fn parse_generation(answer: &Value) -> Result<ApiGeneration, Failure> {
         tokens
             .iter()
             .zip(lps)
-            .map(|(t, lp)| Some((t.as_str()?.to_string(), lp.as_f64()?)))
+            .map(|(t, lp)| {
+                let lp = if lp.is_null() {
+                    None
+                } else {
+                    Some(lp.as_f64()?)
+                };
+                Some((t.as_str()?.to_string(), lp))
+            })
             .collect::<Option<Vec<_>>>()
     } else {
         None
@@ -144,7 +156,7 @@ mod tests {
         assert_eq!(g.text, " Hi there");
         assert_eq!(g.finish_reason, "stop");
         assert_eq!(g.prompt_tokens, Some(12));
-        assert_eq!(g.logprobs.unwrap()[1], (" there".to_string(), -0.25));
+        assert_eq!(g.logprobs.unwrap()[1], (" there".to_string(), Some(-0.25)));
     }
 
     #[test]
@@ -155,6 +167,26 @@ mod tests {
         assert_eq!(g.text, "\n\nand then");
         assert_eq!(g.completion_tokens, None);
         assert_eq!(g.logprobs.unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_null_log_probability_stays_null_and_keeps_the_others() {
+        for answer in [
+            json!({"choices": [{"message": {"content": "a b c"}, "finish_reason": "stop", "logprobs": {"content": [
+                {"token": "a", "logprob": -0.5}, {"token": " b", "logprob": null}, {"token": " c", "logprob": -1.0}]}}]}),
+            json!({"choices": [{"text": "a b c", "finish_reason": "stop",
+                "logprobs": {"tokens": ["a", " b", " c"], "token_logprobs": [-0.5, null, -1.0]}}]}),
+        ] {
+            let g = parse_generation(&answer).unwrap();
+            assert_eq!(
+                g.logprobs.unwrap(),
+                vec![
+                    ("a".to_string(), Some(-0.5)),
+                    (" b".to_string(), None),
+                    (" c".to_string(), Some(-1.0))
+                ]
+            );
+        }
     }
 
     #[test]

@@ -133,7 +133,12 @@ pub fn top_logprobs(answer: &Value) -> Option<Top> {
             .collect::<Top>()
     };
     if let Some(list) = logprobs["content"][0]["top_logprobs"].as_array() {
-        return Some(to_top(list.iter().filter_map(token_logprob).collect()));
+        let pairs = list.iter().filter_map(token_logprob);
+        return Some(to_top(
+            pairs
+                .map(|(t, lp)| (t, lp.unwrap_or(f64::NEG_INFINITY)))
+                .collect(),
+        ));
     }
     let map = logprobs["top_logprobs"][0].as_object()?;
     Some(to_top(

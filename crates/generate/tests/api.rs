@@ -383,3 +383,30 @@ fn a_server_that_never_answers_stops_the_run_instead_of_spending_every_retry() {
         server.requests().len()
     );
 }
+
+/// Field case: a server writes −∞ as `"logprob": null`. The array is kept
+/// whole, the null stays null.
+#[test]
+fn a_null_log_probability_is_kept_as_null() {
+    let server = FakeServer::start(|_: &Seen| {
+        Reply::Json(
+            200,
+            serde_json::json!({"choices": [{"message": {"content": "Hello there!"}, "finish_reason": "stop",
+                "logprobs": {"content": [{"token": "Hello", "logprob": -0.1},
+                    {"token": " there", "logprob": null}, {"token": "!", "logprob": -0.3}]}}]}),
+        )
+    });
+    let r = run_env(
+        BIN,
+        &api_args(&server, &["--logprobs"]),
+        Some(b"{\"prompt\":\"hi\"}\n"),
+        &[],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let out = rows(&r.stdout);
+    assert_eq!(
+        out[0]["response_logprobs"],
+        serde_json::json!([{"token": "Hello", "logprob": -0.1},
+            {"token": " there", "logprob": null}, {"token": "!", "logprob": -0.3}])
+    );
+}
