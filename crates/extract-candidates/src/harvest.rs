@@ -28,6 +28,10 @@ pub struct LeftOut {
     pub length: u64,
     pub predicate: u64,
     pub duplicate: u64,
+    /// OpenAI-shaped turns with no text (a tool call's `"content": null`).
+    pub no_text: u64,
+    /// Non-text parts of list-of-parts contents (not messages: not in `total`).
+    pub non_text_parts: u64,
 }
 
 impl LeftOut {
@@ -37,10 +41,12 @@ impl LeftOut {
         self.length += other.length;
         self.predicate += other.predicate;
         self.duplicate += other.duplicate;
+        self.no_text += other.no_text;
+        self.non_text_parts += other.non_text_parts;
     }
 
     pub fn total(&self) -> u64 {
-        self.role + self.tag + self.length + self.predicate + self.duplicate
+        self.role + self.tag + self.length + self.predicate + self.duplicate + self.no_text
     }
 
     pub fn describe(&self) -> String {
@@ -50,13 +56,24 @@ impl LeftOut {
             (self.length, "by length"),
             (self.predicate, "by --where"),
             (self.duplicate, "as duplicate texts"),
+            (
+                self.no_text,
+                "turns without text (tool calls, null content)",
+            ),
         ];
         let listed: Vec<String> = parts
             .iter()
             .filter(|(n, _)| *n > 0)
             .map(|(n, why)| format!("{n} {why}"))
             .collect();
-        listed.join(", ")
+        let mut text = listed.join(", ");
+        if self.non_text_parts > 0 {
+            text.push_str(&format!(
+                "; {} non-text content parts skipped",
+                self.non_text_parts
+            ));
+        }
+        text
     }
 }
 
@@ -152,7 +169,7 @@ impl Harvester {
 mod tests {
     use super::*;
     use crate::message::FieldNames;
-    use crate::prepared::Prep;
+    use crate::prepared::{Prep, TurnsWithoutText};
     use refinery_core::Location;
 
     fn lines(prep: &Prep, sel: Selection, input: &[&str]) -> (Vec<String>, LeftOut) {
@@ -237,7 +254,7 @@ mod tests {
                 length: 1,
                 tag: 1,
                 predicate: 1,
-                role: 0
+                ..LeftOut::default()
             }
         );
         assert_eq!(
@@ -284,10 +301,24 @@ mod tests {
             "session_id: expected a string or number, found an array"
         );
         assert_eq!(
-            prep.openai_line(br#"{"messages":[{"role":"user"}]}"#, &loc, &mut Vec::new())
-                .err()
-                .unwrap(),
-            "messages[0].no text field (looked for text, content, message)"
+            prep.openai_line(
+                br#"{"messages":[{"role":"user","content":7}]}"#,
+                &loc,
+                &mut Vec::new()
+            )
+            .err()
+            .unwrap(),
+            "messages[0]: content: expected a string, found a number"
         );
+        let (messages, without) = prep
+            .openai_line(
+                br#"{"messages":[{"role":"user"},{"role":"assistant","content":null,"tool_calls":[]},{"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"at this"}]}]}"#,
+                &loc,
+                &mut Vec::new(),
+            )
+            .unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].chars, "look\nat this".len());
+        assert_eq!(without, TurnsWithoutText { turns: 2, parts: 1 });
     }
 }

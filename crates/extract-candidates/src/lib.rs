@@ -43,7 +43,7 @@ use regex::Regex;
 pub use harvest::{Harvester, LeftOut, Selection};
 pub use join::{HeadJoin, JoinOn};
 pub use message::{FieldNames, Message};
-pub use prepared::{Prep, Prepared};
+pub use prepared::{Prep, Prepared, TurnsWithoutText};
 pub use sources::Event;
 
 use goemotions_csv::{read_goemotions_csv, CsvCounts};
@@ -275,6 +275,8 @@ type ChatItem = std::result::Result<Prepared, BadLine>;
 struct PreparedChunk {
     items: Vec<ChatItem>,
     arena: Vec<u8>,
+    /// OpenAI-shaped turns that gave no message.
+    without_text: TurnsWithoutText,
 }
 
 fn prepare_chunk(
@@ -285,6 +287,7 @@ fn prepare_chunk(
 ) -> PreparedChunk {
     let mut items = Vec::with_capacity(chunk.len());
     let mut arena = Vec::with_capacity(chunk.len() * 384);
+    let mut without_text = TurnsWithoutText::default();
     for l in chunk.lines() {
         let bad = |reason: String| BadLine {
             location: l.location.clone(),
@@ -297,13 +300,21 @@ fn prepare_chunk(
         }
         match format {
             Format::Openai => match prep.openai_line(l.bytes, l.location, &mut arena) {
-                Ok(messages) => items.extend(messages.into_iter().map(Ok)),
+                Ok((messages, without)) => {
+                    items.extend(messages.into_iter().map(Ok));
+                    without_text.turns += without.turns;
+                    without_text.parts += without.parts;
+                }
                 Err(reason) => items.push(Err(bad(reason))),
             },
             _ => items.push(prep.chat_line(l.bytes, l.location, &mut arena).map_err(bad)),
         }
     }
-    PreparedChunk { items, arena }
+    PreparedChunk {
+        items,
+        arena,
+        without_text,
+    }
 }
 
 pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
@@ -428,6 +439,11 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                     &progress,
                     |c| prepare_chunk(&prep, format, c, max),
                     |chunk| {
+                        // A turn without text is read and left out, as any
+                        // message the selection leaves out.
+                        run.tally.read += chunk.without_text.turns;
+                        harvester.left_out.no_text += chunk.without_text.turns;
+                        harvester.left_out.non_text_parts += chunk.without_text.parts;
                         for item in &chunk.items {
                             match item {
                                 Ok(p) => run.message(&mut harvester, p, &chunk.arena)?,

@@ -322,13 +322,16 @@ impl Prep<'_> {
         self.raw_message(&fields, location, None, None, arena)
     }
 
-    /// An OpenAI-shaped line: a conversation.
+    /// An OpenAI-shaped line: a conversation. Turns without text (a
+    /// tool-calling assistant turn's `"content": null`) are not messages:
+    /// they are counted in `TurnsWithoutText`, as are the non-text parts of
+    /// a content given as a list of parts (whose text parts are joined).
     pub fn openai_line(
         &self,
         bytes: &[u8],
         location: &Location,
         arena: &mut Vec<u8>,
-    ) -> Result<Vec<Prepared>, String> {
+    ) -> Result<(Vec<Prepared>, TurnsWithoutText), String> {
         let fields = parse_raw_fields(bytes).map_err(|e| e.0)?;
         let turns = match find(&fields, &["messages".to_string()]) {
             Some((_, raw)) => serde_json::from_str::<Vec<&RawValue>>(raw)
@@ -347,13 +350,35 @@ impl Prep<'_> {
             .transpose()?
             .map_or_else(|| location.to_string(), Cow::into_owned);
         let mut out = Vec::with_capacity(turns.len());
+        let mut without = TurnsWithoutText::default();
         for (i, turn) in turns.iter().enumerate() {
-            let turn_fields = raw_object(turn.get()).map_err(|_| {
+            let joined: String;
+            let mut turn_fields = raw_object(turn.get()).map_err(|_| {
                 format!(
                     "messages[{i}]: expected an object, found {}",
                     kind(turn.get())
                 )
             })?;
+            match find(&turn_fields, &names.text) {
+                None => {
+                    without.turns += 1;
+                    continue;
+                }
+                Some((k, raw)) if raw.starts_with('[') => {
+                    let (text, other) =
+                        join_text_parts(raw).map_err(|e| format!("messages[{i}]: {k}: {e}"))?;
+                    without.parts += other;
+                    let Some(text) = text else {
+                        without.turns += 1;
+                        continue;
+                    };
+                    joined = serde_json::to_string(&text).expect("a string");
+                    let k = k.to_string();
+                    turn_fields.retain(|(name, _)| *name != k);
+                    turn_fields.push((k.into(), joined.as_str()));
+                }
+                Some(_) => {}
+            }
             let m = self
                 .raw_message(
                     &turn_fields,
@@ -362,10 +387,10 @@ impl Prep<'_> {
                     Some(i),
                     arena,
                 )
-                .map_err(|e| format!("messages[{i}].{e}"))?;
+                .map_err(|e| format!("messages[{i}]: {e}"))?;
             out.push(m);
         }
-        Ok(out)
+        Ok((out, without))
     }
 
     fn raw_message<'a>(
@@ -425,6 +450,32 @@ impl Prep<'_> {
             arena,
         ))
     }
+}
+
+/// Turns of OpenAI-shaped conversations that gave no message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TurnsWithoutText {
+    /// Turns whose text is null or missing, or a list without text parts.
+    pub turns: u64,
+    /// Parts of a list-of-parts content that are not text (images, audio…).
+    pub parts: u64,
+}
+
+/// A content given as a list of parts (`[{"type": "text", "text": …},
+/// {"type": "image_url", …}]`): the text parts joined by a newline (None
+/// when there are none), and how many parts were not text.
+fn join_text_parts(raw: &str) -> Result<(Option<String>, u64), String> {
+    let parts: Vec<serde_json::Value> =
+        serde_json::from_str(raw).map_err(|e| format!("not a list of parts: {e}"))?;
+    let mut texts = Vec::new();
+    let mut other = 0;
+    for part in &parts {
+        match (part.get("type").and_then(|t| t.as_str()), part.get("text")) {
+            (Some("text") | None, Some(serde_json::Value::String(t))) => texts.push(t.as_str()),
+            _ => other += 1,
+        }
+    }
+    Ok(((!texts.is_empty()).then(|| texts.join("\n")), other))
 }
 
 /// The first of `names` present and not null.

@@ -23,6 +23,50 @@ fn chat_jsonl_with_interleaved_sessions_and_mixed_field_names() {
     );
 }
 
+/// Tool-calling turns (`"content": null`, `role: "tool"`) and contents given
+/// as a list of parts: turns without text are left out and counted, the
+/// others kept; text parts are joined.
+#[test]
+fn openai_tool_calls_and_content_parts() {
+    let r = run(
+        BIN,
+        &["--role", "user", "harvest/openai_tool_calls.jsonl"],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_golden("golden/extract/openai_tool_calls.jsonl", &r.stdout);
+    let texts: Vec<String> = r
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "what's the weather, I'm anxious about the trip",
+            "ugh. fine.",
+            "sorry, sent an empty one",
+            "what is in\nthis picture?"
+        ]
+    );
+    assert!(
+        r.stderr.contains("left out 2 by --role, 3 turns without text (tool calls, null content); 2 non-text content parts skipped"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("9 read, 4 written, 5 filtered, 0 rejected"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn openai_conversations_one_per_line() {
     golden_run(&["--role", "user", "harvest/openai.jsonl"], "openai");
