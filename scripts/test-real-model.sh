@@ -11,6 +11,10 @@ python3 scripts/models.py runtime venv smollm2 minilm
 cargo build --release --locked -q -p refinery-generate -p refinery-vet-score
 "$cache/venv/bin/python" scripts/lm/parity.py target/release/generate \
   "$cache/models/smollm2-135m-instruct" testdata/parity/prompts.jsonl
+# The Qwen2 graph (biases, untied 8-bit head: what the converter writes for the
+# judge model) decodes the same in Rust and in Python.
+"$cache/venv/bin/python" scripts/lm/parity.py target/release/generate \
+  testdata/models/tiny-qwen2 testdata/generate/scenarios.jsonl --max-new-tokens 8 --modes raw
 # The default model is found without --model, and answers sensibly.
 answer=$(echo '{"prompt": "What is the capital of France?"}' | target/release/generate --quiet --max-new-tokens 12)
 grep -q 'Paris' <<< "$answer" || { echo "test-real-model: no Paris in: $answer"; exit 1; }

@@ -47,6 +47,17 @@ class BlockQuantized:
         return (self.q.shape[0], self.q.shape[1] * 32)
 
 
+def q8_blocks(w):
+    """A float [out, in] matrix as symmetric 8-bit blocks of 32 along `in`
+    (scale = max |w| / 127 per block; zero point 128)."""
+    rows, cols = w.shape
+    b = w.reshape(rows, cols // 32, 32)
+    scale = np.abs(b).max(axis=-1) / 127.0
+    safe = np.where(scale == 0, 1.0, scale)
+    q = np.clip(np.rint(b / safe[..., None]), -127, 127).astype(np.int16) + 128
+    return BlockQuantized(bits=8, q=q.astype(np.uint8), scale=scale.astype(np.float32))
+
+
 @dataclass
 class Hparams:
     layers: int
@@ -58,6 +69,8 @@ class Hparams:
     rope_base: float
     rms_eps: float
     context_length: int
+    # Qwen2: biases on the Q, K and V projections.
+    qkv_bias: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -182,9 +195,13 @@ def _attention(g, hp, x, w, layer, cos, sin, bias):
     def heads(t, n):  # [B,S,n*d] -> [B,n,S,d]
         return g.op("Transpose", [g.op("Reshape", [t, g.const(np.int64([0, 0, n, d]))])], perm=[0, 2, 1, 3])
 
-    q = _rope(g, heads(g.linear(x, w["q"]), hp.heads), cos, sin, half)
-    k = _rope(g, heads(g.linear(x, w["k"]), hp.kv_heads), cos, sin, half)
-    v = heads(g.linear(x, w["v"]), hp.kv_heads)
+    def project(name):
+        y = g.linear(x, w[name])
+        return g.op("Add", [y, w[name + "_bias"]]) if name + "_bias" in w else y
+
+    q = _rope(g, heads(project("q"), hp.heads), cos, sin, half)
+    k = _rope(g, heads(project("k"), hp.kv_heads), cos, sin, half)
+    v = heads(project("v"), hp.kv_heads)
     key = g.op("Concat", [f"past_key_values.{layer}.key", k], axis=2)
     value = g.op("Concat", [f"past_key_values.{layer}.value", v], axis=2)
     g.nodes.append(helper.make_node("Identity", [key], [f"present.{layer}.key"]))
@@ -213,11 +230,23 @@ def _mlp(g, x, w):
 
 def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer="refinery") -> onnx.ModelProto:
     """weights: `embed` [V,H]; `norm` [H]; per layer i: `{i}.attn_norm`,
-    `{i}.ffn_norm` [H] and `{i}.q/k/v/o/gate/up/down` stored [in, out]."""
+    `{i}.ffn_norm` [H] and `{i}.q/k/v/o/gate/up/down` stored [in, out]
+    (or BlockQuantized [out, in]), optional `{i}.q_bias/k_bias/v_bias` [out];
+    optional `lm_head`: a BlockQuantized output projection (a quantized copy
+    of the tied embedding, or an untied one)."""
     g = _Graph(weight_dtype)
-    head = weights.get("lm_head")  # a BlockQuantized copy of the tied embedding
-    embed = g.weight(weights["embed"], "embed_tokens")
-    x = g.op("Gather", [embed, "input_ids"], axis=0)
+    head = weights.get("lm_head")
+    if head is None:
+        embed = g.weight(weights["embed"], "embed_tokens")
+        x = g.op("Gather", [embed, "input_ids"], axis=0)
+    else:
+        # The table is only gathered from: rows are cast after the Gather, so
+        # the runtime keeps it in its stored type instead of widening it all.
+        stored = np.ascontiguousarray(weights["embed"], dtype=weight_dtype)
+        g.inits.append(numpy_helper.from_array(stored, "embed_tokens"))
+        x = g.op("Gather", ["embed_tokens", "input_ids"], axis=0)
+        if weight_dtype != np.float32:
+            x = g.op("Cast", [x], to=TensorProto.FLOAT)
     cos, sin = _rotary_tables(g, hp)
     bias = _attention_bias(g)
     for i in range(hp.layers):
@@ -226,6 +255,8 @@ def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer=
             wk = weights[f"{i}.{k}"]
             name = f"layers.{i}.{k}"
             w[k] = g.quantized(wk, name) if isinstance(wk, BlockQuantized) else g.weight(wk, name)
+            if f"{i}.{k}_bias" in weights:
+                w[k + "_bias"] = g.const(weights[f"{i}.{k}_bias"].astype(np.float32), f"{name}.bias")
         attn_norm = g.const(weights[f"{i}.attn_norm"].astype(np.float32), f"layers.{i}.attn_norm")
         ffn_norm = g.const(weights[f"{i}.ffn_norm"].astype(np.float32), f"layers.{i}.ffn_norm")
         x = g.op("Add", [x, _attention(g, hp, g.rms_norm(x, attn_norm, hp.rms_eps), w, i, cos, sin, bias)])

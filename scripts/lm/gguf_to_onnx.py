@@ -1,4 +1,5 @@
-"""Converts a Llama-architecture GGUF file into a refinery model directory:
+"""Converts a GGUF file of a Llama or Qwen2 architecture model into a
+refinery model directory:
 
     model.onnx       the decoder (see decoder_graph.py), weights as float16
     tokenizer.json   a Hugging Face tokenizer rebuilt from the GGUF vocabulary
@@ -16,9 +17,17 @@ projections and the Q8_0 embedding (as the output head) quantized, run by ONNX
 Runtime's MatMulNBits: the GGUF's own values, a quarter of the bytes to read
 per token, about 1.8x faster decoding at batch 1 on two cores; but MatMulNBits
 quantizes activations to 8 bits (as llama.cpp does), so logits move by up to
-~1 in 30 and greedy output can differ between batch sizes.
+~1 in 30 and greedy output can differ between batch sizes. --weights q8
+requantizes every projection (whatever its GGUF type) to 8-bit blocks of 32
+for MatMulNBits and keeps the embedding table float16, gathered a row at a
+time: for models too large to widen to float32 (a 1.5B judge: about 2 GB
+instead of 7).
 
-usage: gguf_to_onnx.py MODEL.gguf OUT_DIR [--weights q4|f16|f32]
+Architectures: `llama` (SmolLM2, Llama 2/3 without rope scaling) and `qwen2`
+(Q/K/V biases, rotate-half rotary stored as is, untied or tied output, the
+Qwen2 pre-tokenizer). Others are refused by name.
+
+usage: gguf_to_onnx.py MODEL.gguf OUT_DIR [--weights q4|q8|f16|f32]
 """
 
 import argparse
@@ -33,7 +42,7 @@ from gguf import GGUFReader
 from gguf.quants import dequantize
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from decoder_graph import BlockQuantized, Hparams, build_decoder  # noqa: E402
+from decoder_graph import BlockQuantized, Hparams, build_decoder, q8_blocks  # noqa: E402
 from gguf import GGMLQuantizationType  # noqa: E402
 from tokenizer_files import build_bpe_tokenizer  # noqa: E402
 
@@ -43,20 +52,31 @@ def field(reader, key, default=None):
     return default if f is None else f.contents()
 
 
+# What each architecture needs: whether llama.cpp permuted the Q/K rows for
+# its interleaved rotary (to undo), and whether Q/K/V carry biases.
+ARCHITECTURES = {
+    "llama": {"permuted_qk": True, "qkv_bias": False},
+    "qwen2": {"permuted_qk": False, "qkv_bias": True},
+}
+
+
 def read_hparams(reader) -> Hparams:
     arch = field(reader, "general.architecture")
-    if arch != "llama":
-        sys.exit(f"gguf_to_onnx: architecture {arch!r} is not supported (expected 'llama')")
+    if arch not in ARCHITECTURES:
+        sys.exit(f"gguf_to_onnx: architecture {arch!r} is not supported (known: {', '.join(ARCHITECTURES)})")
+    if field(reader, f"{arch}.rope.scaling.type") not in (None, "none"):
+        sys.exit(f"gguf_to_onnx: rope scaling {field(reader, f'{arch}.rope.scaling.type')!r} is not supported yet")
     return Hparams(
-        layers=field(reader, "llama.block_count"),
-        hidden=field(reader, "llama.embedding_length"),
-        ffn=field(reader, "llama.feed_forward_length"),
-        heads=field(reader, "llama.attention.head_count"),
-        kv_heads=field(reader, "llama.attention.head_count_kv"),
+        layers=field(reader, f"{arch}.block_count"),
+        hidden=field(reader, f"{arch}.embedding_length"),
+        ffn=field(reader, f"{arch}.feed_forward_length"),
+        heads=field(reader, f"{arch}.attention.head_count"),
+        kv_heads=field(reader, f"{arch}.attention.head_count_kv"),
         vocab=len(field(reader, "tokenizer.ggml.tokens")),
-        rope_base=float(field(reader, "llama.rope.freq_base", 10000.0)),
-        rms_eps=float(field(reader, "llama.attention.layer_norm_rms_epsilon")),
-        context_length=field(reader, "llama.context_length"),
+        rope_base=float(field(reader, f"{arch}.rope.freq_base", 10000.0)),
+        rms_eps=float(field(reader, f"{arch}.attention.layer_norm_rms_epsilon")),
+        context_length=field(reader, f"{arch}.context_length"),
+        qkv_bias=ARCHITECTURES[arch]["qkv_bias"],
     )
 
 
@@ -89,8 +109,9 @@ def unpermute_blocks(w: BlockQuantized, heads) -> BlockQuantized:
                           None if w.offset is None else unpermute(w.offset, heads))
 
 
-def read_weights(reader, hp: Hparams, keep_quantized=False) -> dict:
+def read_weights(reader, hp: Hparams, keep_quantized=False, requantize8=False) -> dict:
     tensors = {t.name: t for t in reader.tensors}
+    permuted = ARCHITECTURES[field(reader, "general.architecture")]["permuted_qk"]
 
     def get(name):
         t = tensors[name]
@@ -99,26 +120,30 @@ def read_weights(reader, hp: Hparams, keep_quantized=False) -> dict:
     names = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output",
              "gate": "ffn_gate", "up": "ffn_up", "down": "ffn_down"}
     weights = {"embed": get("token_embd.weight"), "norm": get("output_norm.weight")}
-    if keep_quantized:
+    untied = "output.weight" in tensors
+    if requantize8:
+        weights["lm_head"] = q8_blocks(get("output.weight" if untied else "token_embd.weight"))
+    elif untied:
+        sys.exit("gguf_to_onnx: untied output embeddings need --weights q8")
+    elif keep_quantized:
         head = blocks_of(tensors["token_embd.weight"])
         if head is not None:
             weights["lm_head"] = head
-    if "output.weight" in tensors:
-        sys.exit("gguf_to_onnx: untied output embeddings are not supported yet")
     for i in range(hp.layers):
         for key, gguf_name in names.items():
             quantized = blocks_of(tensors[f"blk.{i}.{gguf_name}.weight"]) if keep_quantized else None
             if quantized is not None:
-                if key in ("q", "k"):
+                if key in ("q", "k") and permuted:
                     quantized = unpermute_blocks(quantized, hp.heads if key == "q" else hp.kv_heads)
                 weights[f"{i}.{key}"] = quantized
                 continue
             w = get(f"blk.{i}.{gguf_name}.weight")  # [out, in]
-            if key == "q":
-                w = unpermute(w, hp.heads)
-            elif key == "k":
-                w = unpermute(w, hp.kv_heads)
-            weights[f"{i}.{key}"] = w.T  # the graph multiplies x @ W with W [in, out]
+            if key in ("q", "k") and permuted:
+                w = unpermute(w, hp.heads if key == "q" else hp.kv_heads)
+            # The graph multiplies x @ W with W [in, out]; blocks stay [out, in].
+            weights[f"{i}.{key}"] = q8_blocks(w) if requantize8 else w.T
+            if key in ("q", "k", "v") and hp.qkv_bias:
+                weights[f"{i}.{key}_bias"] = get(f"blk.{i}.{gguf_name}.bias")
         weights[f"{i}.attn_norm"] = get(f"blk.{i}.attn_norm.weight")
         weights[f"{i}.ffn_norm"] = get(f"blk.{i}.ffn_norm.weight")
     return weights
@@ -127,11 +152,14 @@ def read_weights(reader, hp: Hparams, keep_quantized=False) -> dict:
 def lm_config(reader, hp: Hparams, source_name, source_sha) -> dict:
     tokens = field(reader, "tokenizer.ggml.tokens")
     eos = field(reader, "tokenizer.ggml.eos_token_id")
-    stops = [eos] + [i for i, t in enumerate(tokens[:64]) if t == "<|endoftext|>" and i != eos]
+    # End-of-turn and end-of-text tokens both end an answer (Qwen's
+    # <|im_end|> is its eos; <|endoftext|> sits far into its vocabulary).
+    ends = {"<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>"}
+    stops = [eos] + [i for i, t in enumerate(tokens) if t in ends and i != eos]
     return {
         "format": "refinery.lm/1",
         "name": field(reader, "general.name", source_name),
-        "architecture": "llama",
+        "architecture": field(reader, "general.architecture"),
         "context_length": hp.context_length,
         "vocab_size": hp.vocab,
         "layers": hp.layers,
@@ -146,6 +174,34 @@ def lm_config(reader, hp: Hparams, source_name, source_sha) -> dict:
     }
 
 
+# A protobuf message cannot pass 2 GB: larger models keep their weights in
+# model.onnx.data beside the graph (ONNX's external data, which ONNX Runtime
+# reads from the model's directory).
+EXTERNAL_OVER = 1 << 30
+
+
+def save_model(model, out_dir):
+    """model.onnx (and model.onnx.data when large), written under temporary
+    names and renamed, so an interrupted conversion leaves no half model."""
+    size = sum(t.ByteSize() for t in model.graph.initializer)
+    final = os.path.join(out_dir, "model.onnx")
+    data = final + ".data"
+    if size < EXTERNAL_OVER:
+        tmp = final + ".tmp"
+        onnx.save(model, tmp)
+        if os.path.exists(data):
+            os.remove(data)
+        os.replace(tmp, final)
+        return
+    tmp_dir = os.path.join(out_dir, ".partial")
+    os.makedirs(tmp_dir, exist_ok=True)
+    onnx.save(model, os.path.join(tmp_dir, "model.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="model.onnx.data", size_threshold=1024)
+    os.replace(os.path.join(tmp_dir, "model.onnx.data"), data)
+    os.replace(os.path.join(tmp_dir, "model.onnx"), final)
+    os.rmdir(tmp_dir)
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -158,23 +214,22 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("gguf")
     ap.add_argument("out_dir")
-    ap.add_argument("--weights", choices=["q4", "f16", "f32"], default="f16",
-                    help="keep GGUF blocks quantized (q4), or store float16 / float32 weights")
+    ap.add_argument("--weights", choices=["q4", "q8", "f16", "f32"], default="f16",
+                    help="keep GGUF blocks quantized (q4), requantize to 8-bit blocks (q8), "
+                         "or store float16 / float32 weights")
     args = ap.parse_args()
 
     reader = GGUFReader(args.gguf)
     hp = read_hparams(reader)
     print(f"gguf_to_onnx: {hp.layers} layers, hidden {hp.hidden}, {hp.heads} heads / {hp.kv_heads} kv, "
           f"vocab {hp.vocab}", file=sys.stderr)
-    weights = read_weights(reader, hp, keep_quantized=args.weights == "q4")
+    weights = read_weights(reader, hp, keep_quantized=args.weights == "q4", requantize8=args.weights == "q8")
     dtype = np.float32 if args.weights == "f32" else np.float16
     model = build_decoder(hp, weights, dtype, producer="refinery gguf_to_onnx")
     del weights
 
     os.makedirs(args.out_dir, exist_ok=True)
-    tmp = os.path.join(args.out_dir, "model.onnx.tmp")
-    onnx.save(model, tmp)
-    os.replace(tmp, os.path.join(args.out_dir, "model.onnx"))
+    save_model(model, args.out_dir)
     tokenizer = build_bpe_tokenizer(
         field(reader, "tokenizer.ggml.tokens"),
         field(reader, "tokenizer.ggml.merges"),

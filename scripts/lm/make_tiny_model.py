@@ -9,11 +9,13 @@ Also writes OUT_DIR/../tiny-q4, the same weights rounded to GGUF-style Q4_1
 blocks and kept quantized (the converter's --weights q4 graph, MatMulNBits),
 and two models of the wrong kind next to it, for the error tests:
 OUT_DIR/../not-a-decoder (an encoder's inputs and outputs) and
-OUT_DIR/../no-kv-cache (a decoder graph without past_key_values inputs).
+OUT_DIR/../no-kv-cache (a decoder graph without past_key_values inputs), and
+OUT_DIR/../tiny-qwen2, the Qwen2 graph (biases, untied 8-bit head, --weights q8).
 
 usage: make_tiny_model.py OUT_DIR
 """
 
+import dataclasses
 import glob
 import json
 import os
@@ -26,7 +28,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from decoder_graph import BlockQuantized, Hparams, build_decoder  # noqa: E402
+from decoder_graph import BlockQuantized, Hparams, build_decoder, q8_blocks  # noqa: E402
 from tokenizer_files import train_tiny_tokenizer  # noqa: E402
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -116,6 +118,34 @@ def wrong_kind_models(out_dir, hp: Hparams):
             shutil.copy(os.path.join(out_dir, f), os.path.join(target, f))
 
 
+def tiny_qwen2(out_dir, hp: Hparams):
+    """OUT_DIR/../tiny-qwen2: the graph the converter writes for a Qwen2 GGUF
+    with --weights q8: Q/K/V biases, an untied output projection, every
+    projection in 8-bit blocks (MatMulNBits), the embedding table gathered
+    from float16. Its own seed, so the other models do not change."""
+    rng = np.random.default_rng(20261130)
+    hp = dataclasses.replace(hp, qkv_bias=True, rope_base=1000000.0)
+    w = random_weights(hp, rng)
+    kv = hp.kv_heads * hp.head_dim
+    for i in range(hp.layers):
+        for k, n in (("q", hp.hidden), ("k", kv), ("v", kv)):
+            w[f"{i}.{k}_bias"] = rng.normal(0.0, 0.5, n).astype(np.float32)
+        for k in ("q", "k", "v", "o", "gate", "up", "down"):
+            w[f"{i}.{k}"] = q8_blocks(w[f"{i}.{k}"].T)
+    w["lm_head"] = q8_blocks(rng.normal(0.0, 0.5, size=(hp.vocab, hp.hidden)).astype(np.float32))
+    target = os.path.join(os.path.dirname(os.path.abspath(out_dir)), "tiny-qwen2")
+    os.makedirs(target, exist_ok=True)
+    onnx.save(build_decoder(hp, w, np.float16, producer="refinery make_tiny_model"),
+              os.path.join(target, "model.onnx"))
+    shutil.copy(os.path.join(out_dir, "tokenizer.json"), target)
+    with open(os.path.join(out_dir, "lm.json")) as f:
+        config = json.load(f)
+    config.update(name="tiny-random-qwen2", architecture="qwen2")
+    with open(os.path.join(target, "lm.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+
+
 def main():
     out_dir = sys.argv[1]
     repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -144,6 +174,7 @@ def main():
     for f in ("tokenizer.json", "lm.json"):
         shutil.copy(os.path.join(out_dir, f), os.path.join(q4_dir, f))
     wrong_kind_models(out_dir, hp)
+    tiny_qwen2(out_dir, hp)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 onnxruntime and tokenizers): greedy decoding of every prompt, in chat and in
 raw mode, must give the same prompt tokens and the same response tokens.
 
-usage: parity.py GENERATE_BIN MODEL_DIR PROMPTS.jsonl [--max-new-tokens N]
+usage: parity.py GENERATE_BIN MODEL_DIR PROMPTS.jsonl [--max-new-tokens N] [--modes chat,raw]
+       (chat mode renders SmolLM2's template in Python: other models, --modes raw)
 """
 
 import argparse
@@ -21,12 +22,13 @@ def main():
     ap.add_argument("model_dir")
     ap.add_argument("prompts")
     ap.add_argument("--max-new-tokens", type=int, default=50)
+    ap.add_argument("--modes", default="chat,raw")
     args = ap.parse_args()
     with open(args.prompts) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     dec = Decoder(args.model_dir)
     failures = 0
-    for mode in ("chat", "raw"):
+    for mode in args.modes.split(","):
         cmd = [args.generate, f"--{mode}", "--quiet", "--model", args.model_dir,
                "--max-new-tokens", str(args.max_new_tokens), "--batch-size", "8", args.prompts]
         got = [json.loads(line) for line in subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()]

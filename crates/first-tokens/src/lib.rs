@@ -123,9 +123,14 @@ enum Judge {
 }
 
 impl Judge {
-    fn open(cli: &Cli, definition: &Definition, trait_name: &str) -> Result<(Self, String)> {
-        let lm = cli.model.load()?;
-        let model = cli.model.model_name(&lm);
+    fn open(
+        cli: &Cli,
+        definition: &Definition,
+        trait_name: &str,
+        tool: &Tool,
+    ) -> Result<(Self, String)> {
+        let (lm, model, fallback) = cli.model.load_judge()?;
+        fallback.inspect(|n| tool.note(n));
         if cli.judge == JudgeKind::Likelihood {
             let judge = LikelihoodJudge::new(lm, definition, &cli.definition)?;
             return Ok((
@@ -191,7 +196,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             .ok_or_else(|| Error::usage("cannot tell the trait's name; give --trait NAME"))?,
     };
     let (mut reader, progress) = cli.common.reader(tool)?;
-    let (mut judge, judge_name) = Judge::open(&cli, &definition, &trait_name)?;
+    let (mut judge, judge_name) = Judge::open(&cli, &definition, &trait_name, tool)?;
     let mut rejects = cli.common.rejects()?;
     let mut out = JsonlWriter::stdout();
     let mut tally = Tally::default();

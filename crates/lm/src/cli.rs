@@ -15,7 +15,8 @@ use crate::prompt::PromptMode;
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
     /// Model directory holding model.onnx, tokenizer.json and lm.json
-    /// [default: SmolLM2-135M-Instruct from the project cache, see `make models`]
+    /// [default: SmolLM2-135M-Instruct from the project cache, see `make
+    /// models`; the judges: Qwen2.5-Coder-1.5B-Instruct when fetched]
     #[arg(long, value_name = "DIR", help_heading = "Model options")]
     pub model: Option<PathBuf>,
 
@@ -51,6 +52,32 @@ impl ModelArgs {
                 threads: self.threads,
             },
         )?)
+    }
+
+    /// The judges' model: `--model`, else the default judge model when
+    /// `make models` has fetched it, else the default model. Returns the
+    /// model, the name rows record, and a note when it fell back.
+    pub fn load_judge(&self) -> refinery_core::Result<(CausalLm, String, Option<String>)> {
+        let options = LoadOptions {
+            threads: self.threads,
+        };
+        if self.model.is_some() {
+            let lm = self.load()?;
+            let name = self.model_name(&lm);
+            return Ok((lm, name, None));
+        }
+        if let Some(dir) = crate::config::default_judge_dir() {
+            let lm = CausalLm::load(Some(&dir), &options)?;
+            return Ok((lm, crate::config::DEFAULT_JUDGE_MODEL.to_string(), None));
+        }
+        let lm = CausalLm::load(None, &options)?;
+        let note = format!(
+            "the default judge model ({}) is not in the cache (`make models` fetches it): judging with {}, \
+             which separates few traits (see the self-check below)",
+            crate::config::DEFAULT_JUDGE_MODEL,
+            crate::config::DEFAULT_MODEL
+        );
+        Ok((lm, crate::config::DEFAULT_MODEL.to_string(), Some(note)))
     }
 
     pub fn prompt_mode(&self, lm: &CausalLm) -> PromptMode {

@@ -19,6 +19,17 @@ use crate::runtime::cache_dir;
 /// The model used when `--model` is not given (`make models` converts it).
 pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
 
+/// The judges' model when `--model` is not given and `make models` has
+/// fetched it (Qwen2.5-Coder-1.5B-Instruct, 8-bit weights); without it the
+/// judges fall back to [`DEFAULT_MODEL`].
+pub const DEFAULT_JUDGE_MODEL: &str = "qwen2.5-coder-1.5b-instruct";
+
+/// The default judge model's directory in the project cache, if converted.
+pub fn default_judge_dir() -> Option<PathBuf> {
+    let dir = cache_dir().join("models").join(DEFAULT_JUDGE_MODEL);
+    dir.join("model.onnx").is_file().then_some(dir)
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct LmConfig {
     pub name: String,

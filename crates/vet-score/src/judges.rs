@@ -49,14 +49,16 @@ pub fn open_judge(
     cli: &Cli,
     definition: &Definition,
     trait_name: &str,
+    tool: &refinery_core::Tool,
 ) -> Result<(AnyJudge, String)> {
     if cli.api.is_openai() {
         return open_api_judge(cli, definition, trait_name);
     }
     match cli.judge {
         JudgeKind::Lm => {
-            let lm = cli.model.load()?;
-            let name = format!("lm:{}", cli.model.model_name(&lm));
+            let (lm, model, fallback) = cli.model.load_judge()?;
+            fallback.inspect(|n| tool.note(n));
+            let name = format!("lm:{model}");
             let mut judge = LmJudge {
                 digits: DigitTokens::of(&lm)?,
                 mode: cli.model.prompt_mode(&lm),
@@ -83,8 +85,9 @@ pub fn open_judge(
             Ok((AnyJudge::Embed(Box::new(judge)), name))
         }
         JudgeKind::Likelihood => {
-            let lm = cli.model.load()?;
-            let name = format!("likelihood:{}", cli.model.model_name(&lm));
+            let (lm, model, fallback) = cli.model.load_judge()?;
+            fallback.inspect(|n| tool.note(n));
+            let name = format!("likelihood:{model}");
             let judge = LikelihoodJudge::new(lm, definition, &cli.definition)?;
             Ok((AnyJudge::Likelihood(Box::new(judge)), name))
         }

@@ -247,7 +247,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         )),
     };
     let progress = refinery_core::progress::Progress::new(cli.common.quiet, None);
-    let (mut judge, judge_name) = open_judge(&cli, &definition, &trait_name)?;
+    let (mut judge, judge_name) = open_judge(&cli, &definition, &trait_name, tool)?;
     let settings = judges::settings(&cli, &judge);
     let key = cli.stage.field();
     let mut output = Output::open(cli.api.resume.as_deref(), |row| {
