@@ -78,6 +78,7 @@ impl ApiJudge {
             Err(Failure::Row(why)) => Ok(Judgement {
                 score: None,
                 mass: None,
+                contrast: None,
                 error: Some(format!("{REQUEST_FAILED} {why}")),
             }),
             Err(fatal) => Err(fatal),

@@ -55,6 +55,43 @@ struct Comment {
     votes: [u64; 28],
 }
 
+/// A reader that remembers where each newline is, so a record's byte
+/// offset gives its physical line whatever the line ends. (The csv crate's
+/// own line count puts every record of a CRLF file one line early.)
+struct NewlineIndex<R> {
+    inner: R,
+    read: u64,
+    newlines: Vec<u64>,
+}
+
+impl<R: Read> NewlineIndex<R> {
+    fn new(inner: R) -> Self {
+        NewlineIndex {
+            inner,
+            read: 0,
+            newlines: Vec::new(),
+        }
+    }
+
+    /// The 1-based physical line holding the record that starts at `byte`.
+    /// A record of a CRLF file is reported as starting at the `\n` that
+    /// ends the line before it: that newline counts as passed.
+    fn line_at(&self, byte: u64) -> u64 {
+        1 + self.newlines.partition_point(|&at| at <= byte) as u64
+    }
+}
+
+impl<R: Read> Read for NewlineIndex<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let start = self.read;
+        self.newlines
+            .extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| start + i as u64));
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads one raw CSV and hands merged comments to `sink`, in the order the
 /// comments first appear. Rows that cannot be read go to `sink` as bad.
 pub fn read_goemotions_csv(
@@ -63,7 +100,9 @@ pub fn read_goemotions_csv(
     min_agreement: u64,
     sink: &mut dyn FnMut(Event) -> Result<()>,
 ) -> Result<CsvCounts> {
-    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(NewlineIndex::new(input));
     let headers = csv
         .byte_headers()
         .map_err(|e| Error::io(name, std::io::Error::other(e.to_string())))?
@@ -75,7 +114,9 @@ pub fn read_goemotions_csv(
     let mut record = csv::ByteRecord::new();
     loop {
         let read = csv.read_byte_record(&mut record);
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record
+            .position()
+            .map_or(0, |p| csv.get_ref().line_at(p.byte()));
         let location = Location {
             source: name.into(),
             line,
@@ -84,7 +125,9 @@ pub fn read_goemotions_csv(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
+                let line = e
+                    .position()
+                    .map_or(line, |p| csv.get_ref().line_at(p.byte()));
                 sink(Event::Bad(BadLine {
                     location: Location {
                         source: name.into(),

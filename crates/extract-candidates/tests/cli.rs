@@ -245,3 +245,41 @@ fn escaped_texts_are_decoded_for_length_and_duplicates_and_copied_as_written() {
         r.stdout
     );
 }
+
+/// Provenance and error lines are the physical line where a record starts,
+/// for LF, CRLF and mixed line ends (records with embedded newlines too).
+#[test]
+fn goemotions_csv_lines_do_not_depend_on_line_ends() {
+    for file in [
+        "harvest/goemotions_lf.csv",
+        "harvest/goemotions_crlf.csv",
+        "harvest/goemotions_mixed.csv",
+    ] {
+        let r = run(BIN, &["--quiet", file], None);
+        assert_eq!(r.status, 0, "{file}: {}", r.stderr);
+        let lines: Vec<(String, u64)> = r
+            .stdout
+            .lines()
+            .map(|l| {
+                let row: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    row["id"].as_str().unwrap().to_string(),
+                    row["line"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [("k1".into(), 2), ("k2".into(), 4), ("k3".into(), 8)],
+            "{file}"
+        );
+    }
+    let r = run(BIN, &["harvest/goemotions_crlf_bad.csv"], None);
+    assert_eq!(r.status, 1);
+    assert!(
+        r.stderr
+            .contains("goemotions_crlf_bad.csv:10: row has 3 fields"),
+        "{}",
+        r.stderr
+    );
+}

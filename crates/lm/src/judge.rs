@@ -27,6 +27,9 @@ pub struct Judgement {
     pub score: Option<f64>,
     /// LM judge: probability on valid integers.
     pub mass: Option<f64>,
+    /// Likelihood judge: the contrast d the score was calibrated from
+    /// (nats per token, see [`crate::likelihood`]).
+    pub contrast: Option<f64>,
     pub error: Option<String>,
 }
 
@@ -102,11 +105,13 @@ pub fn judgement_from(dist: &IntegerDistribution, min_mass: f64) -> Judgement {
         Some(score) => Judgement {
             score: Some(score),
             mass: Some(mass),
+            contrast: None,
             error: None,
         },
         None => Judgement {
             score: None,
             mass: Some(mass),
+            contrast: None,
             error: Some(format!(
                 "only {mass:.3} of the judge's probability is on the integers 0..100 (--min-mass {min_mass})"
             )),
@@ -168,6 +173,7 @@ impl EmbedJudge {
                 Judgement {
                     score: Some(logistic_score(best(&self.high), best(&self.low))),
                     mass: None,
+                    contrast: None,
                     error: None,
                 }
             })
@@ -183,6 +189,7 @@ pub fn failed(reason: String) -> Judgement {
     Judgement {
         score: None,
         mass: None,
+        contrast: None,
         error: Some(reason),
     }
 }

@@ -13,9 +13,13 @@
 //!
 //! d(∅), the same contrast after the frame alone (no text), removes how
 //! likely the phrases are in themselves, so a text that says nothing about
-//! the trait scores 50. Small models do not answer "Score: NN" reliably
-//! (a 135M model scores nearly everything 31-41); ranking phrases by
-//! likelihood is the task they were trained on. Measured in the README.
+//! the trait scores 50 (the `fixed` calibration). How far d moves per unit
+//! of trait differs between models, so by default the scores of a run are
+//! calibrated on the run itself ([`RunCalibration`]): its median contrast
+//! scores 50 and its quartiles 20 and 80. Small models do not answer
+//! "Score: NN" reliably (a 135M model scores nearly everything 31-41);
+//! ranking phrases by likelihood is the task they were trained on. Measured
+//! in the README.
 
 use refinery_core::Result;
 
@@ -106,6 +110,7 @@ impl LikelihoodJudge {
             Ok(d) => Ok(Judgement {
                 score: Some(score_of(d - self.baseline)),
                 mass: None,
+                contrast: Some(d),
                 error: None,
             }),
             Err(needed) => Ok(failed(format!(
@@ -121,9 +126,63 @@ pub fn score_of(contrast: f64) -> f64 {
     100.0 / (1.0 + (-contrast / TAU).exp())
 }
 
+/// Scores calibrated on a run's own contrasts: the median scores 50 and the
+/// first and third quartiles 20 and 80,
+/// score = 100 / (1 + exp(−ln 4 · (d − median) / ((Q3 − Q1) / 2))).
+/// A contrastive file holds about as many rows meant to express the trait
+/// as rows meant not to, so the median falls between the two; the
+/// positives' and negatives' labels are not used.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunCalibration {
+    pub median: f64,
+    /// Half the interquartile range.
+    pub spread: f64,
+}
+
+impl RunCalibration {
+    /// From the run's contrasts (quantiles by linear interpolation); None
+    /// with fewer than 4 values or when the quartiles coincide.
+    pub fn of(contrasts: &[f64]) -> Option<Self> {
+        let mut v: Vec<f64> = contrasts
+            .iter()
+            .copied()
+            .filter(|d| d.is_finite())
+            .collect();
+        if v.len() < 4 {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            let at = p * (v.len() - 1) as f64;
+            let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+            v[lo] + (v[hi] - v[lo]) * (at - lo as f64)
+        };
+        let spread = (q(0.75) - q(0.25)) / 2.0;
+        (spread > 0.0).then(|| RunCalibration {
+            median: q(0.5),
+            spread,
+        })
+    }
+
+    pub fn score(&self, contrast: f64) -> f64 {
+        100.0 / (1.0 + (-(4f64.ln()) * (contrast - self.median) / self.spread).exp())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_calibration_maps_median_and_quartiles_to_50_20_80() {
+        let c = RunCalibration::of(&[0.0, 1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert_eq!((c.median, c.spread), (2.0, 1.0));
+        assert!((c.score(2.0) - 50.0).abs() < 1e-9);
+        assert!((c.score(3.0) - 80.0).abs() < 1e-9);
+        assert!((c.score(1.0) - 20.0).abs() < 1e-9);
+        assert_eq!(RunCalibration::of(&[1.0, 1.0, 1.0, 1.0]), None);
+        assert_eq!(RunCalibration::of(&[1.0, 2.0, 3.0]), None);
+    }
 
     #[test]
     fn no_contrast_is_fifty_and_tau_is_the_scale() {

@@ -24,7 +24,9 @@ use refinery_core::record::parse_row;
 use refinery_core::trait_files::{pair_rows, ScenarioSource};
 use refinery_core::writer::write_file_atomically;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
-use refinery_lm::{first_words, Definition, Finding, Judgement, ModelArgs, Separation};
+use refinery_lm::{
+    first_words, Definition, Finding, Judgement, ModelArgs, RunCalibration, Separation,
+};
 
 use judges::{open_judge, AnyJudge};
 use rows::{request_failed, row_line, score_and_record};
@@ -56,10 +58,15 @@ study, SmolLM2) reads the text followed by `In one word, the speaker here is`, a
 the judge compares how likely it finds the definition's HIGH phrases against its LOW
 phrases there (each band's quoted example phrases and its clauses of one to four
 words): d = mean log-probability per token of the HIGH phrases minus that of the LOW
-phrases, score = 100 / (1 + exp(-(d - d0) / 0.1)), where d0 is the same contrast
-with no text, so a text that says nothing about the trait scores 50. The 60/40
-thresholds keep their meaning as points on this calibrated scale. Scenario stage:
-the prompt; response stage: the prompt and the first --words of the response.
+phrases (written to the row as `contrast`). --calibration run (default): scores are
+calibrated on this run's rows, score = 100 / (1 + exp(-ln 4 (d - median) / (IQR/2))):
+the median row scores 50, the quartiles 20 and 80, so with about as many positives as
+negatives the 60/40 thresholds pass the rows clearly on their own side of the middle
+(the polarity labels are not used; a file of one polarity only needs --calibration
+fixed). --calibration fixed: score = 100 / (1 + exp(-(d - d0) / 0.1)), d0 the
+contrast with no text, so a text that says nothing about the trait scores 50; its
+scale suits SmolLM2, not every model. Scenario stage: the prompt; response stage: the
+prompt and the first --words of the response.
 
 Self-check: the rows carry their own labels (positives are meant to express the
 trait, negatives not), so every run reports how well its judge separates them on
@@ -105,6 +112,15 @@ impl Stage {
             Stage::Response => "response_vet",
         }
     }
+}
+
+/// How the likelihood judge turns contrasts into 0-100 scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Calibration {
+    /// On this run's rows: median 50, quartiles 20 and 80
+    Run,
+    /// Against the frame alone: no text scores 50, 0.1 nats per token ~ 23 points
+    Fixed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -155,6 +171,10 @@ pub struct Cli {
     /// Which judge scores
     #[arg(long, value_enum, default_value_t = JudgeKind::Lm)]
     pub judge: JudgeKind,
+
+    /// Likelihood judge: how contrasts become scores (see --help)
+    #[arg(long, value_enum, default_value_t = Calibration::Run)]
+    pub calibration: Calibration,
 
     /// Words of `response` the judge sees (0 = all)
     #[arg(long, value_name = "N", default_value_t = 16)]
@@ -289,6 +309,9 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     }
     score(&mut pending[scored_upto..])?;
     progress.finish();
+    if matches!(judge, AnyJudge::Likelihood(_)) && cli.calibration == Calibration::Run {
+        calibrate_on_run(tool, &mut pending, thresholds);
+    }
     let mut scored: Vec<Scored> = pending.iter().map(|p| p.scored.clone()).collect();
     if cli.paired {
         apply_pairs(&mut scored);
@@ -412,6 +435,33 @@ fn check_row(
         hash: None,
         row,
     })
+}
+
+/// The likelihood judge's scores calibrated on the run's contrasts.
+fn calibrate_on_run(tool: &Tool, pending: &mut [Pending], t: Thresholds) {
+    let contrasts: Vec<f64> = pending
+        .iter()
+        .filter_map(|p| p.judgement.as_ref()?.contrast)
+        .collect();
+    let Some(c) = RunCalibration::of(&contrasts) else {
+        tool.say("too few rows to calibrate on the run (4 with distinct scores needed): scores use --calibration fixed");
+        return;
+    };
+    tool.note(&format!(
+        "calibrated on this run: contrast {:.3} scores 50, {:.3} scores 80 (nats per token)",
+        c.median,
+        c.median + c.spread
+    ));
+    for p in pending.iter_mut() {
+        let Some(j) = p.judgement.as_mut() else {
+            continue;
+        };
+        if let Some(d) = j.contrast {
+            j.score = Some(c.score(d));
+            p.scored.score = j.score;
+            p.scored.verdict = verdict(p.scored.polarity, j.score, t);
+        }
+    }
 }
 
 fn report_rates(tool: &Tool, scored: &[Scored]) {

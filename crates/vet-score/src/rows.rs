@@ -71,6 +71,7 @@ fn earlier_judgement(line: &[u8], key: &str) -> Option<Judgement> {
     Some(Judgement {
         score: field["score"].as_f64(),
         mass: field["mass"].as_f64(),
+        contrast: field["contrast"].as_f64(),
         error: field["error"].as_str().map(str::to_string),
     })
 }
@@ -83,6 +84,9 @@ fn vet_field(j: &Judgement, s: &Scored, judge_name: &str) -> Value {
     });
     if let Some(mass) = j.mass {
         field["mass"] = json!((mass * 1000.0).round() / 1000.0);
+    }
+    if let Some(d) = j.contrast {
+        field["contrast"] = json!((d * 10000.0).round() / 10000.0);
     }
     if let Some(error) = &j.error {
         field["error"] = json!(error);
