@@ -20,8 +20,8 @@ use refinery_core::writer::{write_file_atomically, JsonlWriter};
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::judge::RESPONSE_NO_PREFIX_TEMPLATE;
 use refinery_lm::{
-    CausalLm, Definition, DigitTokens, Finding, Item, Judgement, LikelihoodJudge, LmJudge,
-    ModelArgs, Separation,
+    Calibration, CausalLm, Definition, DigitTokens, Finding, Item, Judgement, LikelihoodJudge,
+    LmJudge, ModelArgs, RunCalibration, Separation,
 };
 use serde_json::{json, Value};
 
@@ -38,7 +38,9 @@ completion without its first tokens (without_first_score: the seed's delete test
 
 --judge likelihood scores the same three texts with the likelihood judge instead
 (see vet-score --help): how much more likely the model finds the definition's HIGH
-phrases than its LOW ones as a summing-up of the text, on the same 0..100 scale.
+phrases than its LOW ones as a summing-up of the text, on a 0..100 scale calibrated
+on the run's texts (--calibration run: the median 50, the quartiles 20 and 80) or
+against no text (--calibration fixed). Rows are written once every row is tested.
 
 Self-check: the judge's with_first_score of positive rows against negative rows
 (AUC, mean gap) says whether it can tell the trait's two sides apart on this data;
@@ -87,6 +89,11 @@ pub struct Cli {
     /// at an AUC below this
     #[arg(long, value_name = "AUC", default_value_t = refinery_lm::DEFAULT_MIN_AUC)]
     pub min_auc: f64,
+
+    /// Likelihood judge: scores calibrated on this run (median 50,
+    /// quartiles 20/80) or against no text (see vet-score --help)
+    #[arg(long, value_enum, default_value_t = Calibration::Run)]
+    pub calibration: Calibration,
 
     /// Least signal for `express`
     #[arg(long, value_name = "SIGNAL", default_value_t = 0.10)]
@@ -201,6 +208,8 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let mut out = JsonlWriter::stdout();
     let mut tally = Tally::default();
     let mut checked: Vec<Checked> = Vec::new();
+    // Rows are written when all are tested: a run-calibrated judge needs them all.
+    let mut tests: Vec<(Vec<u8>, Row, TokenTest)> = Vec::new();
     while let Some(line) = reader.next_line()? {
         tally.read += 1;
         let row = match check_row(line.bytes, line.too_long, &cli) {
@@ -211,13 +220,19 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             }
         };
         let result = test_row(&mut judge, &row, &cli)?;
-        let field = result.to_json(&judge_name, cli.tokens);
-        out.write_raw_line(&with_fields(line.bytes, &row, &[("first_tokens", field)]))?;
-        tally.written += 1;
-        checked.push(Checked::new(&row, result, checked.len()));
+        tests.push((line.bytes.to_vec(), row, result));
         progress.update_now(tally.read, reader.bytes_read());
     }
     progress.finish();
+    if matches!(judge, Judge::Likelihood(_)) && cli.calibration == Calibration::Run {
+        calibrate_on_run(tool, &mut tests, cli.threshold);
+    }
+    for (bytes, row, result) in tests {
+        let field = result.to_json(&judge_name, cli.tokens);
+        out.write_raw_line(&with_fields(&bytes, &row, &[("first_tokens", field)]))?;
+        tally.written += 1;
+        checked.push(Checked::new(&row, result, checked.len()));
+    }
     out.flush()?;
     if cli.review {
         for c in &checked {
@@ -288,9 +303,26 @@ pub struct TokenTest {
     pub without_first_score: Option<f64>,
     pub signal: Option<f64>,
     pub verdict: &'static str,
+    /// Likelihood judge: the contrasts behind the three scores (prefix,
+    /// with first tokens, without them), for calibrating on the run.
+    pub contrasts: [Option<f64>; 3],
 }
 
 impl TokenTest {
+    /// signal and verdict from the scores (see --help).
+    fn decide(&mut self, negative: bool, threshold: f64) {
+        let direction = if negative { -1.0 } else { 1.0 };
+        self.signal = match (self.prefix_score, self.with_first_score) {
+            (Some(a), Some(b)) => Some(direction * (b - a) / 100.0),
+            _ => None,
+        };
+        self.verdict = match self.signal {
+            None => "error",
+            Some(s) if s >= threshold => "express",
+            Some(_) => "committed",
+        };
+    }
+
     fn to_json(&self, judge: &str, k: u16) -> Value {
         let r = |x: Option<f64>| x.map(|v| (v * 100.0).round() / 100.0);
         json!({
@@ -332,34 +364,40 @@ fn test_row(judge: &mut Judge, row: &Row, cli: &Cli) -> Result<TokenTest> {
         .iter()
         .map(|&id| lm.decode(&[id]))
         .collect::<refinery_lm::Result<Vec<_>>>()?;
-    let mut score = |text: String| -> Result<Option<f64>> { Ok(judge.score(&text)?.score) };
-    let prefix_score = score(prompt.to_string())?;
-    let with_first_score = score(format!("{prompt}{first}"))?;
-    let without_first_score = score(format!("{prompt}{rest}"))?;
-    let direction = if row["polarity"] == "negative" {
-        -1.0
-    } else {
-        1.0
-    };
-    let signal = match (prefix_score, with_first_score) {
-        (Some(a), Some(b)) => Some(direction * (b - a) / 100.0),
-        _ => None,
-    };
-    let verdict = match signal {
-        None => "error",
-        Some(s) if s >= cli.threshold => "express",
-        Some(_) => "committed",
-    };
-    Ok(TokenTest {
+    let alone = judge.score(prompt)?;
+    let with_first = judge.score(&format!("{prompt}{first}"))?;
+    let without_first = judge.score(&format!("{prompt}{rest}"))?;
+    let mut test = TokenTest {
         ids: ids[..k].to_vec(),
         text: first,
         pieces,
-        prefix_score,
-        with_first_score,
-        without_first_score,
-        signal,
-        verdict,
-    })
+        prefix_score: alone.score,
+        with_first_score: with_first.score,
+        without_first_score: without_first.score,
+        signal: None,
+        verdict: "error",
+        contrasts: [alone.contrast, with_first.contrast, without_first.contrast],
+    };
+    test.decide(row["polarity"] == "negative", cli.threshold);
+    Ok(test)
+}
+
+/// The likelihood judge's scores calibrated on every contrast of the run
+/// (the three texts of every row together), as vet-score does.
+fn calibrate_on_run(tool: &Tool, tests: &mut [(Vec<u8>, Row, TokenTest)], threshold: f64) {
+    let all: Vec<f64> = tests
+        .iter()
+        .flat_map(|(_, _, t)| t.contrasts.iter().flatten().copied())
+        .collect();
+    let Some(c) = RunCalibration::of(&all) else {
+        tool.say("too few rows to calibrate on the run: scores use --calibration fixed");
+        return;
+    };
+    for (_, row, t) in tests.iter_mut() {
+        let [a, b, w] = t.contrasts.map(|d| d.map(|d| c.score(d)));
+        (t.prefix_score, t.with_first_score, t.without_first_score) = (a, b, w);
+        t.decide(row["polarity"] == "negative", threshold);
+    }
 }
 
 fn summarise(tool: &Tool, checked: &[Checked]) {

@@ -126,6 +126,15 @@ pub fn score_of(contrast: f64) -> f64 {
     100.0 / (1.0 + (-contrast / TAU).exp())
 }
 
+/// How the likelihood judge turns contrasts into 0-100 scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Calibration {
+    /// On this run's rows: median 50, quartiles 20 and 80 ([`RunCalibration`])
+    Run,
+    /// Against the frame alone: no text scores 50, 0.1 nats per token ~ 23 points
+    Fixed,
+}
+
 /// Scores calibrated on a run's own contrasts: the median scores 50 and the
 /// first and third quartiles 20 and 80,
 /// score = 100 / (1 + exp(−ln 4 · (d − median) / ((Q3 − Q1) / 2))).

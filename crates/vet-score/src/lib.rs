@@ -25,7 +25,7 @@ use refinery_core::trait_files::{pair_rows, ScenarioSource};
 use refinery_core::writer::write_file_atomically;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::{
-    first_words, Definition, Finding, Judgement, ModelArgs, RunCalibration, Separation,
+    first_words, Calibration, Definition, Finding, Judgement, ModelArgs, RunCalibration, Separation,
 };
 
 use judges::{open_judge, AnyJudge};
@@ -112,15 +112,6 @@ impl Stage {
             Stage::Response => "response_vet",
         }
     }
-}
-
-/// How the likelihood judge turns contrasts into 0-100 scores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Calibration {
-    /// On this run's rows: median 50, quartiles 20 and 80
-    Run,
-    /// Against the frame alone: no text scores 50, 0.1 nats per token ~ 23 points
-    Fixed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
