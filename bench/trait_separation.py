@@ -6,8 +6,9 @@ definition.txt), printing per trait and judge the AUC of positive vs negative
 scores, the share of rows with the verdict their file intends, the pairs
 ordered right, and rows per second.
 
-usage: python3 bench/trait_separation.py [--judges lm,embed,likelihood] TRAIT_DIR...
-       (needs `make build models`; default: the worked example)
+usage: python3 bench/trait_separation.py [--judges lm,embed,likelihood] [--model DIR] TRAIT_DIR...
+       (needs `make build models`; default: the worked example; --model is passed
+       to the lm and likelihood judges, default: the judges' default model)
 """
 import argparse
 import json
@@ -24,8 +25,9 @@ def auc(pos, neg):
     return wins / (len(pos) * len(neg))
 
 
-def judge_trait(judge, trait_dir):
+def judge_trait(judge, trait_dir, model):
     cmd = [BIN, "--quiet", "--stage", "scenario", "--judge", judge,
+           *(["--model", model] if model and judge != "embed" else []),
            "--definition", os.path.join(trait_dir, "definition.txt"),
            "--positive", os.path.join(trait_dir, "positive.txt"),
            "--negative", os.path.join(trait_dir, "negative.txt")]
@@ -50,13 +52,14 @@ def judge_trait(judge, trait_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--judges", default="lm,embed,likelihood")
+    ap.add_argument("--model")
     ap.add_argument("traits", nargs="*", default=[os.path.join(ROOT, "pipelines", "traits", "sycophancy")])
     args = ap.parse_args()
     print("| trait | judge | AUC | intended verdict | positives pass | negatives pass | pairs ordered | rows/s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for trait in args.traits:
         for judge in args.judges.split(","):
-            r = judge_trait(judge, trait)
+            r = judge_trait(judge, trait, args.model)
             name = os.path.join(os.path.basename(os.path.dirname(trait.rstrip("/"))), os.path.basename(trait.rstrip("/")))
             print(f"| {name} | {judge} | {r['auc']:.2f} | {r['intended']:.0%} | {r['pos_pass']:.0%} | "
                   f"{r['neg_pass']:.0%} | {r['ordered']} | {r['rows_per_s']:.1f} |", flush=True)

@@ -23,7 +23,8 @@ use clap::Parser;
 
 use refinery_core::config::load_targets;
 use refinery_core::writer::{AtomicFile, JsonlFile, JsonlWriter};
-use refinery_core::{Error, Result, Tool};
+use refinery_core::{Error, Result, Row, Tool};
+use serde_json::Value;
 
 use session::{read_rows, utc_now, Rater, Session};
 
@@ -87,6 +88,13 @@ pub struct Cli {
     pub quiet: bool,
 }
 
+/// Whether a candidate has text a rater can label (not missing, not blank).
+fn has_text(row: &Row) -> bool {
+    row.get("text")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.trim().is_empty())
+}
+
 pub fn run(tool: &mut Tool) -> Result<()> {
     run_with(Cli::parse(), tool)
 }
@@ -103,7 +111,12 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         .as_deref()
         .ok_or_else(|| Error::usage("give the CANDIDATES file (see label --help)"))?;
     if let Some(sheet) = &cli.export_csv {
-        let rows = read_rows(candidates)?;
+        // A candidate without text could not be labelled, and the sheet
+        // would not import: it is left out and named.
+        let (rows, textless): (Vec<_>, Vec<_>) = session::read_located_rows(candidates)?
+            .into_iter()
+            .partition(|(_, row)| has_text(row));
+        let rows: Vec<Row> = rows.into_iter().map(|(_, row)| row).collect();
         let mut file = AtomicFile::create(sheet)?;
         sheet::export(&rows, &names, &mut file, &sheet.display().to_string())?;
         file.commit()?;
@@ -112,6 +125,14 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             rows.len(),
             sheet.display()
         ));
+        if !textless.is_empty() {
+            let places: Vec<String> = textless.iter().map(|(at, _)| at.to_string()).collect();
+            tool.say(&format!(
+                "left out {} candidates without text (nothing to label): {}",
+                textless.len(),
+                places.join(", ")
+            ));
+        }
         return Ok(());
     }
     let out = cli

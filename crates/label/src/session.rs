@@ -355,7 +355,7 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
 
 /// [`read_rows`] with each row's place in the file (blank lines are skipped,
 /// so a row's index is not its line).
-fn read_located_rows(path: &Path) -> Result<Vec<(Location, Row)>> {
+pub fn read_located_rows(path: &Path) -> Result<Vec<(Location, Row)>> {
     let mut reader = LineReader::new(
         vec![Input::File(path.to_path_buf())],
         DEFAULT_MAX_LINE_BYTES,

@@ -172,3 +172,49 @@ fn a_bad_candidate_line_is_named() {
     assert_eq!(r.status, 1, "{}", r.stderr);
     assert!(r.stderr.contains("bad.jsonl:2:"), "{}", r.stderr);
 }
+
+/// A candidate without text is left out of the sheet (and named), so every
+/// sheet `label` exports imports once filled.
+#[test]
+fn an_exported_sheet_always_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("sheet.csv");
+    let sheet_arg = sheet.to_str().unwrap();
+    let r = run(
+        LABEL,
+        &["label/with_empty_text.jsonl", "--export-csv", sheet_arg],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "left out 1 candidates without text (nothing to label): label/with_empty_text.jsonl:2"
+        ),
+        "{}",
+        r.stderr
+    );
+    let exported = std::fs::read_to_string(&sheet).unwrap();
+    let filled = fill(
+        &exported,
+        &[
+            &["-0.3", "0.2", "0.4", "0.8", "", ""],
+            &["-0.3", "0.2", "0.4", "0.8", "", ""],
+        ],
+    );
+    std::fs::write(&sheet, filled).unwrap();
+    let out = dir.path().join("labelled.jsonl");
+    let r = run(
+        LABEL,
+        &[
+            "--import-csv",
+            sheet_arg,
+            "-o",
+            out.to_str().unwrap(),
+            "--rater",
+            "r1",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+}
