@@ -31,8 +31,11 @@ def suite_judges(data_dir):
     print("| command | batch | seconds (incl. load) | rows/s |")
     print("|---|---:|---:|---:|")
     runs = [
-        ("vet-score --judge lm --stage scenario", vet + ["--stage", "scenario", "--positive", pos, "--negative", neg], [8]),
-        ("vet-score --judge lm --stage response", vet + ["--stage", "response", responses], [8]),
+        ("vet-score --judge likelihood --stage scenario",
+         vet + ["--judge", "likelihood", "--stage", "scenario", "--positive", pos, "--negative", neg], [8]),
+        ("vet-score --judge likelihood --stage response", vet + ["--judge", "likelihood", "--stage", "response", responses], [8]),
+        ("vet-score --judge lm --stage scenario",
+         vet + ["--judge", "lm", "--stage", "scenario", "--positive", pos, "--negative", neg], [8]),
         ("vet-score --judge embed --stage scenario",
          vet + ["--judge", "embed", "--stage", "scenario", "--positive", pos, "--negative", neg], [8, 32]),
         ("vet-score --judge embed --stage response", vet + ["--judge", "embed", "--stage", "response", responses], [8, 32]),

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 scripts/models.py runtime venv smollm2
+cache=${REFINERY_CACHE:-$PWD/.cache/refinery}
 python3 scripts/llama_server.py install
 cargo build --release --locked -q -p refinery-generate -p refinery-vet-score
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -61,7 +62,8 @@ head -4 $trait/positive.txt > "$tmp/positive.txt"
 head -4 $trait/negative.txt > "$tmp/negative.txt"
 vet=(--quiet --raw --stage scenario --definition $trait/definition.txt --positive "$tmp/positive.txt" --negative "$tmp/negative.txt")
 $bin/vet-score "${vet[@]}" "${api[@]}" > "$tmp/vet_api.jsonl"
-$bin/vet-score "${vet[@]}" > "$tmp/vet_onnx.jsonl"
+# The same model and judge on ONNX Runtime (not the judges' default model).
+$bin/vet-score "${vet[@]}" --judge lm --model "$cache/models/smollm2-135m-instruct" > "$tmp/vet_onnx.jsonl"
 python3 - "$tmp/vet_api.jsonl" "$tmp/vet_onnx.jsonl" <<'EOF' || fail "the API judge disagrees with the ONNX judge"
 import json, sys
 api = [json.loads(l)["scenario_vet"] for l in open(sys.argv[1])]

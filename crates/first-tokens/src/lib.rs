@@ -30,17 +30,18 @@ pub use report::{markdown_report, review_line, Checked};
 const AFTER_HELP: &str = "\
 Rows need `prompt`, `response` and `polarity`; `response_token_ids` (from generate)
 are used as the completion's tokens when present, else `response` is tokenised.
-The first --tokens model tokens are split off, and the LM judge (the same prompt as
-`vet-score --stage response --no-prefix`, pipelines/judge/response_no_prefix.txt)
-scores three texts 0..100 for the trait: the prompt alone (prefix_score), the prompt
-followed by the first tokens (with_first_score), and the prompt followed by the
-completion without its first tokens (without_first_score: the seed's delete test).
+The first --tokens model tokens are split off, and the judge scores three texts
+0..100 for the trait: the prompt alone (prefix_score), the prompt followed by the
+first tokens (with_first_score), and the prompt followed by the completion without
+its first tokens (without_first_score: the seed's delete test).
 
---judge likelihood scores the same three texts with the likelihood judge instead
-(see vet-score --help): how much more likely the model finds the definition's HIGH
-phrases than its LOW ones as a summing-up of the text, on a 0..100 scale calibrated
-on the run's texts (--calibration run: the median 50, the quartiles 20 and 80) or
-against no text (--calibration fixed). Rows are written once every row is tested.
+--judge likelihood (default; see vet-score --help): how much more likely the model
+finds the definition's HIGH phrases than its LOW ones as a summing-up of the text,
+on a 0..100 scale calibrated on the run's texts (--calibration run: the median 50,
+the quartiles 20 and 80) or against no text (--calibration fixed). --judge lm: the
+LM asked for a number (the same prompt as `vet-score --stage response --no-prefix`,
+pipelines/judge/response_no_prefix.txt; --template, --min-mass). Rows are written
+once every row is tested.
 
 Self-check: the judge's with_first_score of positive rows against negative rows
 (AUC, mean gap) says whether it can tell the trait's two sides apart on this data;
@@ -82,7 +83,7 @@ pub struct Cli {
     pub tokens: u16,
 
     /// Which judge scores the three texts
-    #[arg(long, value_enum, default_value_t = JudgeKind::Lm)]
+    #[arg(long, value_enum, default_value_t = JudgeKind::Likelihood)]
     pub judge: JudgeKind,
 
     /// Self-check: warn when the judge separates positives from negatives

@@ -19,6 +19,8 @@ fn splits_first_tokens_and_reports() {
             "sycophancy",
             "-k",
             "3",
+            "--judge",
+            "lm",
             "--min-mass",
             "0",
             "--raw",

@@ -54,7 +54,7 @@ pub fn open_judge(
     if cli.api.is_openai() {
         return open_api_judge(cli, definition, trait_name);
     }
-    match cli.judge {
+    match cli.judge.unwrap_or(JudgeKind::Likelihood) {
         JudgeKind::Lm => {
             let (lm, model, fallback) = cli.model.load_judge()?;
             fallback.inspect(|n| tool.note(n));
@@ -99,7 +99,7 @@ fn open_api_judge(
     definition: &Definition,
     trait_name: &str,
 ) -> Result<(AnyJudge, String)> {
-    if cli.judge != JudgeKind::Lm || cli.model.model.is_some() {
+    if cli.judge.is_some_and(|j| j != JudgeKind::Lm) || cli.model.model.is_some() {
         return Err(Error::usage(
             "--backend openai judges with the server's LM: --judge embed, --judge likelihood and --model are for --backend onnx",
         ));

@@ -39,7 +39,7 @@ Stages: `scenario` asks the judge whether a completion of `prompt` will express 
 trait (it sees no generated text); `response` judges the first --words words of
 `response`, with `prompt` as context unless --no-prefix. Rows need `polarity`.
 
---judge lm (default): the model gets a prompt template filled with {trait},
+--judge lm: the model gets a prompt template filled with {trait},
 {definition}, {prompt} and {response} as the user's message (its chat template,
 or the text itself with --raw), then `Score:` (--answer-lead). The score is the
 probability-weighted mean over the integers 0..100, each integer's probability
@@ -53,7 +53,7 @@ stage: the prompt; response stage: the first words of the response) against the
 definition's HIGH and LOW bands (each band's text and its quoted example phrases):
 score = 100 / (1 + exp(-(s_high - s_low) / 0.05)), s = the best cosine similarity.
 
---judge likelihood: no number is asked for. The model (default: the model under
+--judge likelihood (default with the local backend): no number is asked for. The model (default: the model under
 study, SmolLM2) reads the text followed by `In one word, the speaker here is`, and
 the judge compares how likely it finds the definition's HIGH phrases against its LOW
 phrases there (each band's quoted example phrases and its clauses of one to four
@@ -159,9 +159,9 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", requires = "positive")]
     pub negative: Option<PathBuf>,
 
-    /// Which judge scores
-    #[arg(long, value_enum, default_value_t = JudgeKind::Lm)]
-    pub judge: JudgeKind,
+    /// Which judge scores [default: likelihood; lm with --backend openai]
+    #[arg(long, value_enum)]
+    pub judge: Option<JudgeKind>,
 
     /// Likelihood judge: how contrasts become scores (see --help)
     #[arg(long, value_enum, default_value_t = Calibration::Run)]

@@ -9,6 +9,8 @@ fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     // The random model puts little mass on numbers (--min-mass 0 lets it
     // score) and has a 64-token context (a short template, no chat format).
     let mut a = vec![
+        "--judge",
+        "lm",
         "--model",
         "models/tiny",
         "--raw",
@@ -134,6 +136,8 @@ fn paired_fails_both_sides_and_the_mass_floor_gives_errors() {
     }
     assert!(paired.stdout.contains("\"failed_by_pair\":true"));
     let floor_args = [
+        "--judge",
+        "lm",
         "--model",
         "models/tiny",
         "--raw",
@@ -234,21 +238,28 @@ fn a_judge_that_cannot_separate_gets_the_warning() {
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("scores.json");
     for judge in ["lm", "likelihood"] {
+        // args() chooses the lm judge: this test chooses for itself.
+        let mut a = args(&[]);
+        a.drain(..2);
         let r = run(
             BIN,
-            &args(&[
-                "--quiet",
-                "--judge",
-                judge,
-                "--stage",
-                "scenario",
-                "--positive",
-                "vet/same_pairs/positive.txt",
-                "--negative",
-                "vet/same_pairs/negative.txt",
-                "--summary",
-                summary.to_str().unwrap(),
-            ]),
+            &[
+                &a[..],
+                &[
+                    "--quiet",
+                    "--judge",
+                    judge,
+                    "--stage",
+                    "scenario",
+                    "--positive",
+                    "vet/same_pairs/positive.txt",
+                    "--negative",
+                    "vet/same_pairs/negative.txt",
+                    "--summary",
+                    summary.to_str().unwrap(),
+                ],
+            ]
+            .concat(),
             None,
         );
         assert_eq!(r.status, 0, "{}", r.stderr);
