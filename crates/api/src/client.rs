@@ -7,6 +7,11 @@
 //! at most `max_wait`, unless the server sent Retry-After, which is obeyed
 //! (up to 5 minutes). 401, 403 and 404 stop the run: every other row would
 //! fail the same way. Any other 4xx fails the row at once.
+//!
+//! Python's `json` writes an infinite log-probability as a bare `-Infinity`,
+//! which is not JSON: such a body is read with those literals as `null`
+//! (how other servers write −∞) instead of being retried, since the same
+//! answer would come back.
 
 use std::time::Duration;
 
@@ -178,7 +183,7 @@ impl Client {
         }
         match request.send_string(body) {
             Ok(response) => match response.into_string() {
-                Ok(text) => match serde_json::from_str::<Value>(&text) {
+                Ok(text) => match parse_answer(&text) {
                     Ok(v) if v.get("error").is_some_and(|e| !e.is_null()) => {
                         Attempt::Fail(Failure::Row(
                             self.clean(&format!("the server answered an error: {}", v["error"])),
@@ -277,9 +282,64 @@ fn preview(text: &str) -> String {
     }
 }
 
+/// The answer's JSON; a body that is JSON but for bare `Infinity`,
+/// `-Infinity` or `NaN` literals (outside strings) is read with them as null.
+fn parse_answer(text: &str) -> serde_json::Result<Value> {
+    serde_json::from_str(text).or_else(|e| {
+        let patched = non_finite_as_null(text).ok_or(e)?;
+        serde_json::from_str(&patched)
+    })
+}
+
+/// `text` with bare non-finite literals outside strings replaced by null;
+/// None when there are none.
+fn non_finite_as_null(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped, mut changed) = (false, false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(literal) = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|l| rest.starts_with(l))
+        {
+            out.push_str("null");
+            rest = &rest[literal.len()..];
+            changed = true;
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    changed.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_infinities_are_read_as_null_outside_strings() {
+        let v =
+            parse_answer(r#"{"a": -Infinity, "b": [Infinity, NaN], "s": "-Infinity"}"#).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": null, "b": [null, null], "s": "-Infinity"})
+        );
+        assert!(
+            parse_answer(r#"{"a": "#).is_err(),
+            "a cut-off body stays an error"
+        );
+        assert_eq!(non_finite_as_null(r#"{"s": "NaN \" Infinity"}"#), None);
+    }
 
     #[test]
     fn retry_after_in_seconds() {

@@ -35,6 +35,7 @@ use crate::generate::token_logprob;
 
 pub const MAX_FOLLOWUPS: usize = 24;
 pub const FOLLOW_ABOVE: f64 = 0.005;
+/// Candidates asked for per token, unless `--top-logprobs` says otherwise.
 pub const TOP_LOGPROBS: usize = 20;
 /// How the error of a row whose requests failed begins.
 pub const REQUEST_FAILED: &str = "request failed:";
@@ -63,6 +64,8 @@ pub struct ApiJudge {
     pub min_mass: f64,
     pub seed: u64,
     pub followups: Followups,
+    /// Candidates asked for per token (some servers cap it, e.g. at 5).
+    pub top_logprobs: usize,
 }
 
 impl ApiJudge {
@@ -71,16 +74,37 @@ impl ApiJudge {
     pub fn judge(&self, item: &Item) -> Result<Judgement, Failure> {
         let filled = fill_template(&self.template, &self.trait_name, &self.definition, item);
         let result = self.ask(&filled, "").and_then(|first| {
-            integer_distribution(&first, self.followups, |prefix| self.ask(&filled, prefix))
+            let dist =
+                integer_distribution(&first, self.followups, |prefix| self.ask(&filled, prefix))?;
+            Ok((dist, first))
         });
         match result {
-            Ok(dist) => Ok(judgement_from(&dist, self.min_mass)),
-            Err(Failure::Row(why)) => Ok(Judgement {
-                score: None,
-                mass: None,
-                contrast: None,
-                error: Some(format!("{REQUEST_FAILED} {why}")),
-            }),
+            Ok((dist, first)) => {
+                let mut j = judgement_from(&dist, self.min_mass);
+                if let (Some(error), true) = (j.error.as_mut(), dist.mass() < 1e-6) {
+                    // No number at all: say what the server did answer.
+                    error.push_str(&format!("; the top tokens were {}", describe_top(&first)));
+                }
+                Ok(j)
+            }
+            Err(Failure::Row(why)) => {
+                // A server that caps the candidates names logprobs in its
+                // refusal: say what this run asked for and how to change it.
+                let hint = if why.contains("logprobs") {
+                    format!(
+                        " (this run asks for {} candidates per token; a server that allows fewer needs --top-logprobs N)",
+                        self.top_logprobs
+                    )
+                } else {
+                    String::new()
+                };
+                Ok(Judgement {
+                    score: None,
+                    mass: None,
+                    contrast: None,
+                    error: Some(format!("{REQUEST_FAILED} {why}{hint}")),
+                })
+            }
             Err(fatal) => Err(fatal),
         }
     }
@@ -98,14 +122,14 @@ impl ApiJudge {
                 "/completions",
                 &json!({
                     "model": self.model, "prompt": prompt, "max_tokens": 1,
-                    "temperature": 0, "logprobs": TOP_LOGPROBS, "seed": self.seed,
+                    "temperature": 0, "logprobs": self.top_logprobs, "seed": self.seed,
                 }),
             )?
         } else {
             let mut messages = vec![json!({"role": "user", "content": filled})];
             let mut body = json!({
                 "model": self.model, "max_tokens": 1, "temperature": 0,
-                "logprobs": true, "top_logprobs": TOP_LOGPROBS, "seed": self.seed,
+                "logprobs": true, "top_logprobs": self.top_logprobs, "seed": self.seed,
             });
             if !answer_so_far.is_empty() {
                 messages.push(json!({"role": "assistant", "content": answer_so_far}));
@@ -115,13 +139,73 @@ impl ApiJudge {
             body["messages"] = json!(messages);
             self.client.post("/chat/completions", &body)?
         };
-        top_logprobs(&answer).ok_or_else(|| {
-            Failure::Row(
+        match top_logprobs(&answer) {
+            Some(top) if !top.is_empty() => Ok(top),
+            _ if answered_nothing(&answer) => Err(Failure::Row(
+                "the model answered nothing (an empty answer with no token to read)".into(),
+            )),
+            _ => Err(Failure::Row(
                 "the answer has no top log-probabilities (does the server support logprobs?)"
                     .into(),
-            )
-        })
+            )),
+        }
     }
+}
+
+/// An answer whose text is empty and that holds no token.
+fn answered_nothing(answer: &Value) -> bool {
+    let choice = &answer["choices"][0];
+    let text = choice["message"]["content"]
+        .as_str()
+        .or_else(|| choice["text"].as_str());
+    let tokens = choice["logprobs"]["content"]
+        .as_array()
+        .or_else(|| choice["logprobs"]["tokens"].as_array());
+    text.is_none_or(str::is_empty) && tokens.is_none_or(Vec::is_empty)
+}
+
+/// The likeliest candidates, for a message: `"Ġ8" 0.41, "The" 0.20, …`.
+fn describe_top(top: &Top) -> String {
+    let mut sorted: Vec<&(String, f64)> = top.iter().collect();
+    sorted.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let shown: Vec<String> = sorted
+        .iter()
+        .take(5)
+        .map(|(t, p)| format!("{t:?} {p:.2}"))
+        .collect();
+    shown.join(", ")
+}
+
+/// A token as text. Some servers (vLLM and LMDeploy versions) return
+/// byte-level BPE pieces (`"Ġ8"` for " 8", GPT-2's byte-to-character map);
+/// a token made only of that map's characters, with at least one of the
+/// characters it uses for bytes that are not printable (U+0100..U+0143), is
+/// decoded back to its bytes.
+pub fn token_text(token: String) -> String {
+    let is_marker = |c: char| ('\u{100}'..='\u{143}').contains(&c);
+    if !token.chars().any(is_marker) {
+        return token;
+    }
+    let mut bytes = Vec::with_capacity(token.len());
+    for c in token.chars() {
+        match byte_of(c) {
+            Some(b) => bytes.push(b),
+            None => return token,
+        }
+    }
+    String::from_utf8(bytes).unwrap_or(token)
+}
+
+/// GPT-2's byte-level map, inverted: printable Latin-1 characters stand for
+/// themselves, and U+0100 + n for the n-th byte that is not printable.
+fn byte_of(c: char) -> Option<u8> {
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    let code = c as u32;
+    if code < 256 {
+        return printable(code as u8).then_some(code as u8);
+    }
+    let n = code.checked_sub(256)? as usize;
+    (0..=255u8).filter(|&b| !printable(b)).nth(n)
 }
 
 /// The first token's candidates from a chat or a completions answer.
@@ -130,7 +214,7 @@ pub fn top_logprobs(answer: &Value) -> Option<Top> {
     let to_top = |pairs: Vec<(String, f64)>| {
         pairs
             .into_iter()
-            .map(|(t, lp)| (t, lp.exp()))
+            .map(|(t, lp)| (token_text(t), lp.exp()))
             .collect::<Top>()
     };
     if let Some(list) = logprobs["content"][0]["top_logprobs"].as_array() {
@@ -279,6 +363,33 @@ impl NumberReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_level_tokens_are_read_as_text() {
+        assert_eq!(token_text("Ġ8".into()), " 8");
+        assert_eq!(token_text("Ġ85".into()), " 85");
+        assert_eq!(token_text("Ċ".into()), "\n");
+        // Ordinary tokens, and text that only looks like the map, stay.
+        assert_eq!(token_text(" 8".into()), " 8");
+        assert_eq!(token_text("é".into()), "é");
+        assert_eq!(token_text("Ġ€".into()), "Ġ€");
+        let answer = json!({"choices": [{"logprobs": {"content": [{"token": "Ġ8", "logprob": -0.1,
+            "top_logprobs": [{"token": "Ġ8", "logprob": -0.1}, {"token": "Ġ9", "logprob": -2.5}]}]}}]});
+        let top = top_logprobs(&answer).unwrap();
+        assert_eq!(top[0].0, " 8");
+        assert!(matches!(piece(&top[0].0, true), Piece::Digits("8")));
+    }
+
+    #[test]
+    fn an_empty_answer_is_named_as_such() {
+        assert!(answered_nothing(
+            &json!({"choices": [{"message": {"content": ""}, "logprobs": {"content": []}}]})
+        ));
+        assert!(answered_nothing(&json!({"choices": [{"text": ""}]})));
+        assert!(!answered_nothing(
+            &json!({"choices": [{"message": {"content": "8"}}]})
+        ));
+    }
 
     fn top(pairs: &[(&str, f64)]) -> Top {
         pairs.iter().map(|(t, p)| (t.to_string(), *p)).collect()

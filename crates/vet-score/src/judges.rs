@@ -117,6 +117,7 @@ fn open_api_judge(
         min_mass: cli.min_mass,
         seed: cli.seed,
         followups: cli.followups,
+        top_logprobs: cli.top_logprobs as usize,
     };
     let name = judge.name.clone();
     Ok((AnyJudge::Api(Box::new(judge)), name))
@@ -131,6 +132,7 @@ pub fn settings(cli: &Cli, judge: &AnyJudge) -> Option<String> {
             "template": j.template, "trait": j.trait_name, "definition": j.definition,
             "answer_lead": j.answer_lead, "words": cli.words, "no_prefix": cli.no_prefix,
             "min_mass": j.min_mass, "seed": j.seed, "followups": format!("{:?}", j.followups),
+            "top_logprobs": j.top_logprobs,
         })
         .to_string(),
     )

@@ -209,6 +209,11 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Followups::Auto, help_heading = "Backend options")]
     pub followups: Followups,
 
+    /// openai: candidates asked for per token (servers that cap them, e.g.
+    /// at 5, need less)
+    #[arg(long, value_name = "N", default_value_t = refinery_api::judge::TOP_LOGPROBS as u16, value_parser = clap::value_parser!(u16).range(1..), help_heading = "Backend options")]
+    pub top_logprobs: u16,
+
     /// openai: the judge's fixed sampling seed
     #[arg(long, default_value_t = 0, help_heading = "Backend options")]
     pub seed: u64,

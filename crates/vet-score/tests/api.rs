@@ -143,3 +143,96 @@ fn failed_rows_are_errors_and_resume_re_asks_only_them() {
         "a resumed run ends with what one run writes"
     );
 }
+
+/// Answer shapes real servers send, each with a message that names the
+/// real cause: byte-level BPE tokens (read as text), Python's `-Infinity`
+/// (read as −∞, not retried), a capped `top_logprobs` (the cap named), an
+/// empty answer (said so), and tokens holding no number (listed).
+#[test]
+fn server_answer_shapes_get_the_right_reading_or_message() {
+    let cases: Vec<(&str, Box<dyn Fn(&Seen) -> Reply + Send + Sync>)> = vec![
+        (
+            "byte-level",
+            Box::new(|_: &Seen| Reply::Json(200, top_tokens(&[("Ġ85", 0.9), ("ĠThe", 0.1)]))),
+        ),
+        (
+            "infinity",
+            Box::new(|_: &Seen| {
+                Reply::Raw(
+                    200,
+                    vec![],
+                    r#"{"choices":[{"message":{"content":"85"},"logprobs":{"content":[{"token":"85","logprob":0.0,"top_logprobs":[{"token":"85","logprob":0.0},{"token":"x","logprob":-Infinity}]}]}}]}"#.into(),
+                )
+            }),
+        ),
+        (
+            "capped",
+            Box::new(|_: &Seen| {
+                Reply::Json(
+                    400,
+                    serde_json::json!({"error": {"message": "top_logprobs must be <= 5"}}),
+                )
+            }),
+        ),
+        (
+            "empty",
+            Box::new(|_: &Seen| {
+                Reply::Json(
+                    200,
+                    serde_json::json!({"choices": [{"message": {"content": ""}, "logprobs": {"content": []}}]}),
+                )
+            }),
+        ),
+        (
+            "words",
+            Box::new(|_: &Seen| Reply::Json(200, top_tokens(&[("The", 0.7), ("Sure", 0.3)]))),
+        ),
+    ];
+    for (name, script) in cases {
+        let server = FakeServer::start(script);
+        let r = run_env(BIN, &args(&server, &[]), None, &[]);
+        let v = vets(&r.stdout);
+        let first = &v[0];
+        match name {
+            "byte-level" => {
+                assert_eq!(r.status, 0, "{name}: {}", r.stderr);
+                assert_eq!(first["score"], 85.0, "{name}: {first}");
+            }
+            "infinity" => {
+                assert_eq!(r.status, 0, "{name}: {}", r.stderr);
+                assert_eq!(first["score"], 85.0, "{name}: {first}");
+                // One request per row: nothing was retried.
+                assert_eq!(server.requests().len(), v.len(), "{name}");
+            }
+            "capped" => {
+                assert_eq!(r.status, 1, "{name}: {}", r.stderr);
+                let e = first["error"].as_str().unwrap();
+                assert!(
+                    e.contains("top_logprobs must be <= 5") && e.contains("--top-logprobs N"),
+                    "{e}"
+                );
+            }
+            "empty" => {
+                let e = first["error"].as_str().unwrap();
+                assert!(e.contains("the model answered nothing"), "{e}");
+            }
+            "words" => {
+                assert_eq!(r.status, 0, "{name}: {}", r.stderr);
+                let e = first["error"].as_str().unwrap();
+                assert!(
+                    e.contains(r#"the top tokens were "The" 0.70, "Sure" 0.30"#),
+                    "{e}"
+                );
+            }
+            _ => unreachable!(),
+        }
+    }
+    // --top-logprobs is sent as asked.
+    let server = FakeServer::start(judge(false));
+    let r = run_env(BIN, &args(&server, &["--top-logprobs", "5"]), None, &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(server
+        .requests()
+        .iter()
+        .all(|s| s.json()["top_logprobs"] == 5));
+}
