@@ -135,7 +135,7 @@ fn self_check_section(judge: &str, checked: &[Checked], min_auc: f64) -> String 
     let mut md = String::from(
         "## Can the judge decide?\n\nThe scenarios carry their own labels, so each stage's judge is checked on them: \
          the AUC of positive against negative scores (0.5 is chance, 1 perfect) and the mean gap in points. \
-         Below the floor its verdicts below are not evidence.\n\n\
+         A stage whose AUC is below the floor has verdicts that are not evidence.\n\n\
          | stage | AUC | mean gap | scored (pos / neg) | finding |\n|---|---:|---:|---|---|\n",
     );
     let mut cannot = false;
