@@ -26,7 +26,7 @@ use refinery_core::writer::{AtomicFile, JsonlFile, JsonlWriter};
 use refinery_core::{Error, Result, Row, Tool};
 use serde_json::Value;
 
-use session::{read_rows, utc_now, Rater, Session};
+use session::{utc_now, Rater, Session};
 
 const AFTER_HELP: &str = "\
 Interactive: one candidate at a time, with its context turns, provenance and

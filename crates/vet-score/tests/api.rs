@@ -144,13 +144,15 @@ fn failed_rows_are_errors_and_resume_re_asks_only_them() {
     );
 }
 
+type Script = dyn Fn(&Seen) -> Reply + Send + Sync;
+
 /// Answer shapes real servers send, each with a message that names the
 /// real cause: byte-level BPE tokens (read as text), Python's `-Infinity`
 /// (read as −∞, not retried), a capped `top_logprobs` (the cap named), an
 /// empty answer (said so), and tokens holding no number (listed).
 #[test]
 fn server_answer_shapes_get_the_right_reading_or_message() {
-    let cases: Vec<(&str, Box<dyn Fn(&Seen) -> Reply + Send + Sync>)> = vec![
+    let cases: Vec<(&str, Box<Script>)> = vec![
         (
             "byte-level",
             Box::new(|_: &Seen| Reply::Json(200, top_tokens(&[("Ġ85", 0.9), ("ĠThe", 0.1)]))),
