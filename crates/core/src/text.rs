@@ -2,14 +2,21 @@
 //! `extract-candidates` and `stratify-split` so they agree on what a
 //! duplicate is.
 
-/// The normal form used to find duplicate texts: Unicode lowercase
-/// (`char::to_lowercase`), every run of white space (Unicode `White_Space`)
-/// replaced by one ASCII space, and leading and trailing white space removed.
-/// Punctuation, accents and everything else are kept as they are.
+/// The normal form used to find duplicate texts: Unicode's canonical
+/// caseless form (full case folding of the canonical decomposition,
+/// recomposed: NFC(casefold(NFD(text))), Unicode §3.13 D145), so "é" as one
+/// code point and "e" + U+0301 are the same text, and so are "ΟΔΟΣ" and
+/// "οδος" or "STRASSE" and "straße"; then every run of white space (Unicode
+/// `White_Space`) replaced by one ASCII space and both ends trimmed.
+/// Punctuation, accents and compatibility variants (fullwidth letters) are
+/// kept as they are. Case folding and normalisation come from the
+/// unicode-rs crates `caseless` and `unicode-normalization`.
 pub fn normalize_text(text: &str) -> String {
+    use caseless::Caseless;
+    use unicode_normalization::UnicodeNormalization;
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
-    for c in text.chars() {
+    for c in text.chars().nfd().default_case_fold().nfc() {
         if c.is_whitespace() {
             pending_space = !out.is_empty();
             continue;
@@ -18,11 +25,7 @@ pub fn normalize_text(text: &str) -> String {
             out.push(' ');
             pending_space = false;
         }
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.extend(c.to_lowercase());
-        }
+        out.push(c);
     }
     out
 }
@@ -74,8 +77,9 @@ fn key_and_ascii(text: &str) -> (u128, bool) {
 
 /// The help text that says what [`normalize_text`] does, for `--help`.
 pub const NORMALIZATION_HELP: &str =
-    "Two texts are duplicates when they are equal after lowercasing (Unicode), \
-replacing every run of white space with one space, and trimming both ends; \
+    "Two texts are duplicates when they are equal after Unicode case folding and \
+canonical normalisation (NFC: an accent typed as one character or as two is the \
+same), replacing every run of white space with one space, and trimming both ends; \
 punctuation and accents count.";
 
 #[cfg(test)]
@@ -85,7 +89,7 @@ mod tests {
     #[test]
     fn folds_case_and_white_space_only() {
         assert_eq!(normalize_text("  Hello\t\nWORLD  "), "hello world");
-        assert_eq!(normalize_text("Ünïcode\u{00A0}Straße"), "ünïcode straße");
+        assert_eq!(normalize_text("Ünïcode\u{00A0}Straße"), "ünïcode strasse");
         assert_eq!(normalize_text("Hi!"), "hi!");
         assert_ne!(normalize_text("Hi!"), normalize_text("Hi"));
         assert_eq!(normalize_text(" \t "), "");
@@ -108,6 +112,21 @@ mod tests {
             assert_eq!(text_key(s), expected, "{s:?}");
             assert_eq!(key_and_chars(s).1, s.chars().count(), "{s:?}");
         }
+    }
+
+    #[test]
+    fn canonical_equivalents_and_case_variants_are_the_same_text() {
+        // Field case 09: NFC "é" against NFD "e" + combining acute.
+        assert_eq!(
+            text_key("caf\u{e9} au lait"),
+            text_key("cafe\u{301} au lait")
+        );
+        // Full case folding, final sigma included.
+        assert_eq!(text_key("ΟΔΟΣ"), text_key("οδος"));
+        assert_eq!(text_key("STRASSE"), text_key("straße"));
+        // Accents still count; compatibility variants are not folded.
+        assert_ne!(text_key("cafe"), text_key("café"));
+        assert_ne!(text_key("ＡＢＣ"), text_key("abc"));
     }
 
     #[test]

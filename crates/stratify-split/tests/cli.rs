@@ -138,3 +138,32 @@ fn files_and_spooled_stdin_agree() {
         from_file.stderr
     );
 }
+
+/// Field case 09: texts that are the same under Unicode canonical
+/// equivalence land in one split for every seed, and the leakage check
+/// would count them.
+#[test]
+fn canonically_equivalent_texts_stay_together() {
+    for seed in ["0", "1", "2", "3", "4", "5"] {
+        let r = run(
+            BIN,
+            &["--quiet", "--seed", seed, "unicode/nfc_nfd.jsonl"],
+            None,
+        );
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let split_of = |id: &str| {
+            r.stdout
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .find(|row| row["id"] == id)
+                .unwrap()["split"]
+                .clone()
+        };
+        assert_eq!(split_of("nfc"), split_of("nfd"), "seed {seed}");
+        assert_eq!(
+            split_of("greek_upper"),
+            split_of("greek_lower"),
+            "seed {seed}"
+        );
+    }
+}

@@ -102,7 +102,7 @@ impl Seen {
                     "prompt"
                 };
                 if let Some(first) = self.first_sighting_of_text(text_key(&text), location) {
-                    problems.push(format!("{field}: duplicate of {first} (same text after normalising case and white space)"));
+                    problems.push(format!("{field}: duplicate of {first} (the same text up to case, white space and Unicode normal form)"));
                 }
             }
         }

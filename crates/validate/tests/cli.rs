@@ -112,3 +112,18 @@ fn a_closed_pipe_ends_quietly_with_0() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
+
+/// Field case 09 and kind 7: canonically equivalent texts (é as one code
+/// point or as e + U+0301) and case variants under full case folding
+/// (ΟΔΟΣ / οδος) are duplicates.
+#[test]
+fn canonical_equivalents_and_case_folds_are_duplicates() {
+    let r = run(BIN, &["unicode/nfc_nfd.jsonl"], None);
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    for (line, first) in [(2, 1), (4, 3), (36, 35)] {
+        let wanted = format!(
+            "unicode/nfc_nfd.jsonl:{line}: text: duplicate of unicode/nfc_nfd.jsonl:{first}"
+        );
+        assert!(r.stderr.contains(&wanted), "{wanted}\n{}", r.stderr);
+    }
+}
