@@ -35,12 +35,40 @@ pub fn check_object_text(bytes: &[u8]) -> Result<&str, LineError> {
     let first = text.trim_start().chars().next();
     match first {
         Some('{') => Ok(text),
-        Some(c) => Err(LineError(format!(
-            "expected a JSON object, found {}",
-            describe_start(c)
-        ))),
+        // Say what the line is only when it is JSON at all: "nope" is not
+        // JSON, not "null".
+        Some(c) => match serde_json::from_str::<Value>(text) {
+            Ok(_) => Err(LineError(format!(
+                "expected a JSON object, found {}",
+                describe_start(c)
+            ))),
+            Err(e) => Err(json_error(text, e)),
+        },
         None => Err(LineError("empty line".into())),
     }
+}
+
+/// The error for a line a fast parse refused, or that holds an escape a
+/// fast parse does not check (`\u`: a lone surrogate is not valid JSON
+/// text): from the one full parse, so every tool refuses the same lines
+/// with the same message and column.
+fn full_parse_error(text: &str) -> Option<LineError> {
+    parse_object_text(text).err()
+}
+
+/// [`parse_row`] on text already known to be UTF-8.
+fn parse_object_text(text: &str) -> Result<Row, LineError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let row = RowSeed
+        .deserialize(&mut de)
+        .map_err(|e| json_error(text, e))?;
+    de.end().map_err(|e| json_error(text, e))?;
+    Ok(row)
+}
+
+/// Whether the text holds a `\u` escape (checked by the full parse only).
+fn has_unicode_escape(text: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), b"\\u").is_some()
 }
 
 fn describe_start(c: char) -> &'static str {
@@ -54,14 +82,38 @@ fn describe_start(c: char) -> &'static str {
     }
 }
 
+/// Marks the serde error a repeated key raises, so its message can be
+/// given without "invalid JSON" in front (the line is JSON, just ambiguous).
+const REPEATED_KEY: &str = "\u{1}repeated key:";
+
+fn repeated_key<E: serde::de::Error>(name: &str) -> E {
+    E::custom(format!("{REPEATED_KEY}{name}"))
+}
+
+/// The first top-level name that appears twice, if any.
+fn first_repeated<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Option<&'a str> {
+    names
+        .clone()
+        .enumerate()
+        .find(|(i, name)| names.clone().take(*i).any(|earlier| earlier == *name))
+        .map(|(_, name)| name)
+}
+
 fn json_error(text: &str, e: serde_json::Error) -> LineError {
+    let full = e.to_string();
+    if let Some(rest) = full.strip_prefix(REPEATED_KEY) {
+        let name = rest.rfind(" at line ").map_or(rest, |i| &rest[..i]);
+        // Parsers disagree on which value wins; no tool may pick one.
+        return LineError(format!(
+            "key {name:?} appears twice (ambiguous: parsers disagree on which value counts)"
+        ));
+    }
     if let Some(word) = non_json_number_at(text, e.column()) {
         return LineError(format!(
             "invalid JSON at column {}: {word} is not a JSON number (Python's json.dumps writes it for a float {word}); write null or drop the row",
             e.column()
         ));
     }
-    let full = e.to_string();
     let message = match full.rfind(" at line ") {
         Some(i) => &full[..i],
         None => &full,
@@ -80,10 +132,40 @@ fn non_json_number_at(text: &str, column: usize) -> Option<&'static str> {
         .find(|w| word.starts_with(w))
 }
 
-/// Parses a whole line into a record.
+/// Parses a whole line into a record. A top-level key that appears twice
+/// is an error: which value counts would be a guess.
 pub fn parse_row(bytes: &[u8]) -> Result<Row, LineError> {
-    let text = check_object_text(bytes)?;
-    serde_json::from_str(text).map_err(|e| json_error(text, e))
+    parse_object_text(check_object_text(bytes)?)
+}
+
+/// A whole record, refusing a repeated top-level key.
+struct RowSeed;
+
+impl<'de> DeserializeSeed<'de> for RowSeed {
+    type Value = Row;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Row, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed {
+    type Value = Row;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
+        let mut row = Row::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if row.contains_key(&key) {
+                return Err(repeated_key(&key));
+            }
+            let value: Value = map.next_value()?;
+            row.insert(key, value);
+        }
+        Ok(row)
+    }
 }
 
 /// The top-level fields a tool needs from each row; the rest are checked for
@@ -111,12 +193,16 @@ impl FieldSet {
 /// still be valid JSON: skipped values are parsed, not trusted.
 pub fn parse_fields(bytes: &[u8], fields: &FieldSet) -> Result<Row, LineError> {
     let text = check_object_text(bytes)?;
+    if has_unicode_escape(text) {
+        if let Some(e) = full_parse_error(text) {
+            return Err(e);
+        }
+    }
     let mut de = serde_json::Deserializer::from_str(text);
-    let row = ProjectSeed(fields)
+    let projected = ProjectSeed(fields)
         .deserialize(&mut de)
-        .map_err(|e| json_error(text, e))?;
-    de.end().map_err(|e| json_error(text, e))?;
-    Ok(row)
+        .and_then(|row| de.end().map(|()| row));
+    projected.map_err(|e| full_parse_error(text).unwrap_or_else(|| json_error(text, e)))
 }
 
 struct ProjectSeed<'f>(&'f FieldSet);
@@ -137,7 +223,12 @@ impl<'de> Visitor<'de> for ProjectSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
         let mut row = Row::new();
+        let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if seen.contains(&key) {
+                return Err(repeated_key(&key));
+            }
+            seen.push(key.clone());
             if self.0.contains(&key) {
                 let value: Value = map.next_value()?;
                 row.insert(key.into_owned(), value);
@@ -157,16 +248,26 @@ pub type RawFields<'a> = crate::scan::Fields<'a>;
 /// Parses a line into [`RawFields`]; the whole line is still checked.
 pub fn parse_raw_fields(bytes: &[u8]) -> Result<RawFields<'_>, LineError> {
     let text = check_object_text(bytes)?;
-    raw_object(text).map_err(|e| json_error(text, e))
+    if has_unicode_escape(text) {
+        if let Some(e) = full_parse_error(text) {
+            return Err(e);
+        }
+    }
+    raw_object(text).map_err(|e| full_parse_error(text).unwrap_or_else(|| json_error(text, e)))
 }
 
 /// Reads a JSON object's text into [`RawFields`]: the scanner's one pass for
 /// the usual line, serde_json for the rest (and for every error message).
+/// A repeated top-level key is an error here too.
 pub fn raw_object(text: &str) -> Result<RawFields<'_>, serde_json::Error> {
-    if let Some(fields) = crate::scan::scan_object(text) {
-        return Ok(fields);
+    let fields = match crate::scan::scan_object(text) {
+        Some(fields) => fields,
+        None => serde_raw_object(text)?,
+    };
+    match first_repeated(fields.iter().map(|(name, _)| name.as_ref())) {
+        Some(name) => Err(repeated_key(name)),
+        None => Ok(fields),
     }
-    serde_raw_object(text)
 }
 
 /// [`raw_object`] through serde_json alone.

@@ -233,7 +233,8 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         progress.update_now(tally.read, reader.bytes_read());
     }
     progress.finish();
-    if matches!(judge, Judge::Likelihood(_)) && cli.calibration == Calibration::Run {
+    let likelihood = matches!(judge, Judge::Likelihood(_));
+    if likelihood && cli.calibration == Calibration::Run && !tests.is_empty() {
         calibrate_on_run(tool, &mut tests, cli.threshold);
     }
     for (bytes, row, result) in tests {

@@ -216,7 +216,7 @@ mod tests {
         for line in [
             r#"{"text":"Hi  There","archetype":"flat_numb","session_id":"s1"}"#,
             r#"{"text":"caf\u00e9","archetype":null,"split":"dev"}"#,
-            r#"{"archetype":"a","archetype":"b","text":5}"#,
+            r#"{"archetype":"b","text":5}"#,
             r#"{}"#,
         ] {
             let (mut a, mut b) = (Strata::default(), Strata::default());
@@ -233,6 +233,10 @@ mod tests {
             );
         }
         let mut s = Strata::default();
+        // A repeated key is bad input on both paths.
+        let repeated = br#"{"archetype":"a","archetype":"b"}"#;
+        assert!(meta_fast(repeated, &fields, &mut s).is_none());
+        assert!(parse_row(repeated).is_err());
         assert!(meta_fast(br#"{"archetype":3}"#, &fields, &mut s).is_none());
         assert!(meta_fast(br#"{"session_id":{"a":1}}"#, &fields, &mut s).is_none());
     }
