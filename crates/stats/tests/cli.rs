@@ -221,3 +221,30 @@ fn a_terminal_on_stdin_gets_usage_instead_of_a_wait() {
         "{text}"
     );
 }
+
+/// Field case 01: snowflake ids and nanosecond timestamps compare exactly.
+#[test]
+fn big_integers_compare_exactly_in_where() {
+    for (predicate, rows) in [
+        ("id == 675127116845989889", 1),
+        ("id > 675127116845989888", 2),
+        ("ts_ns == 1499816949527975200", 0),
+        ("ts_ns == 1499816949527975237", 1),
+    ] {
+        let r = run(
+            env!("CARGO_BIN_EXE_stats"),
+            &[
+                "--quiet",
+                "--format",
+                "json",
+                "--where",
+                predicate,
+                "bigint/ids.jsonl",
+            ],
+            None,
+        );
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(report["rows"], rows, "{predicate}");
+    }
+}

@@ -12,6 +12,10 @@ use crate::record::{lookup, Row};
 pub enum Val<'a> {
     Null,
     Bool(bool),
+    /// A number as written in the row or the expression: compared exactly
+    /// (big integers, long decimals).
+    Exact(&'a serde_json::Number),
+    /// A number the expression computed (`abs`, `len`, `-x`).
     Num(f64),
     Str(Cow<'a, str>),
     Json(Cow<'a, Value>),
@@ -22,7 +26,7 @@ impl<'a> Val<'a> {
         match v {
             Value::Null => Val::Null,
             Value::Bool(b) => Val::Bool(*b),
-            Value::Number(n) => n.as_f64().map_or(Val::Null, Val::Num),
+            Value::Number(n) => Val::Exact(n),
             Value::String(s) => Val::Str(Cow::Borrowed(s)),
             other => Val::Json(Cow::Borrowed(other)),
         }
@@ -35,6 +39,7 @@ impl<'a> Val<'a> {
     pub fn as_num(&self) -> Option<f64> {
         match self {
             Val::Num(n) => Some(*n),
+            Val::Exact(n) => n.as_f64(),
             _ => None,
         }
     }
@@ -48,9 +53,9 @@ pub(crate) fn eval<'a>(expr: &'a Expr, row: &'a Row) -> Val<'a> {
     match expr {
         Expr::Literal(v) => Val::from_literal(v),
         Expr::Path(p) => lookup(row, p).map_or(Val::Null, Val::from_json),
-        Expr::Neg(e) => match eval(e, row) {
-            Val::Num(n) => Val::Num(-n),
-            _ => Val::Null,
+        Expr::Neg(e) => match eval(e, row).as_num() {
+            Some(n) => Val::Num(-n),
+            None => Val::Null,
         },
         Expr::Not(e) => Val::Bool(!truthy(&eval(e, row))),
         Expr::And(a, b) => Val::Bool(truthy(&eval(a, row)) && truthy(&eval(b, row))),
@@ -78,7 +83,9 @@ fn call<'a>(func: Func, arg: &'a Expr, row: &'a Row) -> Val<'a> {
     }
     let v = eval(arg, row);
     match (func, v) {
-        (Func::Abs, Val::Num(n)) => Val::Num(n.abs()),
+        (Func::Abs, v @ (Val::Num(_) | Val::Exact(_))) => {
+            v.as_num().map_or(Val::Null, |n| Val::Num(n.abs()))
+        }
         (Func::Len, Val::Str(s)) => Val::Num(s.chars().count() as f64),
         (Func::Len, Val::Json(j)) => match j.as_ref() {
             Value::Array(a) => Val::Num(a.len() as f64),
@@ -94,7 +101,8 @@ fn equal(a: &Val, b: &Val) -> bool {
     match (a, b) {
         (Val::Null, Val::Null) => true,
         (Val::Bool(x), Val::Bool(y)) => x == y,
-        (Val::Num(x), Val::Num(y)) => x == y,
+        (Val::Exact(x), Val::Exact(y)) => numbers_cmp(x, y) == Some(std::cmp::Ordering::Equal),
+        (Val::Num(_) | Val::Exact(_), Val::Num(_) | Val::Exact(_)) => a.as_num() == b.as_num(),
         (Val::Str(x), Val::Str(y)) => x == y,
         (Val::Json(x), Val::Json(y)) => json_equal(x, y),
         _ => false,
@@ -104,7 +112,9 @@ fn equal(a: &Val, b: &Val) -> bool {
 /// JSON equality with numbers compared by value (`1` equals `1.0`).
 fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Number(x), Value::Number(y)) => {
+            numbers_cmp(x, y) == Some(std::cmp::Ordering::Equal)
+        }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
         }
@@ -122,7 +132,18 @@ fn compare(op: CmpOp, a: &Val, b: &Val) -> bool {
         CmpOp::Eq => equal(a, b),
         CmpOp::Ne => !equal(a, b),
         _ => match (a, b) {
-            (Val::Num(x), Val::Num(y)) => op.test(*x, *y),
+            (Val::Exact(x), Val::Exact(y)) => numbers_cmp(x, y).is_some_and(|ord| match op {
+                CmpOp::Lt => ord.is_lt(),
+                CmpOp::Le => ord.is_le(),
+                CmpOp::Gt => ord.is_gt(),
+                _ => ord.is_ge(),
+            }),
+            (Val::Num(_) | Val::Exact(_), Val::Num(_) | Val::Exact(_)) => {
+                match (a.as_num(), b.as_num()) {
+                    (Some(x), Some(y)) => op.test(x, y),
+                    _ => false,
+                }
+            }
             (Val::Str(x), Val::Str(y)) => {
                 let ord = x.cmp(y);
                 match op {
@@ -134,6 +155,95 @@ fn compare(op: CmpOp, a: &Val, b: &Val) -> bool {
             }
             _ => false,
         },
+    }
+}
+
+/// Two JSON numbers compared by value, exactly, from their text: big
+/// integers (snowflake ids, nanosecond timestamps) and long decimals do not
+/// go through f64. None only for an exponent too large to handle.
+pub fn numbers_cmp(a: &serde_json::Number, b: &serde_json::Number) -> Option<std::cmp::Ordering> {
+    Some(Decimal::parse(a.as_str())?.cmp(&Decimal::parse(b.as_str())?))
+}
+
+/// A JSON number as sign, significant digits and the power of ten of the
+/// first one: value = ±0.d₁d₂d₃… × 10^point (d₁ ≠ 0, no trailing zeros).
+#[derive(Debug, PartialEq, Eq)]
+struct Decimal {
+    negative: bool,
+    digits: Vec<u8>,
+    point: i64,
+}
+
+impl Decimal {
+    fn parse(text: &str) -> Option<Decimal> {
+        let (negative, rest) = match text.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, text),
+        };
+        let (mantissa, exp) = match rest.find(['e', 'E']) {
+            Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
+            None => (rest, 0),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+        let mut point = (int.len() as i64).checked_add(exp)?;
+        let leading = digits.iter().take_while(|&&d| d == b'0').count();
+        digits.drain(..leading);
+        point -= leading as i64;
+        while digits.last() == Some(&b'0') {
+            digits.pop();
+        }
+        if digits.is_empty() {
+            return Some(Decimal {
+                negative: false,
+                digits,
+                point: 0,
+            });
+        }
+        Some(Decimal {
+            negative,
+            digits,
+            point,
+        })
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let zero = |d: &Decimal| d.digits.is_empty();
+        let sign = |d: &Decimal| {
+            if zero(d) {
+                0
+            } else if d.negative {
+                -1
+            } else {
+                1
+            }
+        };
+        match sign(self).cmp(&sign(other)) {
+            Ordering::Equal => {}
+            unequal => return unequal,
+        }
+        if zero(self) {
+            return Ordering::Equal;
+        }
+        // Same sign: compare magnitudes, then turn round for negatives.
+        let magnitude = self
+            .point
+            .cmp(&other.point)
+            .then_with(|| self.digits.cmp(&other.digits));
+        if self.negative {
+            magnitude.reverse()
+        } else {
+            magnitude
+        }
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -152,7 +262,45 @@ fn has(container: &Val, item: &Val) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::Predicate;
+    use super::Decimal;
     use crate::record::parse_row;
+
+    #[test]
+    fn integers_and_decimals_compare_exactly() {
+        let row = r#"{"id": 675127116845989889, "ts": 1499816949527975237, "x": 0.8000000000000000444, "big": 18446744073709551617}"#;
+        assert!(check("id == 675127116845989889", row));
+        assert!(!check("id == 675127116845989888", row));
+        assert!(check("id > 675127116845989888", row));
+        assert!(!check("ts == 1499816949527975200", row));
+        assert!(check("x > 0.8", row));
+        assert!(check("big > 18446744073709551616", row));
+        assert!(check("id == 6.75127116845989889e17", row));
+        assert!(check("id < 6.751271168459898891e17", row));
+    }
+
+    #[test]
+    fn decimals_order_like_numbers() {
+        let d = |t: &str| Decimal::parse(t).unwrap();
+        for (a, b) in [
+            ("1", "2"),
+            ("-2", "-1"),
+            ("-0.5", "0"),
+            ("0.05", "0.5"),
+            ("99", "1e2"),
+            ("1.5e-3", "0.002"),
+            ("-1e3", "-999"),
+        ] {
+            assert!(d(a) < d(b), "{a} < {b}");
+        }
+        for (a, b) in [
+            ("1", "1.0"),
+            ("100", "1e2"),
+            ("0", "-0.0"),
+            ("1.50", "15e-1"),
+        ] {
+            assert_eq!(d(a), d(b), "{a} == {b}");
+        }
+    }
 
     fn check(pred: &str, row: &str) -> bool {
         let p = Predicate::parse(pred).unwrap_or_else(|e| panic!("{e}"));
