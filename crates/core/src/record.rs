@@ -332,17 +332,55 @@ pub fn type_name(value: &Value) -> &'static str {
 /// The line with `fields` added at the end of the object. When none of them
 /// is in the row already, the original bytes are kept exactly (numbers,
 /// spacing, escapes) and the new fields spliced in before the closing brace;
-/// otherwise the row is rebuilt with the fields replaced where they stand.
-/// `raw` must be the line `row` was parsed from.
+/// otherwise the row is rewritten compactly with the fields replaced where
+/// they stand, every other value copied as its original text (so `1E5`
+/// stays `1E5`). `raw` must be the line `row` was parsed from.
 pub fn with_fields(raw: &[u8], row: &Row, fields: &[(&str, Value)]) -> Vec<u8> {
-    if fields.iter().any(|(k, _)| row.contains_key(*k)) {
+    if !fields.iter().any(|(k, _)| row.contains_key(*k)) {
+        return splice_fields(raw, fields);
+    }
+    let original = std::str::from_utf8(raw)
+        .ok()
+        .and_then(|text| raw_object(text.trim()).ok());
+    let Some(original) = original else {
+        // Not the line the row came from: rebuild from the row itself.
         let mut row = row.clone();
         for (k, v) in fields {
             row.insert((*k).to_string(), v.clone());
         }
         return to_line(&row).into_bytes();
+    };
+    let mut out = Vec::with_capacity(raw.len() + 32 * fields.len());
+    out.push(b'{');
+    let write = |out: &mut Vec<u8>, name: &str, value: &[u8]| {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, name).expect("strings serialise");
+        out.push(b':');
+        out.extend_from_slice(value);
+    };
+    for (name, text) in &original {
+        match fields.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => write(
+                &mut out,
+                name,
+                &serde_json::to_vec(v).expect("values serialise"),
+            ),
+            None => write(&mut out, name, text.as_bytes()),
+        }
     }
-    splice_fields(raw, fields)
+    for (k, v) in fields {
+        if !original.iter().any(|(name, _)| name == k) {
+            write(
+                &mut out,
+                k,
+                &serde_json::to_vec(v).expect("values serialise"),
+            );
+        }
+    }
+    out.push(b'}');
+    out
 }
 
 /// The line with `fields` appended before its closing brace, leaving every
@@ -386,6 +424,21 @@ pub fn to_line(row: &Row) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replacing_a_field_keeps_every_other_value_as_written() {
+        let raw = br#"{"text":"a","n":1E5,"split":"old", "x" : [1.50, {"y":2E-1}]}"#;
+        let row = parse_row(raw).unwrap();
+        let out = with_fields(
+            raw,
+            &row,
+            &[("split", Value::from("dev")), ("k", Value::from(1))],
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"text":"a","n":1E5,"split":"dev","x":[1.50, {"y":2E-1}],"k":1}"#
+        );
+    }
 
     #[test]
     fn keeps_field_order_and_number_text() {

@@ -6,7 +6,7 @@ use std::collections::hash_map::Entry;
 use std::path::Path;
 
 use refinery_core::reader::{Input, LineReader, DEFAULT_MAX_LINE_BYTES};
-use refinery_core::record::{parse_row, Row};
+use refinery_core::record::parse_raw_fields;
 use refinery_core::{Error, Result};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
@@ -26,9 +26,14 @@ pub enum JoinOn {
 pub struct HeadJoin {
     pub on: JoinOn,
     index: FxHashMap<String, u32>,
-    predictions: Vec<Row>,
+    /// Each head row's prediction fields: name and value as written (its
+    /// numbers copied exactly, `1E-1` stays `1E-1`).
+    predictions: Vec<Predictions>,
     pub duplicate_keys: u64,
 }
+
+/// A head row's prediction fields as (name, JSON text) pairs.
+pub type Predictions = Vec<(String, String)>;
 
 /// A scalar as a join key: strings as themselves, numbers as written.
 pub fn key_string(v: &Value) -> Option<String> {
@@ -57,19 +62,27 @@ impl HeadJoin {
             JoinOn::Text => "text",
         };
         while let Some(line) = reader.next_line()? {
-            let row = parse_row(line.bytes).map_err(|e| Error::data(line.location.clone(), e.0))?;
-            let Some(key) = row.get(field).and_then(key_string) else {
+            let raw = parse_raw_fields(line.bytes)
+                .map_err(|e| Error::data(line.location.clone(), e.0))?;
+            let value_of = |name: &str| {
+                raw.iter()
+                    .find(|(k, v)| k == name && *v != "null")
+                    .map(|(_, v)| *v)
+            };
+            let key = value_of(field)
+                .and_then(|v| serde_json::from_str::<Value>(v).ok())
+                .as_ref()
+                .and_then(key_string);
+            let Some(key) = key else {
                 return Err(Error::data(
                     line.location,
                     format!("affect-head row has no `{field}` to join on (--join-on)"),
                 ));
             };
-            let mut predictions = Row::new();
-            for (name, _) in PREDICTION_FIELDS {
-                if let Some(v) = row.get(name).filter(|v| !v.is_null()) {
-                    predictions.insert(name.to_string(), v.clone());
-                }
-            }
+            let predictions: Predictions = PREDICTION_FIELDS
+                .iter()
+                .filter_map(|(name, _)| Some((name.to_string(), value_of(name)?.to_string())))
+                .collect();
             match join.index.entry(key) {
                 Entry::Occupied(_) => join.duplicate_keys += 1,
                 Entry::Vacant(e) => {
@@ -82,7 +95,7 @@ impl HeadJoin {
     }
 
     /// The head row for a key: its index and predictions.
-    pub fn lookup(&self, key: &str) -> Option<(u32, &Row)> {
+    pub fn lookup(&self, key: &str) -> Option<(u32, &Predictions)> {
         self.index
             .get(key)
             .map(|&i| (i, &self.predictions[i as usize]))

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use refinery_core::record::{parse_raw_fields, raw_object, RawFields, Row};
+use refinery_core::record::{parse_raw_fields, raw_object, RawFields};
 use refinery_core::scan::needs_escape;
 use refinery_core::text::key_and_chars;
 use refinery_core::Location;
@@ -201,7 +201,7 @@ struct Parts<'a> {
 impl Prep<'_> {
     fn finish(&self, p: Parts, arena: &mut Vec<u8>) -> Prepared {
         let mut joined = None;
-        let mut head: Option<&Row> = None;
+        let mut head: Option<&crate::join::Predictions> = None;
         if let Some(join) = self.join {
             let key = match join.on {
                 JoinOn::Id => p.id.as_ref().and_then(|id| match id {
@@ -246,7 +246,9 @@ impl Prep<'_> {
         // Predictions in a fixed order, the head's winning over the source's.
         let mut tags: Vec<String> = Vec::new();
         for (field, out_name) in PREDICTION_FIELDS {
-            let from_head = head.and_then(|h| h.get(field)).map(Out::Value);
+            let from_head = head
+                .and_then(|h| h.iter().find(|(k, _)| k == field))
+                .map(|(_, raw)| Out::Raw(raw));
             let from_source = || {
                 p.extra
                     .iter()

@@ -283,3 +283,23 @@ fn goemotions_csv_lines_do_not_depend_on_line_ends() {
         r.stderr
     );
 }
+
+/// A head file's numbers are copied as written (`1E-1` stays `1E-1`).
+#[test]
+fn joined_predictions_keep_their_numbers_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("head.jsonl");
+    std::fs::write(&head, "{\"id\":\"m1\",\"valence\":1E-1,\"tension\":0.50}\n").unwrap();
+    let r = run(
+        BIN,
+        &["--quiet", "--join", head.to_str().unwrap()],
+        Some(b"{\"id\":\"m1\",\"text\":\"hello there you\",\"role\":\"user\",\"session_id\":\"s\"}\n"),
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("\"pred_valence\":1E-1,\"pred_tension\":0.50"),
+        "{}",
+        r.stdout
+    );
+}
