@@ -278,10 +278,13 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
 
     let failed: Vec<&GateResult> = gate_results.iter().filter(|g| !g.passed).collect();
     for g in &failed {
-        let actual = g.actual.map_or(
-            "no value (no rows with the field)".into(),
-            report::format_actual,
-        );
+        // Every digit the comparison saw (shortest round-trip form): a
+        // mean of 0.10000000000000005 fails `== 0.1`, and says why.
+        let actual = g
+            .actual
+            .map_or("no value (no rows with the field)".into(), |x| {
+                x.to_string()
+            });
         tool.say(&format!("gate failed: {} (actual {actual})", g.gate));
     }
     cli.common.finish(tool, tally, rejects)?;

@@ -248,3 +248,21 @@ fn big_integers_compare_exactly_in_where() {
         assert_eq!(report["rows"], rows, "{predicate}");
     }
 }
+
+/// A failing `==` on a computed value shows every digit it compared.
+#[test]
+fn a_failing_gate_prints_the_value_it_compared() {
+    let r = run(
+        env!("CARGO_BIN_EXE_stats"),
+        &["--quiet", "--require", "mae(pred_valence, valence) == 0.1"],
+        Some(b"{\"valence\":0.3,\"pred_valence\":0.2}\n{\"valence\":0.1,\"pred_valence\":0.2}\n"),
+    );
+    assert_eq!(r.status, 1);
+    assert!(
+        r.stderr.contains(
+            "gate failed: mae(pred_valence, valence) == 0.1 (actual 0.09999999999999999)"
+        ),
+        "{}",
+        r.stderr
+    );
+}
