@@ -1,14 +1,15 @@
 //! Exact mode: hold the rows, join rows that must share a split into units
 //! (same group, same normalised text), shuffle the units with a seeded
 //! ChaCha8 stream, and place them largest first so every stratum's splits
-//! meet their largest-remainder quotas as closely as the units allow.
+//! meet their quotas (a controlled rounding: strata and split totals both
+//! within one row of exact) as closely as the units allow.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashMap;
 
-use crate::quotas::{allocate_quotas, Filler};
+use crate::quotas::{allocate_table, Filler};
 use crate::rows::{Meta, ReadPart};
 
 /// Normalised texts found in more than one split.
@@ -169,10 +170,7 @@ impl Store {
         for &s in &self.stratum {
             strata_sizes[s as usize] += 1;
         }
-        let targets = strata_sizes
-            .iter()
-            .map(|&n| allocate_quotas(n, ratios))
-            .collect();
+        let targets = allocate_table(&strata_sizes, ratios, seed);
         let mut filler = Filler::new(targets);
         let mut unit_split = vec![0u8; n];
         let mut counts: Vec<(usize, u64)> = Vec::new();

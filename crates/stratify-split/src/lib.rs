@@ -29,7 +29,7 @@ use rustc_hash::FxHashSet;
 
 pub use exact::{leaked_texts, Store};
 pub use hash::split_of;
-pub use quotas::{allocate_quotas, Filler};
+pub use quotas::{allocate_table, Filler};
 pub use report::Report;
 
 use rows::{read_chunk, Fields, SplitFields};

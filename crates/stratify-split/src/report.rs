@@ -103,6 +103,20 @@ impl Report {
         let totals: Vec<u64> = (0..self.splits.len())
             .map(|i| self.counts.values().map(|c| c[i]).sum())
             .collect();
+        let all: u64 = totals.iter().sum();
+        // Each split's total against its exact share of all rows (within a
+        // row in exact mode unless groups forbid it).
+        let split_totals: Vec<Value> = self
+            .splits
+            .iter()
+            .zip(&totals)
+            .zip(&self.ratios)
+            .map(|((name, &rows), &ratio)| {
+                let exact = all as f64 * ratio;
+                json!({"split": name, "rows": rows, "exact_share": (exact * 100.0).round() / 100.0,
+                       "deviation_rows": ((rows as f64 - exact) * 100.0).round() / 100.0})
+            })
+            .collect();
         json!({
             "mode": if self.hash_mode { "hash" } else { "exact" },
             "seed": self.seed,
@@ -110,6 +124,7 @@ impl Report {
             "ratios": self.ratios,
             "rows": totals.iter().sum::<u64>(),
             "rows_per_split": totals,
+            "split_totals": split_totals,
             "strata": strata,
             "max_deviation_rows": self.max_deviation(),
             "groups": self.groups,

@@ -59,7 +59,8 @@ fn out_dir_writes_one_file_per_split() {
             .lines()
             .count()
     };
-    assert_eq!((lines("train"), lines("dev"), lines("test")), (226, 29, 27));
+    // 282 rows at 0.8/0.1/0.1: 225.6 / 28.2 / 28.2, each split within a row.
+    assert_eq!((lines("train"), lines("dev"), lines("test")), (226, 28, 28));
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -166,4 +167,59 @@ fn canonically_equivalent_texts_stay_together() {
             "seed {seed}"
         );
     }
+}
+
+/// Field case 07: small strata used to leave the test split empty (32/8/0,
+/// 40/0, 24/6/0 with sessions); the splits' totals now follow the ratios.
+#[test]
+fn no_split_is_left_empty() {
+    let totals = |args: &[&str]| -> Vec<u64> {
+        let r = run(BIN, args, None);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let mut counts: Vec<(String, u64)> = Vec::new();
+        for line in r.stdout.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let split = row["split"].as_str().unwrap().to_string();
+            match counts.iter_mut().find(|(s, _)| *s == split) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((split, 1)),
+            }
+        }
+        let order = ["train", "dev", "test"];
+        order
+            .iter()
+            .filter_map(|s| counts.iter().find(|(name, _)| name == s).map(|(_, n)| *n))
+            .collect()
+    };
+    for seed in ["0", "1", "2"] {
+        assert_eq!(
+            totals(&[
+                "--quiet",
+                "--seed",
+                seed,
+                "split/eight_strata_of_five.jsonl"
+            ]),
+            [32, 4, 4]
+        );
+    }
+    assert_eq!(
+        totals(&[
+            "--quiet",
+            "--ratios",
+            "0.9,0.1",
+            "--splits",
+            "train,test",
+            "split/eight_strata_of_five.jsonl"
+        ]),
+        [36, 4]
+    );
+    assert_eq!(
+        totals(&[
+            "--quiet",
+            "--group-by",
+            "session_id",
+            "split/ten_sessions.jsonl"
+        ]),
+        [24, 3, 3]
+    );
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use refinery_stratify_split::allocate_quotas;
+use refinery_stratify_split::allocate_table;
 use refinery_testkit::run;
 use serde_json::Value;
 
@@ -93,12 +93,17 @@ proptest! {
             let i = ["train", "dev", "test"].iter().position(|s| r["split"] == *s).unwrap();
             counts.entry(stratum).or_default()[i] += 1;
         }
+        let mut totals = [0u64; 3];
         for (stratum, c) in counts {
-            let n = c.iter().sum();
-            prop_assert_eq!(c.to_vec(), allocate_quotas(n, &[0.8, 0.1, 0.1]), "{}", stratum);
+            let n: u64 = c.iter().sum();
             for (i, r) in [0.8, 0.1, 0.1].iter().enumerate() {
-                prop_assert!((c[i] as f64 - n as f64 * r).abs() < 1.0);
+                prop_assert!((c[i] as f64 - n as f64 * r).abs() < 1.0 + 1e-9, "{}: {:?}", stratum, c);
+                totals[i] += c[i];
             }
+        }
+        // The splits' totals too (controlled rounding).
+        for (i, r) in [0.8, 0.1, 0.1].iter().enumerate() {
+            prop_assert!((totals[i] as f64 - rows.len() as f64 * r).abs() < 1.0 + 1e-9, "{:?}", totals);
         }
         let again = split(&["--seed", &seed.to_string()], &input);
         prop_assert_eq!(rows, again);
@@ -148,5 +153,39 @@ proptest! {
             let first = by_text.entry(t).or_insert_with(|| r["split"].clone());
             prop_assert_eq!(&*first, &r["split"]);
         }
+    }
+}
+
+proptest! {
+    /// Controlled rounding: every cell within one row of its exact share,
+    /// every stratum's quotas adding up to its size, every split's total
+    /// within one row of its exact share (so no split is empty when its
+    /// share is a row or more), for any sizes, ratios and seed.
+    #[test]
+    fn strata_and_split_totals_are_both_within_one_row(
+        sizes in proptest::collection::vec(0u64..60, 1..30),
+        weights in proptest::collection::vec(1u32..20, 2..5),
+        seed in any::<u64>(),
+    ) {
+        let total_weight: u32 = weights.iter().sum();
+        let ratios: Vec<f64> = weights.iter().map(|&w| w as f64 / total_weight as f64).collect();
+        let table = allocate_table(&sizes, &ratios, seed);
+        let n: u64 = sizes.iter().sum();
+        for (k, row) in table.iter().enumerate() {
+            prop_assert_eq!(row.iter().sum::<u64>(), sizes[k]);
+            for (s, &cell) in row.iter().enumerate() {
+                let exact = sizes[k] as f64 * ratios[s];
+                prop_assert!((cell as f64 - exact).abs() < 1.0 + 1e-9, "cell {k},{s}: {cell} vs {exact}");
+            }
+        }
+        for s in 0..ratios.len() {
+            let got: u64 = table.iter().map(|r| r[s]).sum();
+            let exact = n as f64 * ratios[s];
+            prop_assert!((got as f64 - exact).abs() < 1.0 + 1e-9, "split {s}: {got} vs {exact}");
+            if exact >= 1.0 {
+                prop_assert!(got > 0);
+            }
+        }
+        prop_assert_eq!(allocate_table(&sizes, &ratios, seed), table);
     }
 }
