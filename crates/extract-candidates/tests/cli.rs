@@ -303,3 +303,49 @@ fn joined_predictions_keep_their_numbers_as_written() {
         r.stdout
     );
 }
+
+/// The TSV and JSONL readers number lines the same whatever the line ends
+/// (LF, CRLF, a mix), blank lines included.
+#[test]
+fn tsv_and_jsonl_lines_do_not_depend_on_line_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = [
+        "I am so glad you came\t17\tc1",
+        "",
+        "why would you do that\t2\tc2",
+        "it is what it is\t27\tc3",
+    ];
+    let jsonl = [
+        r#"{"text":"hello there friend","role":"user","session_id":"s"}"#,
+        "",
+        r#"{"text":"are you coming tonight","role":"user","session_id":"s"}"#,
+        r#"{"text":"fine then whatever","role":"user","session_id":"s"}"#,
+    ];
+    for (name, lines) in [("g.tsv", &tsv), ("c.jsonl", &jsonl)] {
+        for (ending, join) in [
+            ("lf", vec!["\n"; 3]),
+            ("crlf", vec!["\r\n"; 3]),
+            ("mixed", vec!["\r\n", "\n", "\r\n"]),
+        ] {
+            let mut text = String::new();
+            for (i, line) in lines.iter().enumerate() {
+                text.push_str(line);
+                text.push_str(join.get(i).copied().unwrap_or("\n"));
+            }
+            let path = dir.path().join(format!("{ending}-{name}"));
+            std::fs::write(&path, text).unwrap();
+            let r = run(BIN, &["--quiet", path.to_str().unwrap()], None);
+            assert_eq!(r.status, 0, "{ending} {name}: {}", r.stderr);
+            let got: Vec<u64> = r
+                .stdout
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["line"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(got, [1, 3, 4], "{ending} {name}");
+        }
+    }
+}
