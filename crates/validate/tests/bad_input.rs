@@ -117,4 +117,16 @@ fn every_tool_rejects_the_same_lines_for_the_same_reasons() {
     for (tool, args) in tools {
         assert_eq!(&rejected(tool, args), &reference, "{tool} {args:?}");
     }
+    // label has no --rejects: it stops at the first bad line, with the same words.
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("sheet.csv");
+    let label = sibling("label");
+    let r = run(
+        label.to_str().unwrap(),
+        &[CORPUS, "--export-csv", sheet.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    let first = format!("{CORPUS}:2: {}", reference[&2]);
+    assert!(r.stderr.contains(&first), "{first}\n{}", r.stderr);
 }
