@@ -6,7 +6,7 @@
 # The first run builds llama-cpp-python (about 4 minutes); later runs reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 scripts/models.py runtime venv smollm2
+python3 scripts/models.py runtime venv smollm2 judge
 cache=${REFINERY_CACHE:-$PWD/.cache/refinery}
 python3 scripts/llama_server.py install
 cargo build --release --locked -q -p refinery-generate -p refinery-vet-score
@@ -82,5 +82,21 @@ python3 - "$tmp/vet_chat.jsonl" <<'EOF' || fail "chat judge rows are wrong"
 import json, sys
 rows = [json.loads(l)["scenario_vet"] for l in open(sys.argv[1])]
 assert len(rows) == 8 and all("mass" in r and "error" not in r for r in rows), rows
+EOF
+# 6. The judges' model as converted (Qwen2, 8-bit weights) against llama.cpp on
+#    the GGUF it came from: greedy chat answers to the same prompts.
+judge_gguf=$cache/gguf/Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf
+judge_dir=$cache/models/qwen2.5-coder-1.5b-instruct
+head -6 testdata/parity/prompts.jsonl > "$tmp/judge_prompts.jsonl"
+"$cache/llama-server/bin/python" scripts/llama_reference.py "$judge_gguf" "$tmp/judge_prompts.jsonl" > "$tmp/judge_llama.jsonl"
+$bin/generate --quiet --chat --model "$judge_dir" --max-new-tokens 16 "$tmp/judge_prompts.jsonl" > "$tmp/judge_onnx.jsonl"
+python3 - "$tmp/judge_llama.jsonl" "$tmp/judge_onnx.jsonl" <<'EOF' || fail "the converted judge model disagrees with llama.cpp"
+import json, sys
+llama = [json.loads(l)["response"] for l in open(sys.argv[1])]
+onnx = [json.loads(l)["response"] for l in open(sys.argv[2])]
+start = sum(a[:20] == b[:20] for a, b in zip(llama, onnx))
+whole = sum(a == b for a, b in zip(llama, onnx))
+print(f"test-api-server: converted Qwen2 vs llama.cpp: {start}/{len(llama)} answers agree on their first 20 characters, {whole} in full (16 tokens)")
+assert len(llama) == len(onnx) == 6 and start >= 4, (llama, onnx)
 EOF
 echo "api server: ok"
