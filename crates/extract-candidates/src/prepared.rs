@@ -485,7 +485,7 @@ fn find<'a>(fields: &'a RawFields<'a>, names: &[String]) -> Option<(&'a str, &'a
     names.iter().find_map(|n| {
         fields
             .iter()
-            .rev() // a repeated key: the last one counts, as in a parsed row
+            .rev()
             .find(|(k, v)| k == n && *v != "null")
             .map(|(k, v)| (k.as_ref(), *v))
     })
