@@ -66,9 +66,26 @@ fn parse_object_text(text: &str) -> Result<Row, LineError> {
     Ok(row)
 }
 
-/// Whether the text holds a `\u` escape (checked by the full parse only).
-fn has_unicode_escape(text: &str) -> bool {
-    memchr::memmem::find(text.as_bytes(), b"\\u").is_some()
+/// Whether the text holds a `\uD800`-`\uDFFF` escape: a surrogate, which
+/// only the full parse checks is paired (the fast parses skip values
+/// without decoding them). Other escapes need no second look, so a line
+/// written by Python's `json.dumps` (every non-ASCII character escaped)
+/// pays for the full parse only where it has an emoji or a broken one.
+pub fn has_surrogate_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memmem::find_iter(bytes, b"\\u").any(|at| {
+        // An escape only if an even number of backslashes comes before it.
+        let before = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        let hex = &bytes[at + 2..];
+        before % 2 == 0
+            && hex.len() >= 2
+            && hex[0].eq_ignore_ascii_case(&b'd')
+            && matches!(hex[1].to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f')
+    })
 }
 
 fn describe_start(c: char) -> &'static str {
@@ -193,7 +210,7 @@ impl FieldSet {
 /// still be valid JSON: skipped values are parsed, not trusted.
 pub fn parse_fields(bytes: &[u8], fields: &FieldSet) -> Result<Row, LineError> {
     let text = check_object_text(bytes)?;
-    if has_unicode_escape(text) {
+    if has_surrogate_escape(text) {
         if let Some(e) = full_parse_error(text) {
             return Err(e);
         }
@@ -248,7 +265,7 @@ pub type RawFields<'a> = crate::scan::Fields<'a>;
 /// Parses a line into [`RawFields`]; the whole line is still checked.
 pub fn parse_raw_fields(bytes: &[u8]) -> Result<RawFields<'_>, LineError> {
     let text = check_object_text(bytes)?;
-    if has_unicode_escape(text) {
+    if has_surrogate_escape(text) {
         if let Some(e) = full_parse_error(text) {
             return Err(e);
         }
@@ -424,6 +441,27 @@ pub fn to_line(row: &Row) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_surrogate_escapes_need_the_full_parse() {
+        assert!(has_surrogate_escape(r#"{"a":"\ud83d\ude00"}"#));
+        assert!(has_surrogate_escape(r#"{"a":"x \uDC02"}"#));
+        assert!(!has_surrogate_escape(r#"{"a":"caf\u00e9 \u4e2d"}"#));
+        assert!(
+            !has_surrogate_escape(r#"{"a":"\\ud83d is text"}"#),
+            "an escaped backslash"
+        );
+        assert!(
+            has_surrogate_escape(r#"{"a":"\\\ud83d"}"#),
+            "backslash, then an escape"
+        );
+        // The fast parses refuse a lone one in a field they skip.
+        let mut fields = FieldSet::new();
+        fields.insert("b");
+        assert!(parse_fields(br#"{"a":"cut \ud83d","b":1}"#, &fields).is_err());
+        assert!(parse_raw_fields(br#"{"a":"cut \ud83d","b":1}"#).is_err());
+        assert!(parse_fields(br#"{"a":"caf\u00e9","b":1}"#, &fields).is_ok());
+    }
 
     #[test]
     fn replacing_a_field_keeps_every_other_value_as_written() {

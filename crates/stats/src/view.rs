@@ -56,11 +56,11 @@ fn axis(v: Option<f64>) -> AxisValue {
 
 impl<'a> RowView<'a> {
     /// The fast path: `None` when the line needs the general path. A line
-    /// with a `\u` escape anywhere takes the general path: the fast path
-    /// skips the fields it does not read without checking their escapes
-    /// (a lone surrogate there must be refused as every tool refuses it).
+    /// with a surrogate escape anywhere takes the general path: the fast
+    /// path skips the fields it does not read without checking them (a lone
+    /// surrogate there must be refused as every tool refuses it).
     pub fn parse_fast(text: &'a str) -> Option<RowView<'a>> {
-        if memchr::memmem::find(text.as_bytes(), b"\\u").is_some() {
+        if refinery_core::record::has_surrogate_escape(text) {
             return None;
         }
         let f: FastRow<'a> = serde_json::from_str(text).ok()?;
