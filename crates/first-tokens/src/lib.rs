@@ -20,8 +20,8 @@ use refinery_core::writer::{write_file_atomically, JsonlWriter};
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::judge::RESPONSE_NO_PREFIX_TEMPLATE;
 use refinery_lm::{
-    Calibration, CausalLm, Definition, DigitTokens, Finding, Item, Judgement, LikelihoodJudge,
-    LmJudge, ModelArgs, RunCalibration, Separation,
+    Calibration, CausalLm, Definition, DigitTokens, Item, Judgement, LikelihoodJudge, LmJudge,
+    ModelArgs, RunCalibration, Separation,
 };
 use serde_json::{json, Value};
 
@@ -255,12 +255,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             .iter()
             .map(|c| (c.polarity == "positive", c.test.with_first_score)),
     );
-    let line = separation.describe("first tokens", cli.min_auc);
-    if separation.finding(cli.min_auc) == Finding::CannotSeparate {
-        tool.say(&line);
-    } else {
-        tool.note(&line);
-    }
+    separation.report(tool, "first tokens", cli.min_auc);
     if let Some(path) = &cli.report {
         let md = markdown_report(
             &trait_name,

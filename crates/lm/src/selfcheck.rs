@@ -114,6 +114,17 @@ impl Separation {
         })
     }
 
+    /// Prints [`Self::describe`] on stderr: as a note, or, when the judge
+    /// cannot separate the trait, as a warning that `--quiet` does not hide.
+    pub fn report(&self, tool: &refinery_core::Tool, what: &str, min_auc: f64) {
+        let line = self.describe(what, min_auc);
+        if self.finding(min_auc) == Finding::CannotSeparate {
+            tool.say(&line);
+        } else {
+            tool.note(&line);
+        }
+    }
+
     /// One line for stderr or a report: the figures, then what they mean.
     pub fn describe(&self, what: &str, min_auc: f64) -> String {
         let figures = match (self.auc, self.mean_gap) {

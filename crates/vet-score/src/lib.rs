@@ -25,7 +25,7 @@ use refinery_core::trait_files::{pair_rows, ScenarioSource};
 use refinery_core::writer::write_file_atomically;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::{
-    first_words, Calibration, Definition, Finding, Judgement, ModelArgs, RunCalibration, Separation,
+    first_words, Calibration, Definition, Judgement, ModelArgs, RunCalibration, Separation,
 };
 
 use judges::{open_judge, AnyJudge};
@@ -337,12 +337,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         write_file_atomically(path, &(text + "\n"))?;
     }
     report_rates(tool, &scored);
-    let line = separation.describe(&format!("{} stage", cli.stage.name()), cli.min_auc);
-    if separation.finding(cli.min_auc) == Finding::CannotSeparate {
-        tool.say(&line);
-    } else {
-        tool.note(&line);
-    }
+    separation.report(tool, &format!("{} stage", cli.stage.name()), cli.min_auc);
     tally.blank = source.blank_lines();
     cli.common.finish(tool, tally, rejects)?;
     let failed = pending
