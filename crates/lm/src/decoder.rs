@@ -175,6 +175,12 @@ impl Decoder {
         ))
     }
 
+    /// Bytes of KV cache one row holds per token (keys and values, every
+    /// layer, float32).
+    pub fn cache_bytes_per_token(&self) -> usize {
+        2 * self.layout.layers * self.layout.kv_heads * self.layout.head_dim * 4
+    }
+
     /// The cache of a batch of one, repeated `n` times (a shared prefix).
     pub fn repeat_cache(&self, cache: &KvCache, n: usize) -> Result<KvCache> {
         self.gather_rows(&vec![(cache, 0); n])

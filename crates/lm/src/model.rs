@@ -66,6 +66,11 @@ impl CausalLm {
         &self.decoder.layout
     }
 
+    /// Tokens in the vocabulary, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
     pub fn name(&self) -> &str {
         &self.config.name
     }

@@ -8,8 +8,19 @@ use crate::error::{LmError, Result};
 use crate::model::CausalLm;
 use crate::sampling::log_softmax;
 
-/// Continuations scored per forward pass (bounds the logits held at once).
+/// Continuations scored per forward pass at most (bounds the logits held at once).
 const CONTINUATION_BATCH: usize = 32;
+
+/// Bytes of repeated prefix cache a batch of continuations may hold. Each
+/// continuation carries its own copy of the prefix's cache (and the step
+/// returns a grown copy): 32 copies of a 300-token prefix are 1.1 GB for a
+/// 1.5B model with 28 layers, so long prefixes get smaller batches.
+const CACHE_BUDGET: usize = 96 << 20;
+
+/// Bytes of logits a batch of continuations may return (every position of
+/// every row, over the whole vocabulary: 600 KB a position for Qwen2's
+/// 151936 tokens).
+const LOGITS_BUDGET: usize = 32 << 20;
 
 /// A prefix that has been run: its length, the next-token log-probs and its cache.
 pub struct PrefixState {
@@ -52,7 +63,8 @@ impl CausalLm {
         let (last, cache) = self.run_prefix(prefix)?;
         let first = log_softmax(&last);
         let mut scores = Vec::with_capacity(continuations.len());
-        for chunk in continuations.chunks(CONTINUATION_BATCH) {
+        let batch = self.continuation_batch(prefix.len() + longest, longest);
+        for chunk in continuations.chunks(batch) {
             let width = chunk.iter().map(Vec::len).max().unwrap_or(1) - 1;
             if width == 0 {
                 scores.extend(chunk.iter().map(|c| single(first[c[0] as usize])));
@@ -103,7 +115,8 @@ impl CausalLm {
             });
         }
         let mut along = Vec::with_capacity(paths.len());
-        for chunk in paths.chunks(CONTINUATION_BATCH) {
+        let batch = self.continuation_batch(prefix.len + longest, longest);
+        for chunk in paths.chunks(batch) {
             let width = chunk.iter().map(Vec::len).max().unwrap_or(0);
             if width == 0 {
                 along.extend(chunk.iter().map(|_| Vec::new()));
@@ -119,6 +132,17 @@ impl CausalLm {
             }
         }
         Ok(along)
+    }
+
+    /// How many continuations of up to `width` tokens after a prefix
+    /// (`total` tokens in all) share one forward pass: as many as
+    /// [`CACHE_BUDGET`] and [`LOGITS_BUDGET`] hold, 1 to [`CONTINUATION_BATCH`].
+    fn continuation_batch(&self, total: usize, width: usize) -> usize {
+        let cache = self.decoder.cache_bytes_per_token() * total.max(1);
+        let logits = self.vocab_size() * 4 * width.max(1);
+        (CACHE_BUDGET / cache)
+            .min(LOGITS_BUDGET / logits)
+            .clamp(1, CONTINUATION_BATCH)
     }
 
     /// Feeds right-padded token rows after a cached prefix; logits at every position.
