@@ -2,11 +2,14 @@
 """A real OpenAI-compatible server on 127.0.0.1 for the API backend's
 end-to-end test and benchmark: llama.cpp's server from PyPI
 llama-cpp-python (its [server] extras), serving the SmolLM2 GGUF that
-`make models` fetches.
+`make models` fetches (or, with `judge`, the judges' Qwen2.5-Coder-1.5B GGUF).
 
 usage: scripts/llama_server.py install
-       scripts/llama_server.py start PORT     (prints the base URL, waits until it answers)
+       scripts/llama_server.py start PORT [judge]   (prints the base URL, waits until it answers)
        scripts/llama_server.py stop PORT
+
+The model is served under its directory name as the API model
+(smollm2-135m-instruct, or qwen2.5-coder-1.5b-instruct).
 
 install builds llama.cpp from source inside pip (cmake, about 4 minutes on
 2 cores) into a virtualenv in the project cache (REFINERY_CACHE, default
@@ -25,7 +28,11 @@ CACHE = os.environ.get("REFINERY_CACHE") or os.path.join(REPO, ".cache", "refine
 VENV = os.path.join(CACHE, "llama-server")
 PACKAGE = "llama-cpp-python[server]==0.3.36"
 STAMP = os.path.join(VENV, "installed")
-GGUF = os.path.join(CACHE, "gguf", "SmolLM2-135M-Instruct.Q4_1.gguf")
+# What `start` can serve: the model's alias, its GGUF, the models.py step that fetches it.
+MODELS = {
+    "smollm2": ("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2"),
+    "judge": ("qwen2.5-coder-1.5b-instruct", "Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf", "judge"),
+}
 PYTHON = os.path.join(VENV, "bin", "python")
 
 
@@ -57,13 +64,15 @@ def pid_file(port):
     return os.path.join(CACHE, f"llama-server-{port}.pid")
 
 
-def start(port):
+def start(port, model="smollm2"):
     install()
-    if not os.path.exists(GGUF):
-        subprocess.run([sys.executable, os.path.join(REPO, "scripts", "models.py"), "smollm2"], check=True)
+    alias, name, step = MODELS[model]
+    gguf = os.path.join(CACHE, "gguf", name)
+    if not os.path.exists(gguf):
+        subprocess.run([sys.executable, os.path.join(REPO, "scripts", "models.py"), step], check=True)
     log = open(os.path.join(CACHE, f"llama-server-{port}.log"), "w")
     proc = subprocess.Popen(
-        [PYTHON, "-m", "llama_cpp.server", "--model", GGUF, "--model_alias", "smollm2-135m-instruct",
+        [PYTHON, "-m", "llama_cpp.server", "--model", gguf, "--model_alias", alias,
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--seed", "0"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     with open(pid_file(port), "w") as f:
@@ -104,6 +113,8 @@ def main():
         install()
     elif len(args) == 2 and args[0] in ("start", "stop") and args[1].isdigit():
         (start if args[0] == "start" else stop)(int(args[1]))
+    elif len(args) == 3 and args[0] == "start" and args[1].isdigit() and args[2] in MODELS:
+        start(int(args[1]), args[2])
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

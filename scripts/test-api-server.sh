@@ -83,7 +83,7 @@ import json, sys
 rows = [json.loads(l)["scenario_vet"] for l in open(sys.argv[1])]
 assert len(rows) == 8 and all("mass" in r and "error" not in r for r in rows), rows
 EOF
-# 6. The judges' model as converted (Qwen2, 8-bit weights) against llama.cpp on
+# 6. The judges' model as converted (Qwen2, 4-bit blocks) against llama.cpp on
 #    the GGUF it came from: greedy chat answers to the same prompts.
 judge_gguf=$cache/gguf/Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf
 judge_dir=$cache/models/qwen2.5-coder-1.5b-instruct

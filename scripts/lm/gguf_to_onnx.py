@@ -13,16 +13,16 @@ is undone here so the graph can use the Hugging Face rotate-half layout.
 --weights f16 (the default) dequantises everything to float16 (widened to
 float32 when ONNX Runtime loads it): exact arithmetic, and a prompt's tokens
 do not depend on what else is in its batch. --weights q4 keeps the Q4_1 and
-Q4_K projections and a Q8_0 output head quantized (other types, such as a
+Q4_K projections and the output head quantized (other types, such as a
 Q4_K_M file's Q6_K tensors, become 8-bit blocks of 32), run by ONNX
-Runtime's MatMulNBits: the GGUF's own values, a quarter of the bytes to read
+Runtime's MatMulNBits, and gathers token embeddings from a 4-bit table with
+GatherBlockQuantized: the GGUF's own values, a quarter of the bytes to read
 per token, about 1.8x faster decoding at batch 1 on two cores; but MatMulNBits
 quantizes activations to 8 bits (as llama.cpp does), so logits move by up to
-~1 in 30 and greedy output can differ between batch sizes. --weights q8
-requantizes every projection (whatever its GGUF type) to 8-bit blocks of 32
-for MatMulNBits and keeps the embedding table float16, gathered a row at a
-time: for models too large to widen to float32 (a 1.5B judge: about 2 GB
-instead of 7).
+~1 in 30 and greedy output can differ between batch sizes. The judges'
+1.5B model is converted this way (1.5 GB). --weights q8 requantizes every
+projection (whatever its GGUF type) to 8-bit blocks of 32 and keeps the
+embedding table float16, gathered a row at a time (2.2 GB for the 1.5B model).
 
 Architectures: `llama` (SmolLM2, Llama 2/3 without rope scaling) and `qwen2`
 (Q/K/V biases, rotate-half rotary stored as is, untied or tied output, the

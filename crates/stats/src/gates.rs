@@ -115,6 +115,8 @@ enum GateState {
     Share(Predicate, u64),
     Field(Vec<String>, Moments),
     Paired(Vec<String>, Vec<String>, PairStats),
+    /// Measured between raters by `--agreement`, not over rows: never here.
+    BetweenRaters,
 }
 
 /// A gate being measured.
@@ -150,6 +152,7 @@ impl GateMeter {
             Aggregate::Paired(_, a, b) => {
                 GateState::Paired(a.clone(), b.clone(), PairStats::default())
             }
+            Aggregate::Alpha(_) => GateState::BetweenRaters,
         };
         GateMeter {
             gate,
@@ -173,6 +176,7 @@ impl GateMeter {
                 }
             }
             GateState::Paired(a, b, stats) => stats.push(number_at(row, a), number_at(row, b)),
+            GateState::BetweenRaters => {}
         }
     }
 
@@ -184,6 +188,7 @@ impl GateMeter {
             | (GateState::Share(_, a), GateState::Share(_, b)) => *a += b,
             (GateState::Field(_, a), GateState::Field(_, b)) => a.merge(b),
             (GateState::Paired(_, _, a), GateState::Paired(_, _, b)) => a.merge(b),
+            (GateState::BetweenRaters, GateState::BetweenRaters) => {}
             _ => unreachable!("meters of one gate have one state"),
         }
     }
@@ -198,7 +203,7 @@ impl GateMeter {
             (GateState::Field(_, m), Aggregate::Std(_)) => m.std(),
             (GateState::Field(_, m), _) => m.sum(),
             (GateState::Paired(_, _, s), Aggregate::Paired(metric, ..)) => s.metric(*metric),
-            (GateState::Paired(..), _) => None,
+            (GateState::Paired(..), _) | (GateState::BetweenRaters, _) => None,
         }
     }
 

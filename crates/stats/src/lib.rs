@@ -7,11 +7,13 @@
 //! stats --require 'count() >= 8000' --require 'share(intimacy <= -0.1) >= 0.05' data.jsonl
 //! stats --where 'source == "goemotions"' --by archetype data.jsonl
 //! stats --compare 'pred_*' --require 'mae(pred_valence, valence) <= 0.25' preds.jsonl
+//! stats --agreement --require 'alpha(valence) >= 0.6' ana.jsonl ben.jsonl
 //! ```
 //!
 //! It streams: memory holds the counters, the tag and group tables, and
 //! (only with `--compare` or a `spearman` gate) the compared pairs.
 
+pub mod agreement;
 mod gates;
 mod meters;
 mod numeric;
@@ -25,7 +27,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use refinery_core::config::{load_targets, Baseline};
-use refinery_core::expr::{parse_path, Gate, Predicate};
+use refinery_core::expr::{parse_path, Aggregate, Gate, Predicate};
 use refinery_core::parallel::{default_workers, for_each_chunk};
 use refinery_core::record::FieldSet;
 use refinery_core::writer::JsonlWriter;
@@ -59,6 +61,14 @@ Predicates (--where, and inside count/share): valence <= -0.2 and intimacy >= 0.
 mean(PRED - LABEL), Spearman) overall, per archetype and per split; 'pred_*' means
 pred_valence=valence, pred_intimacy=intimacy and pred_tension=tension. Rows missing
 either field are counted as missing, never guessed.
+
+--agreement reads the labelled rows of several raters instead (one file each, or mixed):
+rows with the same --key (default id) are one candidate, --rater-field (default labelled_by)
+names the rater. It reports per axis Krippendorff's alpha (interval) and the mean absolute
+difference between two raters, alpha (nominal) for the archetype, the items and raters,
+and per rater how often a label equals the prediction beside it (pred_valence, ...) to two
+decimals against how often it would by chance (a rater far above chance is copying the
+predictions). Gates: alpha(valence) >= 0.6, alpha(archetype) >= 0.5, ...
 
 --format json is the machine interface: schema \"refinery.stats/1\", documented in the
 README. The summary line counts rows summarised as written and --where misses as filtered.";
@@ -109,6 +119,19 @@ pub struct Cli {
     /// Archetype targets file [default: pipelines/archetypes.json, built in]
     #[arg(long, value_name = "FILE")]
     pub targets: Option<PathBuf>,
+
+    /// Measure agreement between raters on the same candidates instead
+    /// (alpha per axis and archetype; gates: alpha(FIELD))
+    #[arg(long, conflicts_with_all = ["compare", "by", "require_targets"])]
+    pub agreement: bool,
+
+    /// With --agreement: the field that identifies a candidate
+    #[arg(long, value_name = "FIELD", default_value = "id", requires = "agreement")]
+    pub key: String,
+
+    /// With --agreement: the field that names the rater
+    #[arg(long, value_name = "FIELD", default_value = "labelled_by", requires = "agreement")]
+    pub rater_field: String,
 }
 
 /// One gate per archetype: its count must reach `share` of its target,
@@ -175,6 +198,9 @@ fn compare_specs(cli: &Cli) -> Result<Vec<CompareSpec>> {
 
 pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     tool.quiet = cli.common.quiet;
+    if cli.agreement {
+        return run_agreement(&cli, tool);
+    }
     let thresholds = Baseline::load(cli.thresholds.as_deref())?;
     let targets = load_targets(cli.targets.as_deref())?;
     let predicate = match &cli.where_ {
@@ -195,6 +221,15 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         .iter()
         .map(|g| Gate::parse(g).map_err(|e| flag_error("--require", e)))
         .collect::<Result<_>>()?;
+    if let Some(g) = gates
+        .iter()
+        .find(|g| matches!(g.aggregate, Aggregate::Alpha(_)))
+    {
+        return Err(flag_error(
+            "--require",
+            format!("`{g}` is measured between raters: add --agreement"),
+        ));
+    }
     let by = match &cli.by {
         Some(f) => Some(parse_path(f).map_err(|e| flag_error("--by", e))?),
         None => None,
@@ -295,6 +330,69 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             "{} of {} gates failed",
             failed.len(),
             gate_results.len()
+        )))
+    }
+}
+
+/// `--agreement`: reads every row (labelled data is small), pairs the raters'
+/// rows per candidate, prints the report and judges the alpha gates.
+fn run_agreement(cli: &Cli, tool: &mut Tool) -> Result<()> {
+    let gates: Vec<Gate> = cli
+        .require
+        .iter()
+        .map(|g| Gate::parse(g).map_err(|e| flag_error("--require", e)))
+        .collect::<Result<_>>()?;
+    let predicate = match &cli.where_ {
+        Some(src) => Some(Predicate::parse(src).map_err(|e| flag_error("--where", e))?),
+        None => None,
+    };
+    let key = parse_path(&cli.key).map_err(|e| flag_error("--key", e))?;
+    let rater = parse_path(&cli.rater_field).map_err(|e| flag_error("--rater-field", e))?;
+    let (mut reader, progress) = cli.common.reader(tool)?;
+    let mut rejects = cli.common.rejects()?;
+    let mut tally = Tally::default();
+    let mut ratings = agreement::Ratings::default();
+    while let Some(line) = reader.next_line()? {
+        tally.read += 1;
+        let Some(row) = rejects.parse_or_reject(&line, cli.common.max_line_bytes)? else {
+            continue;
+        };
+        if predicate.as_ref().is_some_and(|p| !p.matches(&row)) {
+            tally.filtered += 1;
+            continue;
+        }
+        match ratings.add(row, &key, &rater) {
+            Ok(()) => tally.written += 1,
+            Err(reason) => rejects.reject(&line.location, &reason, line.bytes)?,
+        }
+    }
+    progress.finish();
+    tally.blank = reader.blank_lines();
+    let report = agreement::AgreementReport::measure(&ratings, &gates)?;
+    let mut out = JsonlWriter::stdout();
+    match cli.format {
+        Format::Json => out.write_value(&report.to_json())?,
+        Format::Table => out.write_text(&render::as_text(&report.sections()))?,
+        Format::Markdown => out.write_text(&render::as_markdown(&report.sections()))?,
+    }
+    out.flush()?;
+    let failed: Vec<&GateResult> = report.gates.iter().filter(|g| !g.passed).collect();
+    for g in &failed {
+        let actual = g
+            .actual
+            .map_or("no value (fewer than two raters on an item, or no variation)".into(), |x| {
+                x.to_string()
+            });
+        tool.say(&format!("gate failed: {} (actual {actual})", g.gate));
+    }
+    cli.common.finish(tool, tally, rejects)?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Check(format!(
+            "{} of {} gates failed",
+            failed.len(),
+            report.gates.len()
         )))
     }
 }

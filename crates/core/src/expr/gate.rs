@@ -2,8 +2,8 @@
 //! `count(archetype == "hostile_intimacy") >= 600`, `share(intimacy <= -0.1) >= 0.05`,
 //! `mean(valence) <= 0.1`, `min(F)`, `max(F)`, `std(F)`, `sum(F)`, and over a
 //! prediction and its label `mae(P, L)`, `rmse(P, L)`, `bias(P, L)`,
-//! `spearman(P, L)`. Each is compared with a number by `<`, `<=`, `>`, `>=`,
-//! `==` or `!=`.
+//! `spearman(P, L)`, and between raters (`stats --agreement`) `alpha(F)`.
+//! Each is compared with a number by `<`, `<=`, `>`, `>=`, `==` or `!=`.
 //!
 //! This module only parses and judges; the tool that reads the rows computes
 //! the aggregate's value.
@@ -31,6 +31,8 @@ pub enum Aggregate {
     Sum(Vec<String>),
     /// prediction against label, over rows that have both as numbers
     Paired(PairedMetric, Vec<String>, Vec<String>),
+    /// Krippendorff's alpha between raters on a field (`stats --agreement`)
+    Alpha(Vec<String>),
 }
 
 /// A measure of a prediction against its label.
@@ -62,7 +64,7 @@ pub struct Gate {
     pub threshold: f64,
 }
 
-const AGGREGATES: &str = "count, share, mean, min, max, std, sum, mae, rmse, bias, spearman";
+const AGGREGATES: &str = "count, share, mean, min, max, std, sum, mae, rmse, bias, spearman, alpha";
 
 impl Gate {
     pub fn parse(source: &str) -> Result<Gate, ParseError> {
@@ -82,6 +84,7 @@ impl Gate {
             "max" => Aggregate::Max(p.path()?),
             "std" => Aggregate::Std(p.path()?),
             "sum" => Aggregate::Sum(p.path()?),
+            "alpha" => Aggregate::Alpha(p.path()?),
             "mae" | "rmse" | "bias" | "spearman" => {
                 let metric = match name.as_str() {
                     "mae" => PairedMetric::Mae,
@@ -142,7 +145,8 @@ impl Gate {
             | Aggregate::Min(p)
             | Aggregate::Max(p)
             | Aggregate::Std(p)
-            | Aggregate::Sum(p) => {
+            | Aggregate::Sum(p)
+            | Aggregate::Alpha(p) => {
                 out.insert(p[0].clone());
             }
             Aggregate::Paired(_, a, b) => {
@@ -173,6 +177,7 @@ mod tests {
             "mean(valence) <= 0.1",
             "min(tension) > -1",
             "max(vet.score) < 100",
+            "alpha(valence) >= 0.6",
             "std(valence) != 0",
             "mae(pred_valence, valence) <= 0.25",
             "spearman(pred_valence, valence) >= 0.4",
