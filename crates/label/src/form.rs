@@ -153,6 +153,10 @@ pub enum Request {
 #[derive(Clone, Debug)]
 pub struct Form {
     pub answer: Answer,
+    /// Which of valence, intimacy, tension and confidence hold a value the
+    /// rater gave (or, with suggestions shown, saw pre-filled): an answer is
+    /// saved only when all four do.
+    pub given: [bool; 4],
     pub focus: usize,
     pub typed: String,
     /// the last refusal or hint, shown under the form
@@ -161,38 +165,65 @@ pub struct Form {
 }
 
 impl Form {
-    /// A fresh form, starting from the candidate's suggestions when it has any.
-    pub fn for_candidate(row: &Row, names: &[String]) -> Form {
-        let mut numbers = [0.0, 0.0, 0.0, 0.8];
+    /// A fresh form. Blind (the default): every field empty, so nothing a
+    /// model predicted can anchor the rater. With `suggestions`, the axes
+    /// start from the candidate's predicted or prior values and the
+    /// archetype from its suggested one; confidence is always the rater's.
+    pub fn for_candidate(row: &Row, names: &[String], suggestions: bool) -> Form {
+        let mut form = Form::with_answer(
+            Answer {
+                numbers: [0.0; 4],
+                archetype: None,
+                tags: Vec::new(),
+            },
+            names,
+        );
+        form.given = [false; 4];
+        if !suggestions {
+            return form;
+        }
         for (i, axis) in ["valence", "intimacy", "tension"].iter().enumerate() {
             if let Some(x) = suggestion(row, axis) {
-                numbers[i] = round3(x.clamp(-1.0, 1.0));
+                form.answer.numbers[i] = round3(x.clamp(-1.0, 1.0));
+                form.given[i] = true;
             }
         }
-        let archetype = row
+        form.answer.archetype = row
             .get("archetype")
             .and_then(Value::as_str)
             .filter(|a| names.iter().any(|n| n == a))
             .map(str::to_string);
-        Form::with_answer(
-            Answer {
-                numbers,
-                archetype,
-                tags: Vec::new(),
-            },
-            names,
-        )
+        form
     }
 
     /// A form holding a given answer (an undone one, to be corrected).
     pub fn with_answer(answer: Answer, names: &[String]) -> Form {
         Form {
             answer,
+            given: [true; 4],
             focus: 0,
             typed: String::new(),
             message: None,
             names: names.to_vec(),
         }
+    }
+
+    /// The answer, or a message naming the fields still empty.
+    fn complete_answer(&mut self) -> Option<Answer> {
+        let missing: Vec<&str> = FIELDS[..4]
+            .iter()
+            .zip(self.given)
+            .filter(|(_, given)| !given)
+            .map(|(f, _)| f.name())
+            .collect();
+        if missing.is_empty() {
+            return Some(self.answer.clone());
+        }
+        self.message = Some(format!(
+            "not saved: give {} first (type a value, or ←/→); Ctrl-N skips this candidate",
+            missing.join(", ")
+        ));
+        None
     }
 
     pub fn field(&self) -> Field {
@@ -222,14 +253,14 @@ impl Form {
             Key::Enter => {
                 if self.accept_typed() {
                     if self.focus + 1 == FIELDS.len() {
-                        return Request::Save(self.answer.clone());
+                        return self.complete_answer().map_or(Request::Nothing, Request::Save);
                     }
                     self.focus += 1;
                 }
             }
             Key::Save => {
                 if self.accept_typed() {
-                    return Request::Save(self.answer.clone());
+                    return self.complete_answer().map_or(Request::Nothing, Request::Save);
                 }
             }
             Key::Skip => return Request::Skip,
@@ -249,7 +280,13 @@ impl Form {
             return;
         }
         let value = &mut self.answer.numbers[self.focus];
-        *value = round3((*value + delta).clamp(lo, hi));
+        // The first step on an empty field puts it at the middle of its range.
+        *value = if self.given[self.focus] {
+            round3((*value + delta).clamp(lo, hi))
+        } else {
+            round3((lo + hi) / 2.0)
+        };
+        self.given[self.focus] = true;
     }
 
     /// Moves what was typed into the answer; false (with a message) if refused.
@@ -270,6 +307,7 @@ impl Form {
             }),
             numeric => parse_number(numeric, &self.typed).map(|x| {
                 self.answer.numbers[self.focus] = x;
+                self.given[self.focus] = true;
             }),
         };
         match result {
@@ -339,7 +377,7 @@ mod tests {
     }
 
     fn form() -> Form {
-        Form::for_candidate(&Row::new(), &names())
+        Form::for_candidate(&Row::new(), &names(), false)
     }
 
     fn typed(form: &mut Form, text: &str) {
@@ -351,7 +389,7 @@ mod tests {
     #[test]
     fn arrows_step_by_a_tenth_and_stop_at_the_range() {
         let mut f = form();
-        for _ in 0..3 {
+        for _ in 0..4 {
             f.press(Key::Right);
         }
         assert_eq!(f.answer.numbers[0], 0.3);
@@ -397,6 +435,7 @@ mod tests {
     #[test]
     fn enter_on_the_last_field_saves() {
         let mut f = form();
+        f.given = [true; 4];
         f.focus = 5;
         typed(&mut f, "teasing, teasing,Bad Tag");
         assert_eq!(f.press(Key::Enter), Request::Nothing);
@@ -407,14 +446,44 @@ mod tests {
         }
     }
 
-    #[test]
-    fn suggestions_start_the_form() {
-        let row: Row = serde_json::from_str(
+    fn suggested_row() -> Row {
+        serde_json::from_str(
             r#"{"pred_valence": -0.62, "prior": {"tension": 0.7}, "archetype": "flat_numb"}"#,
         )
-        .unwrap();
-        let f = Form::for_candidate(&row, &names());
-        assert_eq!(f.answer.numbers, [-0.62, 0.0, 0.7, 0.8]);
+        .unwrap()
+    }
+
+    #[test]
+    fn the_form_starts_empty_without_suggestions() {
+        let mut f = Form::for_candidate(&suggested_row(), &names(), false);
+        assert_eq!(f.given, [false; 4]);
+        assert_eq!(f.answer.archetype, None);
+        // Ctrl-S on a fresh form saves nothing and says what is missing.
+        assert_eq!(f.press(Key::Save), Request::Nothing);
+        let message = f.message.clone().unwrap();
+        assert!(message.contains("valence, intimacy, tension, confidence"), "{message}");
+    }
+
+    #[test]
+    fn suggestions_start_the_form_when_shown_but_not_the_confidence() {
+        let mut f = Form::for_candidate(&suggested_row(), &names(), true);
+        assert_eq!(f.answer.numbers[..3], [-0.62, 0.0, 0.7]);
+        assert_eq!(f.given, [true, false, true, false]);
         assert_eq!(f.answer.archetype.as_deref(), Some("flat_numb"));
+        assert_eq!(f.press(Key::Save), Request::Nothing);
+        assert!(f.message.clone().unwrap().contains("give intimacy, confidence"));
+    }
+
+    #[test]
+    fn a_full_answer_saves() {
+        let mut f = form();
+        for value in ["-0.4", "0.3", "0.5", "0.9"] {
+            typed(&mut f, value);
+            f.press(Key::Enter);
+        }
+        match f.press(Key::Save) {
+            Request::Save(a) => assert_eq!(a.numbers, [-0.4, 0.3, 0.5, 0.9]),
+            other => panic!("{other:?}"),
+        }
     }
 }

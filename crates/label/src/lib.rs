@@ -5,12 +5,14 @@
 //! label candidates.jsonl -o labelled.jsonl            # interactive
 //! label candidates.jsonl --export-csv sheet.csv       # sheet with empty label columns
 //! label --import-csv sheet.csv -o labelled.jsonl      # filled sheet back to JSONL
+//! label candidates.jsonl -o ana.jsonl --rater ana --raters ana,ben --overlap 0.2
 //! ```
 //!
 //! Modules: [`form`] is the answer form and its checks (the state machine),
 //! [`session`] the output file, resume and undo, [`sheet`] the CSV route,
-//! [`tui`] the screen.
+//! [`tui`] the screen, [`assign`] the share of candidates each rater gets.
 
+pub mod assign;
 pub mod form;
 pub mod session;
 pub mod sheet;
@@ -29,9 +31,15 @@ use serde_json::Value;
 use session::{utc_now, Rater, Session};
 
 const AFTER_HELP: &str = "\
-Interactive: one candidate at a time, with its context turns, provenance and
-any predicted or prior values (shown as suggestions, never as labels). Keys:
-  ←/→            step valence, intimacy, tension or confidence by 0.1
+Blind by default: the rater sees the text, its context turns and its provenance,
+never a model's predicted values, an archetype's prior or a suggested archetype,
+so the labels cannot copy them; every axis and the confidence start empty and
+must be given before an answer is saved. --show-suggestions shows them (and
+starts the form from them); every row then says labelled_with_suggestions: true.
+
+Interactive: one candidate at a time. Keys:
+  ←/→            step valence, intimacy, tension or confidence by 0.1 (the
+                 first step on an empty field puts it at the middle)
   digits, -, .   type a value; Enter accepts it (a value out of range is refused)
   ↑/↓, Enter     move between fields; Enter on the last field saves
   Tab            complete the archetype (or a tag) from the mapping file
@@ -40,8 +48,15 @@ any predicted or prior values (shown as suggestions, never as labels). Keys:
 Every answer is appended to OUT at once (fsync'd), so a killed session loses
 nothing; starting again with the same files resumes after the last labelled
 candidate. Labelled rows keep every candidate field and add valence, intimacy,
-tension, confidence, archetype (also added to tags), tags, labelled_by and
-labelled_at (RFC 3339 UTC; SOURCE_DATE_EPOCH fixes it for reproducible runs).
+tension, confidence, archetype (also added to tags), tags, labelled_by (the
+rater), labelled_at (RFC 3339 UTC; SOURCE_DATE_EPOCH fixes it for reproducible
+runs) and labelled_with_suggestions.
+
+A sprint with several raters: every rater runs label with the same --raters,
+--overlap and --seed and their own --rater. A seeded SHARE of the candidates
+(the overlap, marked overlap: true) goes to every rater, the rest is dealt out
+so each candidate has one rater. `stats --agreement ana.jsonl ben.jsonl` then
+measures how far the raters agree on the overlap (Krippendorff's alpha).
 
 Spreadsheet: --export-csv writes a sheet whose header row gives each label
 column's allowed values; --import-csv reads it back through the same checks as
@@ -83,6 +98,24 @@ pub struct Cli {
     #[arg(long, value_name = "NAME")]
     pub rater: Option<String>,
 
+    /// Show predicted and prior values and the suggested archetype, and
+    /// start the form from them (rows say labelled_with_suggestions: true)
+    #[arg(long)]
+    pub show_suggestions: bool,
+
+    /// Every rater of the sprint, comma-separated: the candidates are
+    /// shared out between them (with --overlap, a share goes to all)
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub raters: Vec<String>,
+
+    /// The share of candidates every rater labels, for measuring agreement
+    #[arg(long, value_name = "SHARE", requires = "raters")]
+    pub overlap: Option<f64>,
+
+    /// Seed of the share-out (the same for every rater of a sprint)
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "raters")]
+    pub seed: u64,
+
     /// No summary line on stderr
     #[arg(short, long)]
     pub quiet: bool,
@@ -113,12 +146,21 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     if let Some(sheet) = &cli.export_csv {
         // A candidate without text could not be labelled, and the sheet
         // would not import: it is left out and named.
-        let (rows, textless): (Vec<_>, Vec<_>) = session::read_located_rows(candidates)?
-            .into_iter()
-            .partition(|(_, row)| has_text(row));
+        let mut located = session::read_located_rows(candidates)?;
+        if let Some(assignment) = assignment(&cli)? {
+            located = assignment.keep(located);
+        }
+        let (rows, textless): (Vec<_>, Vec<_>) =
+            located.into_iter().partition(|(_, row)| has_text(row));
         let rows: Vec<Row> = rows.into_iter().map(|(_, row)| row).collect();
         let mut file = AtomicFile::create(sheet)?;
-        sheet::export(&rows, &names, &mut file, &sheet.display().to_string())?;
+        sheet::export(
+            &rows,
+            &names,
+            &mut file,
+            &sheet.display().to_string(),
+            cli.show_suggestions,
+        )?;
         file.commit()?;
         tool.note(&format!(
             "{} candidates written to {}",
@@ -144,7 +186,8 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             "label is interactive and needs a terminal; for a sheet use --export-csv / --import-csv",
         ));
     }
-    let mut session = Session::open(candidates, out, targets, rater(&cli)?)?;
+    let assignment = assignment(&cli)?;
+    let mut session = Session::open(candidates, out, targets, rater(&cli)?, assignment.as_ref())?;
     session.count_also(&cli.dataset)?;
     tui::run(&mut session)?;
     tool.note(&format!(
@@ -167,7 +210,17 @@ fn rater(cli: &Cli) -> Result<Rater> {
     Ok(Rater {
         name,
         clock: utc_now,
+        suggestions: cli.show_suggestions,
     })
+}
+
+/// This rater's share of the candidates, when --raters is given.
+fn assignment(cli: &Cli) -> Result<Option<assign::Assignment>> {
+    if cli.raters.is_empty() {
+        return Ok(None);
+    }
+    let me = rater(cli)?.name;
+    assign::Assignment::new(&cli.raters, &me, cli.overlap.unwrap_or(0.0), cli.seed).map(Some)
 }
 
 fn import(cli: &Cli, sheet: &std::path::Path, names: &[String], tool: &Tool) -> Result<()> {

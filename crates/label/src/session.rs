@@ -18,12 +18,15 @@ use refinery_core::{Error, Location, Result, Row};
 
 use crate::form::{Answer, Form, Key, Request};
 
-/// Who labels, and the clock their answers are stamped with.
+/// Who labels, how, and the clock their answers are stamped with.
 #[derive(Clone, Debug)]
 pub struct Rater {
     pub name: String,
     /// RFC 3339 UTC time of an answer; fixed by SOURCE_DATE_EPOCH in tests
     pub clock: fn() -> String,
+    /// Whether the rater sees the predicted and prior values (written to
+    /// every row as `labelled_with_suggestions`: those labels may be anchored)
+    pub suggestions: bool,
 }
 
 /// The seed's labelled row: the candidate's fields, then the rater's.
@@ -61,6 +64,10 @@ pub fn labelled_row(candidate: &Row, answer: &Answer, rater: &Rater) -> Row {
     );
     row.insert("labelled_by".into(), Value::from(rater.name.clone()));
     row.insert("labelled_at".into(), Value::from((rater.clock)()));
+    row.insert(
+        "labelled_with_suggestions".into(),
+        Value::from(rater.suggestions),
+    );
     row
 }
 
@@ -115,9 +122,24 @@ pub enum Outcome {
 }
 
 impl Session {
-    /// Opens the candidates and the output, resuming after the last answer.
-    pub fn open(candidates: &Path, out: &Path, targets: Vec<Target>, rater: Rater) -> Result<Self> {
-        let located = read_located_rows(candidates)?;
+    /// Whether the rater sees predicted and prior values.
+    pub fn shows_suggestions(&self) -> bool {
+        self.rater.suggestions
+    }
+
+    /// Opens the candidates (those `assignment` gives this rater, when
+    /// there is one) and the output, resuming after the last answer.
+    pub fn open(
+        candidates: &Path,
+        out: &Path,
+        targets: Vec<Target>,
+        rater: Rater,
+        assignment: Option<&crate::assign::Assignment>,
+    ) -> Result<Self> {
+        let mut located = read_located_rows(candidates)?;
+        if let Some(assignment) = assignment {
+            located = assignment.keep(located);
+        }
         let mut index_of_text = HashMap::new();
         for (i, (at, row)) in located.iter().enumerate() {
             let text = row.get("text").and_then(Value::as_str).ok_or_else(|| {
@@ -141,7 +163,7 @@ impl Session {
             counts: HashMap::new(),
             counted_elsewhere: HashMap::new(),
             position: 0,
-            form: Form::for_candidate(&Row::new(), &names),
+            form: Form::for_candidate(&Row::new(), &names, false),
             rater,
             resumed: 0,
         };
@@ -209,7 +231,7 @@ impl Session {
         let names = self.names();
         let empty = Row::new();
         let row = self.candidates.get(self.position).unwrap_or(&empty);
-        self.form = Form::for_candidate(row, &names);
+        self.form = Form::for_candidate(row, &names, self.rater.suggestions);
     }
 
     pub fn names(&self) -> Vec<String> {

@@ -6,6 +6,9 @@
 use std::io::Write;
 use std::path::Path;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
 use serde_json::Value;
 
 use refinery_core::{Error, Result, Row};
@@ -26,21 +29,32 @@ fn label_headers(names: &[String]) -> Vec<String> {
     ]
 }
 
-const READ_ONLY: [&str; 5] = [
-    "row",
-    "text",
-    "context",
-    "suggested (not labels)",
-    "candidate (JSON, do not edit)",
-];
+const SUGGESTED: &str = "suggested (not labels)";
 
-/// Writes the candidates as a sheet for raters.
-pub fn export(rows: &[Row], names: &[String], out: impl Write, out_name: &str) -> Result<()> {
+/// The read-only columns. Blind (without suggestions) the candidate travels
+/// encoded, so its predicted values are not one glance away from the rater.
+fn read_only_headers(suggestions: bool) -> Vec<&'static str> {
+    if suggestions {
+        vec!["row", "text", "context", SUGGESTED, "candidate (JSON, do not edit)"]
+    } else {
+        vec!["row", "text", "context", "candidate (encoded, do not edit)"]
+    }
+}
+
+/// Writes the candidates as a sheet for raters: with `suggestions`, a column
+/// of predicted and prior values beside the empty label columns.
+pub fn export(
+    rows: &[Row],
+    names: &[String],
+    out: impl Write,
+    out_name: &str,
+    suggestions: bool,
+) -> Result<()> {
     let io = |e: csv::Error| Error::io(out_name, std::io::Error::other(e));
     let mut sheet = csv::Writer::from_writer(out);
-    let header: Vec<String> = READ_ONLY
-        .iter()
-        .map(|s| s.to_string())
+    let header: Vec<String> = read_only_headers(suggestions)
+        .into_iter()
+        .map(str::to_string)
         .chain(label_headers(names))
         .collect();
     sheet.write_record(&header).map_err(io)?;
@@ -55,13 +69,12 @@ pub fn export(rows: &[Row], names: &[String], out: impl Write, out_name: &str) -
             _ => String::new(),
         };
         let candidate = serde_json::to_string(row).expect("a row serialises");
-        let record = [
-            (i + 1).to_string(),
-            text.to_string(),
-            context,
-            suggestions(row),
-            candidate,
-        ];
+        let mut record = vec![(i + 1).to_string(), text.to_string(), context];
+        if suggestions {
+            record.extend([suggested(row), candidate]);
+        } else {
+            record.push(URL_SAFE_NO_PAD.encode(candidate));
+        }
         let empty = std::iter::repeat_n(String::new(), 6);
         sheet
             .write_record(record.into_iter().chain(empty))
@@ -71,7 +84,7 @@ pub fn export(rows: &[Row], names: &[String], out: impl Write, out_name: &str) -
 }
 
 /// The predicted and prior values, in one readable cell.
-fn suggestions(row: &Row) -> String {
+fn suggested(row: &Row) -> String {
     let mut parts = Vec::new();
     if let Some(a) = row.get("archetype").and_then(Value::as_str) {
         parts.push(format!("archetype={a}"));
@@ -117,6 +130,11 @@ pub fn import(path: &Path, names: &[String], rater: &Rater, rules: &Rules) -> Re
             })
     };
     let candidate_col = column("candidate")?;
+    // The sheet says how it was labelled: with the suggestion column or blind.
+    let rater = &Rater {
+        suggestions: header.iter().any(|h| h == SUGGESTED),
+        ..rater.clone()
+    };
     let label_cols: Vec<usize> = [
         "valence",
         "intimacy",
@@ -151,10 +169,10 @@ pub fn import(path: &Path, names: &[String], rater: &Rater, rules: &Rules) -> Re
                 .problems
                 .push(format!("{name} row {sheet_row}: {message}"))
         };
-        let candidate: Row = match serde_json::from_str(record.get(candidate_col).unwrap_or("")) {
+        let candidate: Row = match decode_candidate(record.get(candidate_col).unwrap_or("")) {
             Ok(row) => row,
             Err(e) => {
-                bad(format!("candidate: not the JSON the export wrote ({e})"));
+                bad(format!("candidate: not what the export wrote ({e})"));
                 continue;
             }
         };
@@ -174,6 +192,16 @@ pub fn import(path: &Path, names: &[String], rater: &Rater, rules: &Rules) -> Re
 }
 
 /// The answer in a sheet row's label cells, or every cell's problem.
+/// The candidate cell: JSON (sheets with suggestions) or base64url JSON.
+fn decode_candidate(cell: &str) -> std::result::Result<Row, String> {
+    let cell = cell.trim();
+    if cell.starts_with('{') {
+        return serde_json::from_str(cell).map_err(|e| e.to_string());
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(cell).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
 fn answer_from_cells(cells: &[&str], names: &[String]) -> Result<Answer, Vec<String>> {
     let mut problems = Vec::new();
     let mut numbers = [0.0; 4];

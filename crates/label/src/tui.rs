@@ -107,7 +107,7 @@ pub fn screen_lines(session: &Session, width: usize) -> Vec<String> {
     match session.candidates.get(session.position) {
         None => lines
             .push("All candidates are done. Ctrl-U undoes the last answer, Ctrl-Q quits.".into()),
-        Some(row) => candidate_lines(row, width, &mut lines),
+        Some(row) => candidate_lines(row, width, session.shows_suggestions(), &mut lines),
     }
     lines.push(String::new());
     if !session.done() {
@@ -130,7 +130,7 @@ fn progress_line(session: &Session) -> String {
     format!("targets: {}", parts.join(" · "))
 }
 
-fn candidate_lines(row: &Row, width: usize, lines: &mut Vec<String>) {
+fn candidate_lines(row: &Row, width: usize, suggestions: bool, lines: &mut Vec<String>) {
     if let Some(Value::Array(turns)) = row.get("context") {
         let previous = turns.len().saturating_sub(1);
         for turn in &turns[..previous] {
@@ -159,6 +159,9 @@ fn candidate_lines(row: &Row, width: usize, lines: &mut Vec<String>) {
     })
     .collect();
     lines.push(format!("  from: {}", provenance.join(" ")));
+    if !suggestions {
+        return;
+    }
     let mut suggested = Vec::new();
     if let Some(a) = row.get("archetype").and_then(Value::as_str) {
         suggested.push(format!("archetype={a}"));
@@ -177,6 +180,7 @@ fn form_lines(session: &Session, lines: &mut Vec<String>) {
     let form = &session.form;
     for (i, field) in FIELDS.iter().enumerate() {
         let value = match i {
+            0..=3 if !form.given[i] => "—".to_string(),
             0..=3 => format!("{:+.2}", form.answer.numbers[i]),
             4 => form
                 .answer

@@ -7,24 +7,31 @@ use refinery_label::session::{Rater, Session};
 use refinery_testkit::fixture;
 use serde_json::Value;
 
+fn clock() -> String {
+    "2026-11-22T12:00:00Z".into()
+}
+
 fn rater() -> Rater {
-    fn clock() -> String {
-        "2026-11-22T12:00:00Z".into()
-    }
     Rater {
         name: "ana".into(),
         clock,
+        suggestions: false,
     }
 }
 
-fn open(out: &std::path::Path) -> Session {
+fn open_as(out: &std::path::Path, rater: Rater) -> Session {
     Session::open(
         &fixture("label/candidates.jsonl"),
         out,
         load_targets(None).unwrap(),
-        rater(),
+        rater,
+        None,
     )
     .unwrap()
+}
+
+fn open(out: &std::path::Path) -> Session {
+    open_as(out, rater())
 }
 
 fn keys(session: &mut Session, keys: &[Key]) {
@@ -45,12 +52,18 @@ fn rows(out: &std::path::Path) -> Vec<serde_json::Map<String, Value>> {
         .collect()
 }
 
-/// Valence by arrows, intimacy typed, tension and confidence accepted,
-/// archetype by Tab completion, a tag, saved by Enter.
+/// On a blind form: valence and intimacy typed, tension by arrows (the
+/// first step puts it at 0, then up), confidence typed, archetype by Tab
+/// completion, a tag, saved by Enter.
 fn answer_first(session: &mut Session) {
-    let mut k = vec![Key::Left, Key::Left, Key::Enter];
+    let mut k = typed("-0.9");
+    k.push(Key::Enter);
     k.extend(typed("0.45"));
-    k.extend([Key::Enter, Key::Enter, Key::Right, Key::Enter]);
+    k.push(Key::Enter);
+    k.extend(std::iter::repeat_n(Key::Right, 8));
+    k.push(Key::Enter);
+    k.extend(typed("0.9"));
+    k.push(Key::Enter);
     k.extend(typed("hostile_i"));
     k.extend([Key::Tab, Key::Enter]);
     k.extend(typed("argument"));
@@ -67,7 +80,6 @@ fn answers_become_rows_in_the_seed_schema() {
     let got = rows(&out);
     assert_eq!(got.len(), 1, "the answer is on disk at once");
     let row = &got[0];
-    // -0.7 predicted, two steps left
     assert_eq!(row["valence"], serde_json::json!(-0.9));
     assert_eq!(row["intimacy"], serde_json::json!(0.45));
     assert_eq!(row["tension"], serde_json::json!(0.7));
@@ -79,6 +91,7 @@ fn answers_become_rows_in_the_seed_schema() {
     );
     assert_eq!(row["labelled_by"], "ana");
     assert_eq!(row["labelled_at"], "2026-11-22T12:00:00Z");
+    assert_eq!(row["labelled_with_suggestions"], false);
     assert_eq!(row["session_id"], "s01", "candidate fields are kept");
     assert_eq!(s.position, 1);
     assert_eq!(s.count_of("hostile_intimacy"), 1);
@@ -141,7 +154,10 @@ fn a_restart_resumes_after_the_last_answer_and_skips_are_not_rows() {
     drop(s);
     let mut s = open(&out);
     assert_eq!((s.position, s.resumed), (2, 1));
-    keys(&mut s, &[Key::Save, Key::Save]);
+    keys(&mut s, &[Key::Save]);
+    assert_eq!(s.position, 2, "a blind form with no values is not saved");
+    answer_first(&mut s);
+    answer_first(&mut s);
     assert!(s.done());
     let texts: Vec<String> = rows(&out)
         .iter()
@@ -156,7 +172,7 @@ fn undo_removes_the_last_answer_and_brings_it_back_to_the_form() {
     let out = dir.path().join("labelled.jsonl");
     let mut s = open(&out);
     answer_first(&mut s);
-    keys(&mut s, &[Key::Save]);
+    answer_first(&mut s);
     assert_eq!(rows(&out).len(), 2);
     keys(&mut s, &[Key::Undo]);
     assert_eq!(rows(&out).len(), 1);
@@ -184,6 +200,7 @@ fn a_cut_short_output_file_is_refused_with_its_line() {
         &out,
         load_targets(None).unwrap(),
         rater(),
+        None,
     )
     .err()
     .unwrap();
@@ -200,6 +217,7 @@ fn a_candidate_without_text_is_named_by_its_line_blank_lines_counted() {
         &dir.path().join("out.jsonl"),
         load_targets(None).unwrap(),
         rater(),
+        None,
     )
     .err()
     .expect("a candidate without text is refused")
@@ -208,4 +226,33 @@ fn a_candidate_without_text_is_named_by_its_line_blank_lines_counted() {
         error.ends_with("candidates.jsonl:3: text: missing (a candidate needs the text to label)"),
         "{error}"
     );
+}
+
+#[test]
+fn with_suggestions_the_form_starts_from_the_predictions_and_rows_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("labelled.jsonl");
+    let mut s = open_as(
+        &out,
+        Rater {
+            suggestions: true,
+            ..rater()
+        },
+    );
+    assert!(s.shows_suggestions());
+    // -0.7 predicted, two steps left; intimacy and tension as predicted
+    let mut k = vec![Key::Left, Key::Left, Key::Enter, Key::Enter, Key::Enter];
+    // confidence is never pre-filled: Ctrl-S is refused until it is given
+    k.push(Key::Save);
+    keys(&mut s, &k);
+    assert!(s.form.message.as_deref().unwrap().contains("give confidence"));
+    keys(&mut s, &typed("0.7"));
+    keys(&mut s, &[Key::Save]);
+    let got = rows(&out);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["valence"], serde_json::json!(-0.9));
+    assert_eq!(got[0]["intimacy"], serde_json::json!(0.6));
+    assert_eq!(got[0]["confidence"], serde_json::json!(0.7));
+    assert_eq!(got[0]["archetype"], "hostile_intimacy");
+    assert_eq!(got[0]["labelled_with_suggestions"], true);
 }

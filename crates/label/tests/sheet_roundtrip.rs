@@ -1,6 +1,7 @@
 //! Property: a candidate survives the sheet untouched. Whatever its text
 //! holds (quotes, commas, line breaks, any script), export then import of a
-//! filled row gives back every candidate field as it was, plus the labels.
+//! filled row gives back every candidate field as it was, plus the labels,
+//! from a blind sheet (candidate encoded) as from one with suggestions.
 
 use proptest::prelude::*;
 use refinery_label::session::Rater;
@@ -14,6 +15,7 @@ fn rater() -> Rater {
     Rater {
         name: "ana".into(),
         clock,
+        suggestions: false,
     }
 }
 
@@ -43,6 +45,7 @@ proptest! {
     fn candidates_survive_the_sheet(
         texts in prop::collection::vec("[a-zA-Z0-9 ,\"'\n\r\t;éß中😀\\\\]{1,40}", 1..6),
         extra in any::<i64>(),
+        suggestions in any::<bool>(),
     ) {
         let candidates: Vec<serde_json::Map<String, Value>> = texts
             .iter()
@@ -56,7 +59,7 @@ proptest! {
             })
             .collect();
         let mut sheet = Vec::new();
-        export(&candidates, &names(), &mut sheet, "sheet").unwrap();
+        export(&candidates, &names(), &mut sheet, "sheet", suggestions).unwrap();
         let filled = fill_all(&sheet, ["-0.3", "0.25", "0.1", "0.6", "flat_numb", "quiet"]);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sheet.csv");
@@ -73,6 +76,7 @@ proptest! {
             prop_assert_eq!(&row["tags"], &json!(["flat_numb", "quiet"]));
             prop_assert_eq!(&row["valence"], &json!(-0.3));
             prop_assert_eq!(&row["confidence"], &json!(0.6));
+            prop_assert_eq!(&row["labelled_with_suggestions"], &json!(suggestions));
         }
     }
 }
