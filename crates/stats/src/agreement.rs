@@ -236,14 +236,15 @@ fn two_decimals(x: f64) -> i64 {
 
 /// Per rater and axis, how often the label repeats the prediction.
 pub fn mirroring(ratings: &Ratings) -> Vec<Mirroring> {
-    let mut by: BTreeMap<(String, String), Vec<(i64, i64)>> = BTreeMap::new();
+    // keyed by rater, then axis in AGREEMENT_AXES order
+    let mut by: BTreeMap<(String, usize), Vec<(i64, i64)>> = BTreeMap::new();
     for items in ratings.items.values() {
         for (rater, row) in items {
-            for axis in AGREEMENT_AXES {
-                let label = row.get(axis).and_then(as_number);
+            for (a, axis) in AGREEMENT_AXES.iter().enumerate() {
+                let label = row.get(*axis).and_then(as_number);
                 let pred = row.get(&format!("pred_{axis}")).and_then(as_number);
                 if let (Some(l), Some(p)) = (label, pred) {
-                    by.entry((rater.clone(), axis.to_string()))
+                    by.entry((rater.clone(), a))
                         .or_default()
                         .push((two_decimals(l), two_decimals(p)));
                 }
@@ -251,7 +252,7 @@ pub fn mirroring(ratings: &Ratings) -> Vec<Mirroring> {
         }
     }
     by.into_iter()
-        .map(|((rater, field), pairs)| {
+        .map(|((rater, a), pairs)| {
             let n = pairs.len() as f64;
             let labels = counts(&pairs.iter().map(|p| p.0).collect::<Vec<_>>())
                 .into_iter()
@@ -267,7 +268,7 @@ pub fn mirroring(ratings: &Ratings) -> Vec<Mirroring> {
                 equal: pairs.iter().filter(|(l, p)| l == p).count(),
                 rows: pairs.len(),
                 rater,
-                field,
+                field: AGREEMENT_AXES[a].to_string(),
                 chance,
             }
         })
