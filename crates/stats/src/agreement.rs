@@ -234,41 +234,50 @@ fn two_decimals(x: f64) -> i64 {
     (x * 100.0).round() as i64
 }
 
+/// Over (label, prediction) pairs: how many labels equal their prediction
+/// at two decimals, and the share expected by chance, Σ_v P(label = v) ·
+/// P(prediction = v) with v at two decimals (labels and predictions drawn
+/// independently from their own distributions).
+pub fn equal_to_prediction(pairs: &[(f64, f64)]) -> (usize, f64) {
+    let rounded: Vec<(i64, i64)> = pairs
+        .iter()
+        .map(|&(l, p)| (two_decimals(l), two_decimals(p)))
+        .collect();
+    let n = rounded.len() as f64;
+    let labels: Vec<i64> = rounded.iter().map(|p| p.0).collect();
+    let preds: Vec<i64> = rounded.iter().map(|p| p.1).collect();
+    let label_counts = counts(&labels);
+    let chance = counts(&preds)
+        .into_iter()
+        .map(|(v, c)| label_counts.get(v).copied().unwrap_or(0) as f64 * c as f64)
+        .sum::<f64>()
+        / (n * n).max(1.0);
+    (rounded.iter().filter(|(l, p)| l == p).count(), chance)
+}
+
 /// Per rater and axis, how often the label repeats the prediction.
 pub fn mirroring(ratings: &Ratings) -> Vec<Mirroring> {
     // keyed by rater, then axis in AGREEMENT_AXES order
-    let mut by: BTreeMap<(String, usize), Vec<(i64, i64)>> = BTreeMap::new();
+    let mut by: BTreeMap<(String, usize), Vec<(f64, f64)>> = BTreeMap::new();
     for items in ratings.items.values() {
         for (rater, row) in items {
             for (a, axis) in AGREEMENT_AXES.iter().enumerate() {
                 let label = row.get(*axis).and_then(as_number);
                 let pred = row.get(&format!("pred_{axis}")).and_then(as_number);
                 if let (Some(l), Some(p)) = (label, pred) {
-                    by.entry((rater.clone(), a))
-                        .or_default()
-                        .push((two_decimals(l), two_decimals(p)));
+                    by.entry((rater.clone(), a)).or_default().push((l, p));
                 }
             }
         }
     }
     by.into_iter()
         .map(|((rater, a), pairs)| {
-            let n = pairs.len() as f64;
-            let labels = counts(&pairs.iter().map(|p| p.0).collect::<Vec<_>>())
-                .into_iter()
-                .map(|(v, c)| (*v, c))
-                .collect::<HashMap<i64, usize>>();
-            let preds = pairs.iter().map(|p| p.1).collect::<Vec<_>>();
-            let chance = counts(&preds)
-                .into_iter()
-                .map(|(v, c)| labels.get(v).copied().unwrap_or(0) as f64 * c as f64)
-                .sum::<f64>()
-                / (n * n);
+            let (equal, chance) = equal_to_prediction(&pairs);
             Mirroring {
-                equal: pairs.iter().filter(|(l, p)| l == p).count(),
-                rows: pairs.len(),
                 rater,
                 field: AGREEMENT_AXES[a].to_string(),
+                rows: pairs.len(),
+                equal,
                 chance,
             }
         })

@@ -56,6 +56,17 @@ impl PairStats {
             PairedMetric::Spearman => spearman(&self.values),
         }
     }
+
+    /// The share of labels equal to their prediction at two decimals, and
+    /// the share chance alone would give ([`crate::agreement::equal_to_prediction`]).
+    pub fn equal_to_prediction(&self) -> Option<(f64, f64)> {
+        if self.pairs == 0 {
+            return None;
+        }
+        let labelled: Vec<(f64, f64)> = self.values.iter().map(|&(p, l)| (l, p)).collect();
+        let (equal, chance) = crate::agreement::equal_to_prediction(&labelled);
+        Some((equal as f64 / self.pairs as f64, chance))
+    }
 }
 
 /// Spearman's rho: Pearson correlation of the ranks, ties given their mean

@@ -39,7 +39,7 @@ pub use report::SCHEMA;
 pub use summary::{Summary, AXES};
 
 use gates::GateMeter;
-use meters::{CompareSpec, Measure, Meters};
+use meters::{CompareSpec, Measure, Meters, RATER_FIELD};
 use report::{Comparison, Report};
 use summary::{SPLIT_FIELD, SUMMARY_FIELDS};
 
@@ -58,7 +58,9 @@ Predicates (--where, and inside count/share): valence <= -0.2 and intimacy >= 0.
   tags has \"tension\", source == \"goemotions\", not exists(context), vet.score >= 60, ...
 
 --compare PRED=LABEL measures a prediction against its label (MAE, RMSE, bias =
-mean(PRED - LABEL), Spearman) overall, per archetype and per split; 'pred_*' means
+mean(PRED - LABEL), Spearman, and the share of labels equal to the prediction at
+two decimals next to the share chance gives: a rater far above chance is copying
+the predictions) overall, per archetype, per split and per rater (labelled_by); 'pred_*' means
 pred_valence=valence, pred_intimacy=intimacy and pred_tension=tension. Rows missing
 either field are counted as missing, never guessed.
 
@@ -189,6 +191,7 @@ fn compare_specs(cli: &Cli) -> Result<Vec<CompareSpec>> {
                     overall: PairStats::default(),
                     by_archetype: BTreeMap::new(),
                     by_split: BTreeMap::new(),
+                    by_rater: BTreeMap::new(),
                 },
             });
         }
@@ -237,7 +240,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let compares = compare_specs(&cli)?;
 
     let mut fields = FieldSet::new();
-    for f in SUMMARY_FIELDS.iter().chain([&SPLIT_FIELD]) {
+    for f in SUMMARY_FIELDS.iter().chain([&SPLIT_FIELD, &RATER_FIELD]) {
         fields.insert(*f);
     }
     let named = predicate.iter().flat_map(|p| p.fields());

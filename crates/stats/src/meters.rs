@@ -17,6 +17,9 @@ use crate::report::Comparison;
 use crate::summary::{category_key, Summary, SPLIT_FIELD};
 use crate::view::RowView;
 
+/// The field `label` names the rater in.
+pub const RATER_FIELD: &str = "labelled_by";
+
 /// A `--compare` pair: where to find the prediction and the label.
 #[derive(Clone)]
 pub struct CompareSpec {
@@ -73,6 +76,10 @@ impl Meters {
             if let Some(split) = row.get(SPLIT_FIELD).filter(|v| !v.is_null()) {
                 let split = category_key(split);
                 c.stats.by_split.entry(split).or_default().push(p, l);
+            }
+            if let Some(rater) = row.get(RATER_FIELD).filter(|v| !v.is_null()) {
+                let rater = category_key(rater);
+                c.stats.by_rater.entry(rater).or_default().push(p, l);
             }
         }
     }

@@ -20,6 +20,8 @@ pub struct Comparison {
     pub overall: PairStats,
     pub by_archetype: std::collections::BTreeMap<String, PairStats>,
     pub by_split: std::collections::BTreeMap<String, PairStats>,
+    /// per rater (`labelled_by`), where rows name one
+    pub by_rater: std::collections::BTreeMap<String, PairStats>,
 }
 
 impl Comparison {
@@ -28,6 +30,7 @@ impl Comparison {
         for (mine, theirs) in [
             (&mut self.by_archetype, &other.by_archetype),
             (&mut self.by_split, &other.by_split),
+            (&mut self.by_rater, &other.by_rater),
         ] {
             for (k, p) in theirs {
                 mine.entry(k.clone()).or_default().merge(p);
@@ -137,6 +140,8 @@ fn pair_json(p: &PairStats) -> Value {
         "rmse": num(p.metric(PairedMetric::Rmse)),
         "bias": num(p.metric(PairedMetric::Bias)),
         "spearman": num(p.metric(PairedMetric::Spearman)),
+        "equal_to_prediction": num(p.equal_to_prediction().map(|e| e.0)),
+        "equal_by_chance": num(p.equal_to_prediction().map(|e| e.1)),
     })
 }
 
@@ -184,6 +189,7 @@ pub fn to_json(r: &Report) -> Value {
                 v["label"] = c.label.clone().into();
                 v["by_archetype"] = by(&c.by_archetype).into();
                 v["by_split"] = by(&c.by_split).into();
+                v["by_rater"] = by(&c.by_rater).into();
                 v
             })
             .collect();
@@ -353,11 +359,20 @@ fn comparison_section(c: &Comparison) -> Section {
     let mut sec = Section::new(
         format!("compare {} against {}", c.prediction, c.label),
         &[
-            "subset", "pairs", "missing", "mae", "rmse", "bias", "spearman",
+            "subset",
+            "pairs",
+            "missing",
+            "mae",
+            "rmse",
+            "bias",
+            "spearman",
+            "= prediction",
+            "by chance",
         ],
-        &[false, true, true, true, true, true, true],
+        &[false, true, true, true, true, true, true, true, true],
     );
     let mut row = |name: String, p: &PairStats| {
+        let equal = p.equal_to_prediction();
         sec.row(vec![
             name,
             p.pairs.to_string(),
@@ -366,6 +381,8 @@ fn comparison_section(c: &Comparison) -> Section {
             fixed(p.metric(PairedMetric::Rmse)),
             signed(p.metric(PairedMetric::Bias)),
             signed(p.metric(PairedMetric::Spearman)),
+            fixed(equal.map(|e| e.0)),
+            fixed(equal.map(|e| e.1)),
         ])
     };
     row("all".into(), &c.overall);
@@ -374,6 +391,9 @@ fn comparison_section(c: &Comparison) -> Section {
     }
     for (k, p) in &c.by_split {
         row(format!("split {k}"), p);
+    }
+    for (k, p) in &c.by_rater {
+        row(format!("rater {k}"), p);
     }
     sec
 }

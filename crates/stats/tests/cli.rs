@@ -266,3 +266,24 @@ fn a_failing_gate_prints_the_value_it_compared() {
         r.stderr
     );
 }
+
+#[test]
+fn compare_shows_per_rater_how_often_labels_copy_the_prediction() {
+    let r = run(
+        BIN,
+        &[
+            "--format",
+            "markdown",
+            "--compare",
+            "pred_valence=valence",
+            "--where",
+            "exists(labelled_by)",
+            "affect/two_raters.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    // ana's labels are the predictions (share 1.000), ben's are not
+    assert!(r.stdout.contains("| rater ana | 6 | 0 | 0.000 | 0.000 | +0.000 | +1.000 | 1.000 | 0.167 |"), "{}", r.stdout);
+    assert_golden("golden/stats/two_raters_compare.md", &r.stdout);
+}
