@@ -3,6 +3,10 @@
 # split per archetype, and reported on with coverage gates.
 RUN002 ?= pipelines/sample/run002_plus_goe.sample.jsonl
 LABELS_SRC ?= pipelines/sample/run003_labels
+# A second rater's labels of the overlap: agreement is measured on them; the
+# dataset keeps the first rater's labels.
+OVERLAP_SRC ?= pipelines/sample/run003_overlap
+AGREEMENT_GATES ?= --require 'alpha(valence) >= 0.6'
 RUN003_DIR ?= $(OUT)/fine_tune/run003
 LABELS_DIR ?= $(HARVEST_DIR)/run003
 DATASET := $(RUN003_DIR)/affect_dataset_run003.jsonl
@@ -34,11 +38,14 @@ $(SPLITS) &: $(DATASET) | tools
 	stratify-split --seed $(SPLIT_SEED) --group-by session_id \
 	    --out-dir $(RUN003_DIR)/splits --report $(RUN003_DIR)/split_report.json $(DATASET)
 
-# 4. Stats on the dataset and each split, with the coverage gates.
-$(RUN003_DIR)/report.md: $(DATASET) $(SPLITS) | tools
+# 4. Stats on the dataset and each split, with the coverage gates; agreement
+#    between the raters on the overlap, with its gates.
+$(RUN003_DIR)/report.md: $(DATASET) $(SPLITS) $(wildcard $(LABELS_SRC)/*.jsonl $(OVERLAP_SRC)/*.jsonl) | tools
 	{ echo "# run003 coverage"; echo; echo "## affect_dataset_run003.jsonl"; echo; \
 	  stats --quiet --format markdown $(COVERAGE_GATES) $(DATASET); \
 	  for s in $(SPLITS); do echo "## $$(basename $$s)"; echo; stats --quiet --format markdown $$s; done; \
+	  echo "## labels: agreement between raters"; echo; \
+	  stats --quiet --agreement --format markdown $(AGREEMENT_GATES) $(wildcard $(LABELS_SRC)/*.jsonl $(OVERLAP_SRC)/*.jsonl); \
 	} > $@.tmp
 	mv $@.tmp $@
 	@echo "run003: $(DATASET), splits in $(RUN003_DIR)/splits/, report $@"

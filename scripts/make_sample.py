@@ -3,13 +3,15 @@
 
   make_sample.py          > pipelines/sample/run002_plus_goe.sample.jsonl
   make_sample.py labels   > pipelines/sample/run003_labels/batch1.jsonl
+  make_sample.py overlap  > pipelines/sample/run003_overlap/rater2.jsonl
 
 
 A stand-in for the seed's run002_plus_goe: a few hundred rows in the seed's
 affect schema, warmth-heavy like the real baseline, with some rows in every
 archetype. Deterministic: the same script writes the same bytes.
 The labels stand in for a rater's first run003 batch: new rows for the
-archetypes the baseline lacks, including distant ones.
+archetypes the baseline lacks, including distant ones; the overlap, for a
+second rater's labels of a third of them (`stats --agreement` reads both).
 """
 import json
 import random
@@ -161,11 +163,12 @@ NEW_LABELS = [
 ]
 
 
-def labels():
+def label_rows():
+    rows = []
     for archetype, centre, tags, texts in NEW_LABELS:
         for i, text in enumerate(texts):
             v, it, t = (round(clamp(c + rng.gauss(0, 0.08)), 2) for c in centre)
-            print(json.dumps({
+            rows.append({
                 "text": text,
                 "valence": v,
                 "intimacy": it,
@@ -176,13 +179,43 @@ def labels():
                 "session_id": f"run003-{archetype}-{i // 2}",
                 "context": ["(earlier turn)", text],
                 "archetype": archetype,
+                "id": f"run003-{archetype}-{i}",
+                "overlap": len(rows) % 3 == 0,
                 "labelled_by": "rater-sample",
-            }, ensure_ascii=False))
+            })
+    return rows
+
+
+def labels():
+    for row in label_rows():
+        print(json.dumps(row, ensure_ascii=False))
+
+
+def overlap():
+    """A second rater's labels of the overlap (every third candidate of the
+    first batch), given independently: near the first rater's values, now
+    and then another archetype."""
+    second = random.Random(30)
+    names = sorted({archetype for archetype, *_ in NEW_LABELS})
+    for row in label_rows():
+        if not row["overlap"]:
+            continue
+        mine = dict(row)
+        for axis in ("valence", "intimacy", "tension"):
+            mine[axis] = round(clamp(row[axis] + second.gauss(0, 0.1)), 2)
+        mine["confidence"] = round(second.uniform(0.6, 0.95), 2)
+        if second.random() < 0.15:
+            mine["archetype"] = second.choice(names)
+            mine["tags"] = [mine["archetype"]] + row["tags"][1:]
+        mine["labelled_by"] = "rater-second"
+        print(json.dumps(mine, ensure_ascii=False))
 
 
 if __name__ == "__main__":
     import sys
     if sys.argv[1:] == ["labels"]:
         labels()
+    elif sys.argv[1:] == ["overlap"]:
+        overlap()
     else:
         main()
