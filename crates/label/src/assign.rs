@@ -110,7 +110,11 @@ mod tests {
             if places.iter().all(|p| *p == Some(true)) {
                 shared += 1;
             } else {
-                assert_eq!(places.iter().filter(|p| **p == Some(false)).count(), 1, "{key}");
+                assert_eq!(
+                    places.iter().filter(|p| **p == Some(false)).count(),
+                    1,
+                    "{key}"
+                );
                 assert!(places.iter().all(|p| *p != Some(true)), "{key}");
                 alone += 1;
             }

@@ -253,14 +253,18 @@ impl Form {
             Key::Enter => {
                 if self.accept_typed() {
                     if self.focus + 1 == FIELDS.len() {
-                        return self.complete_answer().map_or(Request::Nothing, Request::Save);
+                        return self
+                            .complete_answer()
+                            .map_or(Request::Nothing, Request::Save);
                     }
                     self.focus += 1;
                 }
             }
             Key::Save => {
                 if self.accept_typed() {
-                    return self.complete_answer().map_or(Request::Nothing, Request::Save);
+                    return self
+                        .complete_answer()
+                        .map_or(Request::Nothing, Request::Save);
                 }
             }
             Key::Skip => return Request::Skip,
@@ -461,7 +465,10 @@ mod tests {
         // Ctrl-S on a fresh form saves nothing and says what is missing.
         assert_eq!(f.press(Key::Save), Request::Nothing);
         let message = f.message.clone().unwrap();
-        assert!(message.contains("valence, intimacy, tension, confidence"), "{message}");
+        assert!(
+            message.contains("valence, intimacy, tension, confidence"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -471,7 +478,11 @@ mod tests {
         assert_eq!(f.given, [true, false, true, false]);
         assert_eq!(f.answer.archetype.as_deref(), Some("flat_numb"));
         assert_eq!(f.press(Key::Save), Request::Nothing);
-        assert!(f.message.clone().unwrap().contains("give intimacy, confidence"));
+        assert!(f
+            .message
+            .clone()
+            .unwrap()
+            .contains("give intimacy, confidence"));
     }
 
     #[test]

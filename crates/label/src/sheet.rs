@@ -35,7 +35,13 @@ const SUGGESTED: &str = "suggested (not labels)";
 /// encoded, so its predicted values are not one glance away from the rater.
 fn read_only_headers(suggestions: bool) -> Vec<&'static str> {
     if suggestions {
-        vec!["row", "text", "context", SUGGESTED, "candidate (JSON, do not edit)"]
+        vec![
+            "row",
+            "text",
+            "context",
+            SUGGESTED,
+            "candidate (JSON, do not edit)",
+        ]
     } else {
         vec!["row", "text", "context", "candidate (encoded, do not edit)"]
     }

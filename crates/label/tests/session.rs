@@ -245,7 +245,12 @@ fn with_suggestions_the_form_starts_from_the_predictions_and_rows_say_so() {
     // confidence is never pre-filled: Ctrl-S is refused until it is given
     k.push(Key::Save);
     keys(&mut s, &k);
-    assert!(s.form.message.as_deref().unwrap().contains("give confidence"));
+    assert!(s
+        .form
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("give confidence"));
     keys(&mut s, &typed("0.7"));
     keys(&mut s, &[Key::Save]);
     let got = rows(&out);

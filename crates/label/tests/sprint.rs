@@ -62,12 +62,27 @@ fn answer(rater: &str, candidate: &serde_json::Map<String, Value>) -> [String; 6
 
 /// Exports the rater's blind sheet, fills it, imports it; returns the ids
 /// the sheet held and the labelled file.
-fn rate(dir: &Path, rater: &str, by_id: &BTreeMap<String, serde_json::Map<String, Value>>) -> (Vec<String>, PathBuf) {
+fn rate(
+    dir: &Path,
+    rater: &str,
+    by_id: &BTreeMap<String, serde_json::Map<String, Value>>,
+) -> (Vec<String>, PathBuf) {
     let sheet = dir.join(format!("{rater}.csv"));
     let share = [
-        "--rater", rater, "--raters", "cho,ana,ben", "--overlap", "0.3", "--seed", "3",
+        "--rater",
+        rater,
+        "--raters",
+        "cho,ana,ben",
+        "--overlap",
+        "0.3",
+        "--seed",
+        "3",
     ];
-    let mut args = vec!["label/sprint.jsonl", "--export-csv", sheet.to_str().unwrap()];
+    let mut args = vec![
+        "label/sprint.jsonl",
+        "--export-csv",
+        sheet.to_str().unwrap(),
+    ];
     args.extend(share);
     let r = run(LABEL, &args, None);
     assert_eq!(r.status, 0, "{}", r.stderr);
@@ -96,7 +111,14 @@ fn rate(dir: &Path, rater: &str, by_id: &BTreeMap<String, serde_json::Map<String
     std::fs::write(&sheet, out.into_inner().unwrap()).unwrap();
     let labelled = dir.join(format!("{rater}.jsonl"));
     let r = std::process::Command::new(LABEL)
-        .args(["--import-csv", sheet.to_str().unwrap(), "-o", labelled.to_str().unwrap(), "--rater", rater])
+        .args([
+            "--import-csv",
+            sheet.to_str().unwrap(),
+            "-o",
+            labelled.to_str().unwrap(),
+            "--rater",
+            rater,
+        ])
         .env("SOURCE_DATE_EPOCH", "1795377600")
         .output()
         .unwrap();
@@ -136,7 +158,13 @@ fn three_raters_share_the_candidates_with_an_overlap_and_agreement_is_measured()
     }
 
     let paths: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
-    let mut args = vec!["--agreement", "--format", "json", "--require", "alpha(valence) >= 0.8"];
+    let mut args = vec![
+        "--agreement",
+        "--format",
+        "json",
+        "--require",
+        "alpha(valence) >= 0.8",
+    ];
     args.extend(&paths);
     let r = run(stats().to_str().unwrap(), &args, None);
     assert_eq!(r.status, 0, "{}", r.stderr);
@@ -162,11 +190,22 @@ fn three_raters_share_the_candidates_with_an_overlap_and_agreement_is_measured()
     assert!(share("ben") < 0.2);
 
     // the report as people read it, and a gate that fails
-    let mut args = vec!["--agreement", "--format", "markdown", "--require", "alpha(archetype) >= 0.9"];
+    let mut args = vec![
+        "--agreement",
+        "--format",
+        "markdown",
+        "--require",
+        "alpha(archetype) >= 0.9",
+    ];
     args.extend(&paths);
     let r = run(stats().to_str().unwrap(), &args, None);
     assert_eq!(r.status, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("gate failed: alpha(archetype) >= 0.9 (actual "), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("gate failed: alpha(archetype) >= 0.9 (actual "),
+        "{}",
+        r.stderr
+    );
     assert_golden("golden/stats/agreement.md", &r.stdout);
 }
 
@@ -179,10 +218,15 @@ fn a_row_without_the_key_is_named_by_file_and_line() {
         "{\"id\":\"a\",\"labelled_by\":\"ana\",\"valence\":0.1}\n{\"labelled_by\":\"ben\",\"valence\":0.2}\n",
     )
     .unwrap();
-    let r = run(stats().to_str().unwrap(), &["--agreement", file.to_str().unwrap()], None);
+    let r = run(
+        stats().to_str().unwrap(),
+        &["--agreement", file.to_str().unwrap()],
+        None,
+    );
     assert_eq!(r.status, 1);
     assert!(
-        r.stderr.contains("rows.jsonl:2: no `id` to pair raters' rows on (--key)"),
+        r.stderr
+            .contains("rows.jsonl:2: no `id` to pair raters' rows on (--key)"),
         "{}",
         r.stderr
     );

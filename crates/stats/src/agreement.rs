@@ -133,7 +133,12 @@ fn key_text(value: &Value) -> Option<String> {
 
 impl Ratings {
     /// Adds one row; the error text says which field it lacks.
-    pub fn add(&mut self, row: Row, key: &[String], rater: &[String]) -> std::result::Result<(), String> {
+    pub fn add(
+        &mut self,
+        row: Row,
+        key: &[String],
+        rater: &[String],
+    ) -> std::result::Result<(), String> {
         let Some(k) = lookup(&row, key).and_then(key_text) else {
             return Err(format!(
                 "no `{}` to pair raters' rows on (--key)",
@@ -141,7 +146,10 @@ impl Ratings {
             ));
         };
         let Some(r) = lookup(&row, rater).and_then(key_text) else {
-            return Err(format!("no `{}` naming the rater (--rater-field)", rater.join(".")));
+            return Err(format!(
+                "no `{}` naming the rater (--rater-field)",
+                rater.join(".")
+            ));
         };
         if self.items.entry(k).or_default().insert(r, row).is_some() {
             self.relabelled += 1;
@@ -326,9 +334,7 @@ impl AgreementReport {
             let field = path.join(".");
             let actual = match fields.iter().find(|f| f.field == field) {
                 Some(f) => f.alpha,
-                None if path.len() == 1 => {
-                    field_agreement(&ratings.numbers(&field), &field).alpha
-                }
+                None if path.len() == 1 => field_agreement(&ratings.numbers(&field), &field).alpha,
                 None => None,
             };
             results.push(GateResult {
@@ -394,7 +400,14 @@ impl AgreementReport {
         }
         let mut table = Section::new(
             "Krippendorff's alpha (1 = full agreement, 0 = chance)",
-            &["field", "data", "alpha", "mean |difference|", "items", "values"],
+            &[
+                "field",
+                "data",
+                "alpha",
+                "mean |difference|",
+                "items",
+                "values",
+            ],
             &[false, false, true, true, true, true],
         );
         for f in &self.fields {
@@ -427,7 +440,11 @@ impl AgreementReport {
             out.push(sec);
         }
         if !self.gates.is_empty() {
-            let mut sec = Section::new("gates", &["gate", "actual", "result"], &[false, true, false]);
+            let mut sec = Section::new(
+                "gates",
+                &["gate", "actual", "result"],
+                &[false, true, false],
+            );
             for g in &self.gates {
                 sec.row(vec![
                     g.gate.clone(),
@@ -500,7 +517,10 @@ mod tests {
         let mut ratings = Ratings::default();
         let key = vec!["id".to_string()];
         let rater = vec!["labelled_by".to_string()];
-        for (i, (l, p)) in [(0.5, 0.5), (0.2, 0.5), (-0.3, -0.3), (0.5, 0.1)].iter().enumerate() {
+        for (i, (l, p)) in [(0.5, 0.5), (0.2, 0.5), (-0.3, -0.3), (0.5, 0.1)]
+            .iter()
+            .enumerate()
+        {
             let row: Row = serde_json::from_value(json!({
                 "id": i.to_string(), "labelled_by": "ana", "valence": l, "pred_valence": p
             }))
@@ -518,12 +538,14 @@ mod tests {
         use proptest::prelude::*;
 
         fn items() -> impl Strategy<Value = Vec<Vec<f64>>> {
-            prop::collection::vec(prop::collection::vec(-10i32..=10, 2..5), 2..30).prop_map(|units| {
-                units
-                    .into_iter()
-                    .map(|u| u.into_iter().map(|x| x as f64 / 10.0).collect())
-                    .collect()
-            })
+            prop::collection::vec(prop::collection::vec(-10i32..=10, 2..5), 2..30).prop_map(
+                |units| {
+                    units
+                        .into_iter()
+                        .map(|u| u.into_iter().map(|x| x as f64 / 10.0).collect())
+                        .collect()
+                },
+            )
         }
 
         proptest! {
@@ -564,13 +586,20 @@ mod tests {
         fn independent_random_raters_are_near_zero() {
             // xorshift, so the test is the same on every run
             let mut state = 0x9e37_79b9_7f4a_7c15u64;
-            let mut next = || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state };
+            let mut next = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
             let units: Vec<Vec<f64>> = (0..2000)
                 .map(|_| (0..3).map(|_| (next() % 21) as f64 / 10.0 - 1.0).collect())
                 .collect();
             let a = alpha_interval(&units).unwrap();
             assert!(a.abs() < 0.05, "{a}");
-            let labels: Vec<Vec<u64>> = (0..2000).map(|_| (0..3).map(|_| next() % 7).collect()).collect();
+            let labels: Vec<Vec<u64>> = (0..2000)
+                .map(|_| (0..3).map(|_| next() % 7).collect())
+                .collect();
             let n = alpha_nominal(&labels).unwrap();
             assert!(n.abs() < 0.05, "{n}");
         }

@@ -128,11 +128,21 @@ pub struct Cli {
     pub agreement: bool,
 
     /// With --agreement: the field that identifies a candidate
-    #[arg(long, value_name = "FIELD", default_value = "id", requires = "agreement")]
+    #[arg(
+        long,
+        value_name = "FIELD",
+        default_value = "id",
+        requires = "agreement"
+    )]
     pub key: String,
 
     /// With --agreement: the field that names the rater
-    #[arg(long, value_name = "FIELD", default_value = "labelled_by", requires = "agreement")]
+    #[arg(
+        long,
+        value_name = "FIELD",
+        default_value = "labelled_by",
+        requires = "agreement"
+    )]
     pub rater_field: String,
 }
 
@@ -381,11 +391,10 @@ fn run_agreement(cli: &Cli, tool: &mut Tool) -> Result<()> {
     out.flush()?;
     let failed: Vec<&GateResult> = report.gates.iter().filter(|g| !g.passed).collect();
     for g in &failed {
-        let actual = g
-            .actual
-            .map_or("no value (fewer than two raters on an item, or no variation)".into(), |x| {
-                x.to_string()
-            });
+        let actual = g.actual.map_or(
+            "no value (fewer than two raters on an item, or no variation)".into(),
+            |x| x.to_string(),
+        );
         tool.say(&format!("gate failed: {} (actual {actual})", g.gate));
     }
     cli.common.finish(tool, tally, rejects)?;

@@ -284,6 +284,11 @@ fn compare_shows_per_rater_how_often_labels_copy_the_prediction() {
     );
     assert_eq!(r.status, 0, "{}", r.stderr);
     // ana's labels are the predictions (share 1.000), ben's are not
-    assert!(r.stdout.contains("| rater ana | 6 | 0 | 0.000 | 0.000 | +0.000 | +1.000 | 1.000 | 0.167 |"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("| rater ana | 6 | 0 | 0.000 | 0.000 | +0.000 | +1.000 | 1.000 | 0.167 |"),
+        "{}",
+        r.stdout
+    );
     assert_golden("golden/stats/two_raters_compare.md", &r.stdout);
 }
