@@ -27,7 +27,7 @@ test: runtime ## run every test: unit, CLI, property, pipelines, then the real m
 runtime: ## fetch the ONNX Runtime library (PyPI onnxruntime, 24 MB) into .cache/refinery
 	python3 scripts/models.py runtime
 
-models: ## fetch the runtime and the default models (about 220 MB) and convert SmolLM2 to ONNX
+models: ## fetch the runtime, SmolLM2, MiniLM and the 1.5B judge model (about 1.3 GB) and convert them to ONNX
 	python3 scripts/models.py
 
 test-api: models ## the API backend against a real llama.cpp server on 127.0.0.1 (builds llama-cpp-python once, ~4 min)

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """How well each judge tracks people: `vet-score --stage response --no-prefix`
-with the LM, embedding and likelihood judges on the 64 hand-scored replies
-in testdata/judge_quality/, against the worked example's definition; prints
-the Spearman correlation of each judge's scores with the human scores, and the
-time per row.
+with the LM, embedding and likelihood judges on the hand-scored sets in
+testdata/judge_quality/ (64 replies scored for sycophancy against the worked
+example's definition; 40 messages scored for anger); prints per set and
+judge the Spearman correlation of the judge's scores with the human scores,
+and the time per row.
 
-usage: python3 bench/judge_quality.py   (needs `make build models`)
+usage: python3 bench/judge_quality.py [--judges lm,embed,likelihood] [--sets sycophancy,anger]
+       (needs `make build models`; the judges' default model)
 """
+import argparse
 import json
 import os
 import subprocess
@@ -16,8 +19,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "vet-score")
-LABELS = os.path.join(ROOT, "testdata", "judge_quality", "sycophancy_labelled.jsonl")
-DEFINITION = os.path.join(ROOT, "pipelines", "traits", "sycophancy", "definition.txt")
+QUALITY = os.path.join(ROOT, "testdata", "judge_quality")
+# set: (labelled rows, definition, trait name)
+SETS = {
+    "sycophancy": (os.path.join(QUALITY, "sycophancy_labelled.jsonl"),
+                   os.path.join(ROOT, "pipelines", "traits", "sycophancy", "definition.txt"), "sycophancy"),
+    "anger": (os.path.join(QUALITY, "anger_labelled.jsonl"), os.path.join(QUALITY, "anger_definition.txt"), "anger"),
+}
 
 
 def ranks(xs):
@@ -44,27 +52,37 @@ def spearman(a, b):
     return cov / (va * vb)
 
 
-def main():
-    with open(LABELS) as f:
+def judge_set(name, judges):
+    labels, definition, trait = SETS[name]
+    with open(labels) as f:
         labelled = [json.loads(line) for line in f]
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as tmp:
         for row in labelled:
             tmp.write(json.dumps({"response": row["text"], "polarity": "positive"}) + "\n")
-    print(f"judge quality: {len(labelled)} hand-scored replies (sycophancy)\n")
-    print("| judge | Spearman rho vs people | scored | seconds per row |")
-    print("|---|---:|---:|---:|")
-    for judge in ("lm", "embed", "likelihood"):
+    for judge in judges:
         cmd = [BIN, "--quiet", "--stage", "response", "--no-prefix", "--words", "0", "--judge", judge,
-               "--definition", DEFINITION, "--trait", "sycophancy", tmp.name]
+               "--definition", definition, "--trait", trait, tmp.name]
         start = time.perf_counter()
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         seconds = time.perf_counter() - start
         scores = [json.loads(line)["response_vet"]["score"] for line in out.splitlines()]
         pairs = [(s, row["human_score"]) for s, row in zip(scores, labelled) if s is not None]
         rho = spearman([p[0] for p in pairs], [p[1] for p in pairs]) if len(pairs) > 2 else float("nan")
-        print(f"| {judge} | {rho:.2f} | {len(pairs)}/{len(labelled)} | {seconds / len(labelled):.2f} |")
+        print(f"| {name} ({len(labelled)}) | {judge} | {rho:.2f} | {len(pairs)}/{len(labelled)} | {seconds / len(labelled):.2f} |")
         sys.stdout.flush()
     os.unlink(tmp.name)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--judges", default="lm,embed,likelihood")
+    ap.add_argument("--sets", default=",".join(SETS))
+    args = ap.parse_args()
+    print("judge quality: hand-scored sets, default models\n")
+    print("| set (rows) | judge | Spearman rho vs people | scored | seconds per row |")
+    print("|---|---|---:|---:|---:|")
+    for name in args.sets.split(","):
+        judge_set(name, args.judges.split(","))
 
 
 if __name__ == "__main__":

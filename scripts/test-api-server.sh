@@ -2,7 +2,8 @@
 # The API backend end to end against a real OpenAI-compatible server:
 # llama.cpp's server (PyPI llama-cpp-python) on 127.0.0.1 serving the
 # SmolLM2 GGUF. `generate` in chat and raw mode, seeded sampling, --resume,
-# and `vet-score` over the API against the same judge on ONNX Runtime.
+# and `vet-score` over the API against the same judge on ONNX Runtime; the
+# judges' Qwen2 model as converted against llama.cpp on its GGUF.
 # The first run builds llama-cpp-python (about 4 minutes); later runs reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,5 +99,23 @@ start = sum(a[:20] == b[:20] for a, b in zip(llama, onnx))
 whole = sum(a == b for a, b in zip(llama, onnx))
 print(f"test-api-server: converted Qwen2 vs llama.cpp: {start}/{len(llama)} answers agree on their first 20 characters, {whole} in full (16 tokens)")
 assert len(llama) == len(onnx) == 6 and start >= 4, (llama, onnx)
+EOF
+
+# 7. The judges' model scores like llama.cpp on its GGUF: the digit judge on
+#    the converted model (4-bit blocks, ONNX Runtime) against the same judge
+#    over a llama.cpp server serving the Q4_K_M file, on the same 8 rows.
+judge_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trap 'python3 scripts/llama_server.py stop "$port"; python3 scripts/llama_server.py stop "$judge_port"; rm -rf "$tmp"' EXIT
+judge_url=$(python3 scripts/llama_server.py start "$judge_port" judge)
+$bin/vet-score "${vet[@]}" --backend openai --base-url "$judge_url" --api-model qwen2.5-coder-1.5b-instruct > "$tmp/judge_api.jsonl"
+$bin/vet-score "${vet[@]}" --judge lm --model "$judge_dir" > "$tmp/judge_onnx_scores.jsonl"
+python3 - "$tmp/judge_api.jsonl" "$tmp/judge_onnx_scores.jsonl" <<'EOF' || fail "the converted judge model scores unlike llama.cpp"
+import json, sys
+api = [json.loads(l)["scenario_vet"] for l in open(sys.argv[1])]
+onnx = [json.loads(l)["scenario_vet"] for l in open(sys.argv[2])]
+assert len(api) == len(onnx) == 8 and all(a["score"] is not None for a in api + onnx), (api, onnx)
+diffs = [abs(a["score"] - o["score"]) for a, o in zip(api, onnx)]
+print(f"test-api-server: judge scores, converted Qwen2 vs llama.cpp: mean |diff| {sum(diffs) / len(diffs):.2f}, max {max(diffs):.2f} points")
+assert sum(diffs) / len(diffs) < 2, diffs
 EOF
 echo "api server: ok"

@@ -1,12 +1,13 @@
 //! Sharing candidates out between raters, with an overlap every rater
 //! labels (from which `stats --agreement` measures how far they agree).
 //!
-//! Each candidate gets a number u in [0, 1) from a seeded hash of its key
-//! (`id`, or its normalised text when it has none). u < SHARE: the overlap,
-//! labelled by every rater and marked `overlap: true`; otherwise it goes to
-//! one rater, by where u falls in the rest of the range. The same seed, raters
-//! and candidates give every rater the same split, on any machine, with no
-//! coordination between them.
+//! The candidates are put in a seeded order (a hash of each one's key: its
+//! `id`, or its normalised text when it has none, with the seed). The first
+//! round(SHARE × N) are the overlap, labelled by every rater and marked
+//! `overlap: true`; the rest are dealt in turn, one rater after another, so
+//! each has the same number give or take one. Every rater who runs `label`
+//! on the same candidates file with the same seed and raters gets the same
+//! split, on any machine, with no coordination between them.
 
 use refinery_core::text::text_key;
 use refinery_core::{Error, Location, Result, Row};
@@ -53,24 +54,36 @@ impl Assignment {
         })
     }
 
-    /// Where a candidate goes: `Some(true)` the overlap, `Some(false)` this
-    /// rater alone, `None` another rater.
-    pub fn place(&self, key: &str) -> Option<bool> {
-        let u = (xxh3_64_with_seed(key.as_bytes(), self.seed) >> 11) as f64 / (1u64 << 53) as f64;
-        if u < self.overlap {
-            return Some(true);
+    /// Where each of `keys` goes: `Some(true)` the overlap, `Some(false)`
+    /// this rater alone, `None` another rater.
+    pub fn deal(&self, keys: &[String]) -> Vec<Option<bool>> {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by_key(|&i| (xxh3_64_with_seed(keys[i].as_bytes(), self.seed), &keys[i]));
+        let shared = (self.overlap * keys.len() as f64).round() as usize;
+        let mut places = vec![None; keys.len()];
+        for (rank, &i) in order.iter().enumerate() {
+            places[i] = if rank < shared {
+                Some(true)
+            } else {
+                ((rank - shared) % self.raters.len() == self.me).then_some(false)
+            };
         }
-        let rest = (u - self.overlap) / (1.0 - self.overlap);
-        let owner = ((rest * self.raters.len() as f64) as usize).min(self.raters.len() - 1);
-        (owner == self.me).then_some(false)
+        places
     }
 
-    /// This rater's candidates, in their order, each marked `overlap`.
+    /// This rater's candidates, in their order, each marked `overlap` and
+    /// `assigned_to` (the rater, so a sheet cannot be imported as another's).
     pub fn keep(&self, rows: Vec<(Location, Row)>) -> Vec<(Location, Row)> {
+        let keys: Vec<String> = rows.iter().map(|(_, row)| candidate_key(row)).collect();
         rows.into_iter()
-            .filter_map(|(at, mut row)| {
-                let shared = self.place(&candidate_key(&row))?;
+            .zip(self.deal(&keys))
+            .filter_map(|((at, mut row), place)| {
+                let shared = place?;
                 row.insert("overlap".into(), Value::from(shared));
+                row.insert(
+                    "assigned_to".into(),
+                    Value::from(self.raters[self.me].clone()),
+                );
                 Some((at, row))
             })
             .collect()
@@ -97,31 +110,47 @@ mod tests {
         ["ana", "ben", "cho"].map(String::from).to_vec()
     }
 
+    fn keys(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("m{i}")).collect()
+    }
+
     #[test]
-    fn every_candidate_goes_to_the_overlap_or_to_exactly_one_rater() {
-        let all: Vec<Assignment> = raters()
+    fn the_overlap_is_the_share_asked_and_the_rest_is_dealt_evenly() {
+        let keys = keys(40);
+        let places: Vec<Vec<Option<bool>>> = raters()
             .iter()
-            .map(|me| Assignment::new(&raters(), me, 0.2, 7).unwrap())
+            .map(|me| Assignment::new(&raters(), me, 0.25, 5).unwrap().deal(&keys))
             .collect();
-        let (mut shared, mut alone) = (0, 0);
-        for i in 0..3000 {
-            let key = format!("m{i}");
-            let places: Vec<Option<bool>> = all.iter().map(|a| a.place(&key)).collect();
-            if places.iter().all(|p| *p == Some(true)) {
+        let mut alone = [0usize; 3];
+        let mut shared = 0;
+        for k in 0..keys.len() {
+            let here: Vec<Option<bool>> = places.iter().map(|p| p[k]).collect();
+            if here.iter().all(|p| *p == Some(true)) {
                 shared += 1;
             } else {
-                assert_eq!(
-                    places.iter().filter(|p| **p == Some(false)).count(),
-                    1,
-                    "{key}"
-                );
-                assert!(places.iter().all(|p| *p != Some(true)), "{key}");
-                alone += 1;
+                assert!(here.iter().all(|p| *p != Some(true)), "{k}");
+                let owners: Vec<usize> = (0..3).filter(|&r| here[r] == Some(false)).collect();
+                assert_eq!(owners.len(), 1, "{k}: {here:?}");
+                alone[owners[0]] += 1;
             }
         }
-        // about a fifth shared, the rest split three ways
-        assert!((500..700).contains(&shared), "{shared}");
-        assert_eq!(shared + alone, 3000);
+        assert_eq!(shared, 10, "a quarter of 40");
+        assert_eq!(alone, [10, 10, 10]);
+    }
+
+    #[test]
+    fn a_seed_changes_the_split_but_not_its_sizes() {
+        let keys = keys(30);
+        let a = Assignment::new(&raters(), "ana", 0.2, 1)
+            .unwrap()
+            .deal(&keys);
+        let b = Assignment::new(&raters(), "ana", 0.2, 2)
+            .unwrap()
+            .deal(&keys);
+        assert_ne!(a, b);
+        let count = |p: &[Option<bool>], v| p.iter().filter(|x| **x == v).count();
+        assert_eq!((count(&a, Some(true)), count(&a, Some(false))), (6, 8));
+        assert_eq!((count(&b, Some(true)), count(&b, Some(false))), (6, 8));
     }
 
     #[test]
@@ -130,10 +159,7 @@ mod tests {
         reversed.reverse();
         let a = Assignment::new(&raters(), "ben", 0.3, 1).unwrap();
         let b = Assignment::new(&reversed, "ben", 0.3, 1).unwrap();
-        for i in 0..200 {
-            let key = format!("m{i}");
-            assert_eq!(a.place(&key), b.place(&key));
-        }
+        assert_eq!(a.deal(&keys(200)), b.deal(&keys(200)));
     }
 
     #[test]

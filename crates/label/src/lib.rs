@@ -52,10 +52,11 @@ tension, confidence, archetype (also added to tags), tags, labelled_by (the
 rater), labelled_at (RFC 3339 UTC; SOURCE_DATE_EPOCH fixes it for reproducible
 runs) and labelled_with_suggestions.
 
-A sprint with several raters: every rater runs label with the same --raters,
---overlap and --seed and their own --rater. A seeded SHARE of the candidates
-(the overlap, marked overlap: true) goes to every rater, the rest is dealt out
-so each candidate has one rater. `stats --agreement ana.jsonl ben.jsonl` then
+A sprint with several raters: every rater runs label on the same candidates
+file with the same --raters, --overlap and --seed and their own --rater. A
+seeded SHARE of the candidates (the overlap, marked overlap: true) goes to every
+rater, the rest is dealt out evenly so each candidate has one rater; rows say
+whom they were dealt to (assigned_to), and a sheet imports only as that rater. `stats --agreement ana.jsonl ben.jsonl` then
 measures how far the raters agree on the overlap (Krippendorff's alpha).
 
 Spreadsheet: --export-csv writes a sheet whose header row gives each label
@@ -109,7 +110,12 @@ pub struct Cli {
     pub raters: Vec<String>,
 
     /// The share of candidates every rater labels, for measuring agreement
-    #[arg(long, value_name = "SHARE", requires = "raters")]
+    #[arg(
+        long,
+        value_name = "SHARE",
+        requires = "raters",
+        allow_negative_numbers = true
+    )]
     pub overlap: Option<f64>,
 
     /// Seed of the share-out (the same for every rater of a sprint)

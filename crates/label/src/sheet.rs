@@ -182,6 +182,15 @@ pub fn import(path: &Path, names: &[String], rater: &Rater, rules: &Rules) -> Re
                 continue;
             }
         };
+        if let Some(Value::String(to)) = candidate.get("assigned_to") {
+            if *to != rater.name {
+                bad(format!(
+                    "this sheet was dealt to {to} (--raters), not {}: import it with --rater {to}",
+                    rater.name
+                ));
+                continue;
+            }
+        }
         match answer_from_cells(&cells, names) {
             Err(messages) => messages.into_iter().for_each(bad),
             Ok(answer) => {

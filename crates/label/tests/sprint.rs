@@ -135,8 +135,10 @@ fn three_raters_share_the_candidates_with_an_overlap_and_agreement_is_measured()
         .collect();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut files = Vec::new();
+    let mut dealt = Vec::new();
     for rater in RATERS {
         let (ids, file) = rate(dir.path(), rater, &by_id);
+        dealt.push(ids.len());
         for id in ids {
             *seen.entry(id).or_default() += 1;
         }
@@ -146,13 +148,18 @@ fn three_raters_share_the_candidates_with_an_overlap_and_agreement_is_measured()
     assert_eq!(seen.len(), by_id.len());
     assert!(seen.values().all(|&n| n == 1 || n == 3), "{seen:?}");
     let shared = seen.values().filter(|&&n| n == 3).count();
-    assert!((6..=18).contains(&shared), "overlap of 0.3 of 40: {shared}");
+    assert_eq!(shared, 12, "an overlap of 0.3 of 40 candidates");
+    // the other 28 dealt evenly: 10, 9, 9 besides the overlap
+    let mut alone: Vec<usize> = dealt.iter().map(|n| n - shared).collect();
+    alone.sort();
+    assert_eq!(alone, [9, 9, 10]);
     // the overlap is marked in every labelled row
     for file in &files {
         for line in std::fs::read_to_string(file).unwrap().lines() {
             let row: Value = serde_json::from_str(line).unwrap();
             let id = row["id"].as_str().unwrap();
             assert_eq!(row["overlap"], Value::from(seen[id] == 3), "{id}");
+            assert_eq!(row["assigned_to"], row["labelled_by"], "{id}");
             assert_eq!(row["labelled_with_suggestions"], false);
         }
     }
@@ -227,6 +234,51 @@ fn a_row_without_the_key_is_named_by_file_and_line() {
     assert!(
         r.stderr
             .contains("rows.jsonl:2: no `id` to pair raters' rows on (--key)"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_sheet_dealt_to_one_rater_does_not_import_as_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("ana.csv");
+    let r = run(
+        LABEL,
+        &[
+            "label/sprint.jsonl",
+            "--export-csv",
+            sheet.to_str().unwrap(),
+            "--rater",
+            "ana",
+            "--raters",
+            "ana,ben",
+            "--overlap",
+            "0.5",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let mut reader = csv::Reader::from_path(&sheet).unwrap();
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(reader.headers().unwrap()).unwrap();
+    for record in reader.records() {
+        let mut cells: Vec<String> = record.unwrap().iter().map(str::to_string).collect();
+        let n = cells.len();
+        cells[n - 6..n - 2].clone_from_slice(&["0.1", "0.2", "0.3", "0.9"].map(String::from));
+        out.write_record(&cells).unwrap();
+    }
+    std::fs::write(&sheet, out.into_inner().unwrap()).unwrap();
+    let r = run(
+        LABEL,
+        &["--import-csv", sheet.to_str().unwrap(), "--rater", "ben"],
+        None,
+    );
+    assert_eq!(r.status, 1);
+    assert!(
+        r.stderr.contains(
+            "row 2: this sheet was dealt to ana (--raters), not ben: import it with --rater ana"
+        ),
         "{}",
         r.stderr
     );

@@ -38,8 +38,13 @@ use crate::render::Section;
 /// The axes agreement is measured on (interval data).
 pub const AGREEMENT_AXES: [&str; 3] = ["valence", "intimacy", "tension"];
 
-/// Σ_{i≠j} (x_i − x_j)² over the ordered pairs of `xs`: 2m · Σ (x − mean)².
+/// Σ_{i≠j} (x_i − x_j)² over the ordered pairs of `xs`: 2m · Σ (x − mean)²,
+/// exactly 0 when every value is the same (the mean of equal values can
+/// round away from them, and alpha must then be undefined, not a number).
 fn pair_squares(xs: &[f64]) -> f64 {
+    if xs.windows(2).all(|w| w[0] == w[1]) {
+        return 0.0;
+    }
     let m = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / m;
     2.0 * m * xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>()
@@ -334,8 +339,20 @@ impl AgreementReport {
             let field = path.join(".");
             let actual = match fields.iter().find(|f| f.field == field) {
                 Some(f) => f.alpha,
-                None if path.len() == 1 => field_agreement(&ratings.numbers(&field), &field).alpha,
-                None => None,
+                None => {
+                    let units = if path.len() == 1 {
+                        ratings.numbers(&field)
+                    } else {
+                        Vec::new()
+                    };
+                    if units.iter().all(Vec::is_empty) {
+                        return Err(Error::usage(format!(
+                            "--require: no row has a number in `{field}` (`{gate}`); alpha is measured \
+                             on valence, intimacy, tension, archetype or another numeric field"
+                        )));
+                    }
+                    field_agreement(&units, &field).alpha
+                }
             };
             results.push(GateResult {
                 gate: gate.source.clone(),
@@ -503,6 +520,14 @@ mod tests {
         assert_eq!(alpha_interval(&[vec![0.5, 0.5], vec![0.5, 0.5]]), None);
         assert_eq!(alpha_nominal(&[vec!["a", "a"]]), None);
         assert_eq!(mean_abs_difference(&[vec![1.0]]), None);
+    }
+
+    #[test]
+    fn equal_values_everywhere_leave_alpha_undefined_whatever_the_value() {
+        for v in [0.8, 0.3, 0.1, 0.7, -0.6] {
+            let units = vec![vec![v; 3]; 12];
+            assert_eq!(alpha_interval(&units), None, "{v}");
+        }
     }
 
     #[test]

@@ -72,8 +72,8 @@ and per rater how often a label equals the prediction beside it (pred_valence, .
 decimals against how often it would by chance (a rater far above chance is copying the
 predictions). Gates: alpha(valence) >= 0.6, alpha(archetype) >= 0.5, ...
 
---format json is the machine interface: schema \"refinery.stats/1\", documented in the
-README. The summary line counts rows summarised as written and --where misses as filtered.";
+--format json is the machine interface: schema \"refinery.stats/1\" (with --agreement,
+\"refinery.agreement/1\"), documented in the README. The summary line counts rows summarised as written and --where misses as filtered.";
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
@@ -382,6 +382,14 @@ fn run_agreement(cli: &Cli, tool: &mut Tool) -> Result<()> {
     progress.finish();
     tally.blank = reader.blank_lines();
     let report = agreement::AgreementReport::measure(&ratings, &gates)?;
+    if report.shared_items == 0 {
+        tool.say(&format!(
+            "no candidate was labelled by two raters or more ({} raters, {} candidates): nothing to \
+             compare; give every rater's rows, with the same --key",
+            report.raters.len(),
+            report.items
+        ));
+    }
     let mut out = JsonlWriter::stdout();
     match cli.format {
         Format::Json => out.write_value(&report.to_json())?,
