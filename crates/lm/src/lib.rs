@@ -45,4 +45,4 @@ pub use model::{CausalLm, Fitted};
 pub use prompt::PromptMode;
 pub use sampling::Sampling;
 pub use score::{ContinuationScore, PrefixState};
-pub use selfcheck::{Finding, Separation, DEFAULT_MIN_AUC};
+pub use selfcheck::{Finding, PairOrder, Separation, DEFAULT_MIN_AUC};

@@ -34,6 +34,42 @@ pub struct Separation {
     pub auc: Option<f64>,
     /// Mean positive score minus mean negative score (score points).
     pub mean_gap: Option<f64>,
+    /// The paired comparison, where rows name their pair: of the pairs with
+    /// both sides scored, how many have the positive above its negative.
+    pub pairs: Option<PairOrder>,
+}
+
+/// Pairs whose positive outscored its negative (mean over a side's rows,
+/// when a pair has several rollouts), of the pairs with both sides scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairOrder {
+    pub ordered: usize,
+    pub pairs: usize,
+}
+
+impl PairOrder {
+    /// From (pair, is the row positive, its score); `None` when no pair has
+    /// both sides scored.
+    pub fn of<'a>(rows: impl IntoIterator<Item = (&'a str, bool, Option<f64>)>) -> Option<Self> {
+        // pair -> (sum, count) of positives, then of negatives
+        let mut sides: std::collections::BTreeMap<&str, [(f64, usize); 2]> = Default::default();
+        for (pair, positive, score) in rows {
+            if let Some(s) = score.filter(|s| s.is_finite()) {
+                let side = &mut sides.entry(pair).or_default()[usize::from(!positive)];
+                side.0 += s;
+                side.1 += 1;
+            }
+        }
+        let both: Vec<(f64, f64)> = sides
+            .values()
+            .filter(|[p, n]| p.1 > 0 && n.1 > 0)
+            .map(|[p, n]| (p.0 / p.1 as f64, n.0 / n.1 as f64))
+            .collect();
+        (!both.is_empty()).then(|| PairOrder {
+            ordered: both.iter().filter(|(p, n)| p > n).count(),
+            pairs: both.len(),
+        })
+    }
 }
 
 /// What the self-check concludes.
@@ -76,7 +112,14 @@ impl Separation {
             unscored,
             auc: auc(&pos, &neg),
             mean_gap: (!pos.is_empty() && !neg.is_empty()).then(|| mean(&pos) - mean(&neg)),
+            pairs: None,
         }
+    }
+
+    /// The same, with the paired comparison of [`PairOrder::of`].
+    pub fn with_pairs(mut self, pairs: Option<PairOrder>) -> Self {
+        self.pairs = pairs;
+        self
     }
 
     /// The AUC that chance alone stays under 95% of the time at these
@@ -111,6 +154,8 @@ impl Separation {
             "min_auc": min_auc,
             "chance_auc": r(self.chance_ceiling(), 1000.0),
             "finding": self.finding(min_auc).as_str(),
+            "pairs": self.pairs.map(|p| p.pairs),
+            "pairs_ordered": self.pairs.map(|p| p.ordered),
         })
     }
 
@@ -129,7 +174,11 @@ impl Separation {
     pub fn describe(&self, what: &str, min_auc: f64) -> String {
         let figures = match (self.auc, self.mean_gap) {
             (Some(auc), Some(gap)) => format!(
-                "AUC {auc:.2} of positive vs negative scores, mean gap {gap:+.1} points ({} positives, {} negatives scored{})",
+                "AUC {auc:.2} of positive vs negative scores, mean gap {gap:+.1} points{} ({} positives, {} negatives scored{})",
+                self.pairs.map_or(String::new(), |p| format!(
+                    ", {}/{} pairs with the positive above its negative",
+                    p.ordered, p.pairs
+                )),
                 self.positives,
                 self.negatives,
                 if self.unscored > 0 { format!(", {} without a score", self.unscored) } else { String::new() }
@@ -263,5 +312,33 @@ mod tests {
         assert_eq!(s.auc, Some(1.0));
         assert_eq!(s.finding(DEFAULT_MIN_AUC), Finding::Separates);
         assert_eq!(s.to_json(0.75)["finding"], "separates");
+    }
+
+    #[test]
+    fn pairs_are_compared_by_their_sides_means() {
+        let rows = [
+            ("0", true, Some(70.0)),
+            ("0", false, Some(30.0)),
+            ("1", true, Some(40.0)),
+            ("1", true, Some(60.0)),
+            ("1", false, Some(55.0)),
+            ("2", true, Some(20.0)),
+            ("2", false, None),
+            ("3", false, Some(10.0)),
+        ];
+        let order = PairOrder::of(rows).unwrap();
+        // pair 0 ordered; pair 1: mean 50 < 55; pairs 2 and 3 lack a side
+        assert_eq!(
+            order,
+            PairOrder {
+                ordered: 1,
+                pairs: 2
+            }
+        );
+        assert_eq!(PairOrder::of([("0", true, Some(1.0))]), None);
+        let s = Separation::of(rows.iter().map(|r| (r.1, r.2))).with_pairs(Some(order));
+        assert!(s
+            .describe("scenario stage", 0.75)
+            .contains("1/2 pairs with the positive above its negative"));
     }
 }

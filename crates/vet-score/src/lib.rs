@@ -25,7 +25,8 @@ use refinery_core::trait_files::{pair_rows, ScenarioSource};
 use refinery_core::writer::write_file_atomically;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::{
-    first_words, Calibration, Definition, Judgement, ModelArgs, RunCalibration, Separation,
+    first_words, Calibration, Definition, Judgement, ModelArgs, PairOrder, RunCalibration,
+    Separation,
 };
 
 use judges::{open_judge, AnyJudge};
@@ -326,7 +327,14 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         scored
             .iter()
             .map(|s| (s.polarity == Polarity::Positive, s.score)),
-    );
+    )
+    .with_pairs(PairOrder::of(scored.iter().filter_map(|s| {
+        Some((
+            s.pair.as_deref()?,
+            s.polarity == Polarity::Positive,
+            s.score,
+        ))
+    })));
     if let Some(path) = &cli.summary {
         let mut summary = summary(&trait_name, &definition.text, thresholds, &scored);
         let mut check = separation.to_json(cli.min_auc);

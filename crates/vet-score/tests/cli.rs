@@ -265,7 +265,7 @@ fn a_judge_that_cannot_separate_gets_the_warning() {
         assert_eq!(r.status, 0, "{}", r.stderr);
         assert!(
             r.stderr.contains(
-                "self-check (scenario stage): AUC 0.50 of positive vs negative scores, mean gap +0.0 points (8 positives, 8 negatives scored): WARNING: this judge cannot tell"
+                "self-check (scenario stage): AUC 0.50 of positive vs negative scores, mean gap +0.0 points, 0/8 pairs with the positive above its negative (8 positives, 8 negatives scored): WARNING: this judge cannot tell"
             ),
             "{judge}: the warning is printed even with --quiet: {}",
             r.stderr
