@@ -68,7 +68,7 @@ def sample(path, per_group, seed=0):
 def vader_scores(texts):
     if not os.path.exists(os.path.join(VADER_DIR, "vaderSentiment")):
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", VADER_DIR,
-                        "vaderSentiment==3.3.2", "--no-deps"], check=True)
+                        "vaderSentiment==3.3.2", "--no-deps", "--root-user-action=ignore"], check=True)
     sys.path.insert(0, VADER_DIR)
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
