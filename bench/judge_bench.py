@@ -57,7 +57,9 @@ def suite_judges(data_dir):
         sys.stdout.flush()
     side_by_side_llama_cpp(out, vet, pos, neg, responses, rows)
     print()
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "judge_quality.py")], check=True)
+    # The digit judge on the 1.5B model would take a quarter of an hour here.
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "judge_quality.py"), "--judges", "embed,likelihood"],
+                   check=True)
 
 
 JUDGE_ALIAS = "qwen2.5-coder-1.5b-instruct"
