@@ -88,6 +88,25 @@ EOF
 #    the GGUF it came from: greedy chat answers to the same prompts.
 judge_gguf=$cache/gguf/Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf
 judge_dir=$cache/models/qwen2.5-coder-1.5b-instruct
+# The converter's Q4_K blocks give gguf's own dequantized values.
+"$cache/venv/bin/python" - "$judge_gguf" <<'EOF' || fail "Q4_K blocks differ from gguf's dequantizer"
+import sys
+import numpy as np
+sys.path.insert(0, "scripts/lm")
+from gguf import GGUFReader
+from gguf.quants import dequantize
+from gguf_to_onnx import blocks_of
+checked = 0
+for t in GGUFReader(sys.argv[1]).tensors:
+    if t.name in ("blk.0.attn_q.weight", "blk.3.ffn_up.weight", "token_embd.weight"):
+        want = dequantize(t.data, t.tensor_type).astype(np.float32).reshape(*reversed([int(d) for d in t.shape]))
+        b = blocks_of(t)
+        got = (b.scale[..., None] * (b.q.astype(np.float32) - 8) + b.offset[..., None]).reshape(want.shape)
+        assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max(), t.name
+        checked += 1
+assert checked == 3, checked
+print("test-api-server: Q4_K blocks equal gguf's dequantizer on 3 tensors")
+EOF
 head -6 testdata/parity/prompts.jsonl > "$tmp/judge_prompts.jsonl"
 "$cache/llama-server/bin/python" scripts/llama_reference.py "$judge_gguf" "$tmp/judge_prompts.jsonl" > "$tmp/judge_llama.jsonl"
 $bin/generate --quiet --chat --model "$judge_dir" --max-new-tokens 16 "$tmp/judge_prompts.jsonl" > "$tmp/judge_onnx.jsonl"

@@ -11,8 +11,10 @@ num_logits_to_keep (the name Hugging Face uses) lets generation compute the
 vocabulary projection for the last position only: on a 100-token prompt the
 projection for every position would cost as much as ten decoding steps.
 
-Only standard ONNX operators are used (opset 17), so any ONNX Runtime runs it;
-ONNX Runtime fuses the RMSNorm and attention patterns itself at load time.
+Float weights use only standard ONNX operators (opset 17), so any ONNX
+Runtime runs them; quantized weights (BlockQuantized) use ONNX Runtime's
+com.microsoft MatMulNBits and GatherBlockQuantized. ONNX Runtime fuses the
+RMSNorm and attention patterns itself at load time.
 Weights may be stored as float16 to halve the file; a Cast to float32 follows
 each one and is constant-folded when the session is created.
 
@@ -34,8 +36,9 @@ class BlockQuantized:
     """A [out, in] matrix in blocks of 32 along `in`, kept quantized:
     w = scale * (q - zero) + offset per block, q unsigned `bits`-bit.
     Run by ONNX Runtime's com.microsoft MatMulNBits (zero point 8 for 4 bits,
-    128 for 8 bits); a per-block `offset` (GGUF Q4_1's minimum) is added
-    exactly as (sum of x over the block) @ offset, a small matmul."""
+    128 for 8 bits); a per-block `offset` (the value at the zero point: from
+    GGUF Q4_1's minimum or Q4_K's scaled minimum) is added as (sum of x over
+    the block) @ offset, a small matmul."""
 
     bits: int
     q: np.ndarray  # [out, blocks, 32] uint8
@@ -251,7 +254,8 @@ def _gather_block_quantized(g, table: BlockQuantized, hidden):
 
 
 def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer="refinery") -> onnx.ModelProto:
-    """weights: `embed` [V,H]; `norm` [H]; per layer i: `{i}.attn_norm`,
+    """weights: `embed` [V,H] (float, or a 4-bit BlockQuantized table, which
+    needs `lm_head`); `norm` [H]; per layer i: `{i}.attn_norm`,
     `{i}.ffn_norm` [H] and `{i}.q/k/v/o/gate/up/down` stored [in, out]
     (or BlockQuantized [out, in]), optional `{i}.q_bias/k_bias/v_bias` [out];
     optional `lm_head`: a BlockQuantized output projection (a quantized copy
@@ -259,6 +263,8 @@ def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer=
     g = _Graph(weight_dtype)
     head = weights.get("lm_head")
     if isinstance(weights["embed"], BlockQuantized):
+        if head is None:
+            raise ValueError("a quantized embedding table needs a quantized lm_head (the tied Gemm reads floats)")
         x = _gather_block_quantized(g, weights["embed"], hp.hidden)
     elif head is None:
         embed = g.weight(weights["embed"], "embed_tokens")

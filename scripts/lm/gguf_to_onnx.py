@@ -101,8 +101,8 @@ def q4k_scale_min(scales):
 def q4k_blocks(data, rows):
     """Q4_K super-blocks (256 values in 144 bytes: d, dmin, packed scales,
     128 bytes of nibbles) as blocks of 32: value = d*sc*q - dmin*m, so
-    scale = d*sc and offset = 8*scale - dmin*m (the value at q = 8) keep
-    every weight exactly as llama.cpp computes it."""
+    scale = d*sc and offset = 8*scale - dmin*m (the value at q = 8) give
+    every weight as llama.cpp computes it (to float32 rounding)."""
     b = data.reshape(rows, -1, 144)
     n = b.shape[1]
     d = b[:, :, 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
@@ -121,6 +121,8 @@ def q4k_blocks(data, rows):
 def blocks_of(t):
     """GGUF Q4_1 / Q4_K / Q8_0 data as BlockQuantized (rows = output
     channels), or None for other types."""
+    if t.tensor_type not in (GGMLQuantizationType.Q4_1, GGMLQuantizationType.Q4_K, GGMLQuantizationType.Q8_0):
+        return None
     rows = int(t.shape[1]) if len(t.shape) > 1 else 1
     data = np.asarray(t.data, dtype=np.uint8).reshape(rows, -1)
     if t.tensor_type == GGMLQuantizationType.Q4_K:

@@ -13,8 +13,9 @@ const CONTINUATION_BATCH: usize = 32;
 
 /// Bytes of repeated prefix cache a batch of continuations may hold. Each
 /// continuation carries its own copy of the prefix's cache (and the step
-/// returns a grown copy): 32 copies of a 300-token prefix are 1.1 GB for a
-/// 1.5B model with 28 layers, so long prefixes get smaller batches.
+/// returns a grown copy, so the peak is about twice this): 32 copies of a
+/// 300-token prefix are 1.1 GB for a 1.5B model with 28 layers, so long
+/// prefixes get smaller batches.
 const CACHE_BUDGET: usize = 96 << 20;
 
 /// Bytes of logits a batch of continuations may return (every position of
