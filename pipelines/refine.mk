@@ -2,6 +2,9 @@
 # trait-interp's layout (positive.txt, negative.txt, definition.txt):
 #   vet scenarios -> generate (50 new tokens) -> vet responses -> first-tokens
 #   -> report.md listing the scenarios to rewrite.
+# The pairs that passed every stage go to EXPORT in trait-interp's experiment
+# layout (responses/pos.json, neg.json, vetting/*.json, positive.txt,
+# negative.txt), ready for its activation extraction.
 # `make refine TRAIT=category/name` (default: the worked example,
 # pipelines/traits/sycophancy). Make reruns only what an edit made stale: each
 # step reads the previous step's rows and keeps their fields, so the report
@@ -30,10 +33,11 @@ SCENARIO_JUDGE ?= likelihood
 RESPONSE_JUDGE ?= likelihood
 FIRST_TOKENS_JUDGE ?= likelihood
 judge_kind = $(if $(JUDGE_BACKEND),,--judge $(1))
+EXPORT ?= $(REFINE_DIR)/trait-interp
 JUDGE_FLAGS ?= --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) $(if $(JUDGE_MODEL),--model $(JUDGE_MODEL))
 
 .PHONY: refine responses
-refine: $(REFINE_DIR)/report.md ## the refinement loop on TRAIT's scenarios, ending in a report
+refine: $(REFINE_DIR)/report.md $(EXPORT)/positive.txt ## the refinement loop on TRAIT's scenarios, ending in a report and an export for trait-interp
 
 responses: $(REFINE_DIR)/responses.jsonl ## stage 1 only: completions of TRAIT's scenarios
 
@@ -53,3 +57,6 @@ $(REFINE_DIR)/response_vet.jsonl: $(REFINE_DIR)/responses.jsonl
 $(REFINE_DIR)/report.md: $(REFINE_DIR)/response_vet.jsonl
 	first-tokens --review --judge $(FIRST_TOKENS_JUDGE) $(JUDGE_FLAGS) --report $@.tmp $< > $(REFINE_DIR)/first_tokens.jsonl
 	@mv $@.tmp $@
+
+$(EXPORT)/positive.txt: $(REFINE_DIR)/report.md
+	export-trait --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) --out $(EXPORT) $(REFINE_DIR)/first_tokens.jsonl > $(REFINE_DIR)/passed.jsonl

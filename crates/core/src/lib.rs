@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod experiment;
 pub mod expr;
 pub mod goemotions;
 pub mod parallel;

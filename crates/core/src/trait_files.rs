@@ -12,6 +12,7 @@ use crate::reader::LineReader;
 use crate::{Error, Location, Result};
 
 /// One scenario as a row: where it came from and its JSON text.
+#[derive(Debug)]
 pub struct ScenarioLine {
     pub location: Location,
     pub bytes: Vec<u8>,
@@ -102,7 +103,8 @@ pub fn pair_rows(
     Ok(rows)
 }
 
-/// Rows to process: JSON Lines, or the rows of a positive/negative pair.
+/// Rows to process: JSON Lines, or rows made from trait-interp's files
+/// (scenario files, responses files).
 pub enum ScenarioSource {
     Jsonl(LineReader),
     Pairs(std::vec::IntoIter<ScenarioLine>),
@@ -117,6 +119,14 @@ impl ScenarioSource {
                 too_long: line.too_long,
             })),
             ScenarioSource::Pairs(rows) => Ok(rows.next()),
+        }
+    }
+
+    /// Bytes read so far, for a progress bar (0 for rows made in memory).
+    pub fn bytes_read(&self) -> u64 {
+        match self {
+            ScenarioSource::Jsonl(reader) => reader.bytes_read(),
+            ScenarioSource::Pairs(_) => 0,
         }
     }
 

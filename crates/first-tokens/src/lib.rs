@@ -14,8 +14,11 @@ mod report;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use refinery_core::experiment::response_rows;
+use refinery_core::progress::Progress;
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, type_name, with_fields};
+use refinery_core::trait_files::ScenarioSource;
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::judge::RESPONSE_NO_PREFIX_TEMPLATE;
@@ -60,7 +63,10 @@ this verdict are listed as scenarios to rewrite. A null score gives `error`.
 
 --review prints one line per row on stderr: index, polarity, verdict, signal, the
 prompt's last words | the first tokens. --report FILE writes a Markdown report of
-every pair with its vetting scores (if the rows carry them) and first tokens.";
+every pair with its vetting scores (if the rows carry them) and first tokens.
+
+--responses DIR reads trait-interp's pos.json and neg.json (entry i of each is
+pair i) instead of JSON Lines: the First Token Test on generations made elsewhere.";
 
 /// Automate the First Token Test with the judge's delete test
 #[derive(Parser, Debug)]
@@ -109,6 +115,11 @@ pub struct Cli {
     /// Judge prompt template [default: pipelines/judge/response_no_prefix.txt, built in]
     #[arg(long, value_name = "FILE")]
     pub template: Option<PathBuf>,
+
+    /// Read trait-interp's responses files, DIR/pos.json and DIR/neg.json
+    /// (or DIR/responses/…), instead of JSON Lines
+    #[arg(long, value_name = "DIR", conflicts_with = "files")]
+    pub responses: Option<PathBuf>,
 
     /// Print the review listing on stderr
     #[arg(long)]
@@ -210,7 +221,16 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             })
             .ok_or_else(|| Error::usage("cannot tell the trait's name; give --trait NAME"))?,
     };
-    let (mut reader, progress) = cli.common.reader(tool)?;
+    let (mut reader, progress) = match &cli.responses {
+        Some(dir) => (
+            ScenarioSource::Pairs(response_rows(dir, &trait_name)?.into_iter()),
+            Progress::new(cli.common.quiet, None),
+        ),
+        None => {
+            let (reader, progress) = cli.common.reader(tool)?;
+            (ScenarioSource::Jsonl(reader), progress)
+        }
+    };
     let (mut judge, judge_model) = Judge::open(&cli, &definition, &trait_name, tool)?;
     let judge_name = judge.name(&judge_model);
     let mut rejects = cli.common.rejects()?;
@@ -221,10 +241,10 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let mut tests: Vec<(Vec<u8>, Row, TokenTest)> = Vec::new();
     while let Some(line) = reader.next_line()? {
         tally.read += 1;
-        let row = match check_row(line.bytes, line.too_long, &cli) {
+        let row = match check_row(&line.bytes, line.too_long, &cli) {
             Ok(row) => row,
             Err(why) => {
-                rejects.reject(&line.location, &why, line.bytes)?;
+                rejects.reject(&line.location, &why, &line.bytes)?;
                 continue;
             }
         };

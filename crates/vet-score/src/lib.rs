@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
 use refinery_api::{input_hash, ApiArgs, Followups, Output};
+use refinery_core::experiment::response_rows;
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
 use refinery_core::trait_files::{pair_rows, ScenarioSource};
@@ -80,8 +81,14 @@ alone could reach the floor instead.
 Verdicts: a positive passes at score >= --pos-threshold, a negative at
 <= --neg-threshold; between them is `ambiguous`, the wrong side `fail`, no score
 `error`; all but `pass` are failures. --paired fails both rows of a `pair` when
-either fails. --summary writes trait-interp's response_scores.json; pass rates per
+either fails. --summary writes trait-interp's scenario_scores.json or
+response_scores.json (an `idx` is the row's position in trait-interp's files:
+its `pair`, and `rollout` x scenarios + pair with rollouts); pass rates per
 polarity go to stderr. Rows are written when every row has been scored.
+
+Input: JSON Lines (files or stdin), --positive/--negative scenario files, or
+--responses DIR: trait-interp's responses files (pos.json, neg.json), entry i of
+each being pair i, so responses generated elsewhere can be vetted here.
 
 --backend openai: the same LM judge on an OpenAI-compatible server (--base-url,
 --api-model; key from $OPENAI_API_KEY or --api-key-env): one token with its top 20
@@ -159,6 +166,11 @@ pub struct Cli {
     /// trait-interp's negative scenarios, paired with --positive by order
     #[arg(long, value_name = "FILE", requires = "positive")]
     pub negative: Option<PathBuf>,
+
+    /// Read trait-interp's responses files, DIR/pos.json and DIR/neg.json
+    /// (or DIR/responses/…)
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "positive"])]
+    pub responses: Option<PathBuf>,
 
     /// Which judge scores [default: likelihood; lm with --backend openai]
     #[arg(long, value_enum)]
@@ -254,10 +266,11 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         positive: cli.pos_threshold,
         negative: cli.neg_threshold,
     };
-    let mut source = match (&cli.positive, &cli.negative) {
-        (Some(pos), Some(neg)) => {
+    let mut source = match (&cli.positive, &cli.negative, &cli.responses) {
+        (Some(pos), Some(neg), _) => {
             ScenarioSource::Pairs(pair_rows(pos, neg, &trait_name)?.into_iter())
         }
+        (_, _, Some(dir)) => ScenarioSource::Pairs(response_rows(dir, &trait_name)?.into_iter()),
         _ => ScenarioSource::Jsonl(refinery_core::reader::LineReader::new(
             cli.common.inputs(tool)?,
             cli.common.max_line_bytes,
@@ -418,12 +431,14 @@ fn check_row(
         let t = row.get("trait").map(Value::to_string).unwrap_or_default();
         format!("{t}/{p}")
     });
+    let prompt = prompt.unwrap_or_default();
     Ok(Pending {
         bytes: bytes.to_vec(),
-        prompt: prompt.unwrap_or_default(),
         response: response.map(|r| first_words(&r, cli.words)),
         scored: Scored {
             idx,
+            rollout: row.get("rollout").and_then(Value::as_u64).unwrap_or(0),
+            scenario: (cli.stage == Stage::Scenario).then(|| prompt.clone()),
             pair,
             polarity,
             score: None,
@@ -432,6 +447,7 @@ fn check_row(
         },
         judgement: None,
         hash: None,
+        prompt,
         row,
     })
 }

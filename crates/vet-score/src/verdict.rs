@@ -1,7 +1,8 @@
 //! From scores to verdicts, the paired filter, and trait-interp's
 //! `response_scores.json` summary.
 
-use serde_json::{json, Value};
+use refinery_core::experiment::{vetting_summary, VettingResult};
+use serde_json::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Polarity {
@@ -78,6 +79,10 @@ pub fn verdict(polarity: Polarity, score: Option<f64>, t: Thresholds) -> Verdict
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scored {
     pub idx: u64,
+    /// The row's `rollout` (0 without one).
+    pub rollout: u64,
+    /// The scenario's text at the scenario stage (trait-interp records it).
+    pub scenario: Option<String>,
     pub pair: Option<String>,
     pub polarity: Polarity,
     pub score: Option<f64>,
@@ -105,33 +110,30 @@ pub fn apply_pairs(rows: &mut [Scored]) {
     }
 }
 
-/// `response_scores.json` as trait-interp writes it.
+/// `scenario_scores.json` / `response_scores.json` as trait-interp writes
+/// them. An `idx` is the row's position in trait-interp's file: its pair
+/// (or its place among its polarity's rows), and with rollouts
+/// `rollout × scenarios + pair`, as responses files are rollout-major.
 pub fn summary(trait_name: &str, definition: &str, t: Thresholds, rows: &[Scored]) -> Value {
-    let count = |pol: Polarity, passed: bool| {
+    let scenarios = |pol: Polarity| {
         rows.iter()
-            .filter(|r| r.polarity == pol && r.passed() == passed)
-            .count()
+            .filter(|r| r.polarity == pol)
+            .map(|r| r.idx + 1)
+            .max()
+            .unwrap_or(0)
     };
-    let failed = |pol: Polarity| {
-        rows.iter()
-            .filter(|r| r.polarity == pol && !r.passed())
-            .map(|r| r.idx)
-            .collect::<Vec<_>>()
-    };
-    json!({
-        "trait": trait_name,
-        "trait_definition": definition,
-        "thresholds": {"pos_threshold": t.positive, "neg_threshold": t.negative},
-        "summary": {
-            "positive_passed": count(Polarity::Positive, true),
-            "negative_passed": count(Polarity::Negative, true),
-            "positive_failed": count(Polarity::Positive, false),
-            "negative_failed": count(Polarity::Negative, false),
-            "errors": rows.iter().filter(|r| r.verdict == Verdict::Error).count(),
-        },
-        "failed_indices": {"positive": failed(Polarity::Positive), "negative": failed(Polarity::Negative)},
-        "results": rows.iter().map(|r| json!({"idx": r.idx, "polarity": r.polarity.as_str(), "score": r.score.map(round2)})).collect::<Vec<_>>(),
-    })
+    let per_polarity = [scenarios(Polarity::Positive), scenarios(Polarity::Negative)];
+    let results: Vec<VettingResult> = rows
+        .iter()
+        .map(|r| VettingResult {
+            idx: r.rollout * per_polarity[r.polarity as usize] + r.idx,
+            scenario: r.scenario.clone(),
+            positive: r.polarity == Polarity::Positive,
+            score: r.score,
+            passed: r.passed(),
+        })
+        .collect();
+    vetting_summary(trait_name, definition, t.positive, t.negative, &results)
 }
 
 /// Scores are written to two decimals: the judges are not finer than that.
@@ -142,6 +144,7 @@ pub fn round2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const T: Thresholds = Thresholds {
         positive: 60.0,
@@ -163,6 +166,8 @@ mod tests {
     fn row(idx: u64, pair: &str, polarity: Polarity, verdict: Verdict) -> Scored {
         Scored {
             idx,
+            rollout: 0,
+            scenario: None,
             pair: Some(pair.into()),
             polarity,
             score: Some(50.0),
@@ -186,5 +191,22 @@ mod tests {
         assert_eq!(s["summary"]["positive_passed"], 1);
         assert_eq!(s["summary"]["positive_failed"], 1);
         assert_eq!(s["failed_indices"]["negative"], json!([0]));
+    }
+
+    #[test]
+    fn rollouts_index_a_rollout_major_file() {
+        // Two scenarios, two rollouts: trait-interp's pos.json holds
+        // s0r0, s1r0, s0r1, s1r1.
+        let mut rows: Vec<Scored> = (0..4)
+            .map(|i| row(i / 2, "p", Polarity::Positive, Verdict::Pass))
+            .collect();
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.rollout = i as u64 % 2;
+        }
+        rows[1].verdict = Verdict::Fail; // s0r1
+        let s = summary("t", "d", T, &rows);
+        let idx: Vec<&Value> = (0..4).map(|i| &s["results"][i]["idx"]).collect();
+        assert_eq!(idx, [&json!(0), &json!(2), &json!(1), &json!(3)]);
+        assert_eq!(s["failed_indices"]["positive"], json!([2]));
     }
 }

@@ -1,0 +1,392 @@
+//! trait-interp's experiment layout, read and written exactly:
+//!
+//! ```text
+//! responses/pos.json, responses/neg.json     [{"prompt", "response", "system_prompt"}, …]
+//! vetting/scenario_scores.json               the vetting summary of the scenarios
+//! vetting/response_scores.json               the vetting summary of the responses
+//! ```
+//!
+//! A responses file holds one entry per scenario and rollout, rollout-major
+//! (every scenario's first rollout, then every scenario's second…), as
+//! trait-interp's generation writes them. Its extraction drops the entries
+//! whose position is in the vetting summary's `failed_indices`, so an `idx`
+//! is always a position in the responses file (or scenario file) next to it.
+//! Files are written as Python's `json.dump(…, indent=2)` writes them
+//! (non-ASCII escaped as `\uXXXX`), so a file refinery rewrites is
+//! byte-identical to trait-interp's own.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use crate::trait_files::ScenarioLine;
+use crate::{Error, Location, Result};
+
+/// The two responses files of a directory: `DIR/pos.json` and
+/// `DIR/neg.json`, or the same under `DIR/responses/` (an experiment's trait
+/// directory given whole).
+pub fn responses_files(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    for base in [dir.to_path_buf(), dir.join("responses")] {
+        let (pos, neg) = (base.join("pos.json"), base.join("neg.json"));
+        if pos.is_file() || neg.is_file() {
+            for f in [&pos, &neg] {
+                if !f.is_file() {
+                    return Err(Error::usage(format!(
+                        "{} is missing (trait-interp writes pos.json and neg.json together)",
+                        f.display()
+                    )));
+                }
+            }
+            return Ok((pos, neg));
+        }
+    }
+    Err(Error::usage(format!(
+        "no pos.json or neg.json in {} or {}",
+        dir.display(),
+        dir.join("responses").display()
+    )))
+}
+
+/// Rows for trait-interp's responses files: every entry's own fields, then
+/// `polarity`, `pair` and `trait`. Positives first, then negatives, each in
+/// file order. Entry i of pos.json and entry i of neg.json are pair i when
+/// the two files are the same length (the same scenarios and rollouts);
+/// otherwise no row gets a `pair`. An entry that is not an object passes on
+/// as it is, for the tool to reject at its line.
+///
+/// Errors: a file that cannot be read, or is not a JSON array (file and line).
+pub fn response_rows(dir: &Path, trait_name: &str) -> Result<Vec<ScenarioLine>> {
+    let (pos_path, neg_path) = responses_files(dir)?;
+    let pos = entries(&pos_path)?;
+    let neg = entries(&neg_path)?;
+    let paired = pos.len() == neg.len();
+    let mut rows = Vec::with_capacity(pos.len() + neg.len());
+    for (entries, polarity) in [(pos, "positive"), (neg, "negative")] {
+        for (i, (location, entry)) in entries.into_iter().enumerate() {
+            let bytes = match serde_json::from_str::<Value>(entry.get()) {
+                Ok(Value::Object(mut fields)) => {
+                    fields.insert("polarity".into(), json!(polarity));
+                    if paired {
+                        fields.insert("pair".into(), json!(i));
+                    }
+                    fields.insert("trait".into(), json!(trait_name));
+                    serde_json::to_vec(&fields).expect("a row serialises")
+                }
+                _ => entry.get().as_bytes().to_vec(),
+            };
+            rows.push(ScenarioLine {
+                location,
+                bytes,
+                too_long: None,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// A JSON array file's elements with the line each starts on.
+fn entries(path: &Path) -> Result<Vec<(Location, Box<RawValue>)>> {
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let source: Arc<str> = Arc::from(path.display().to_string());
+    let at = |line: usize| Location {
+        source: source.clone(),
+        line: line as u64,
+    };
+    let items: Vec<&RawValue> = serde_json::from_slice(&text).map_err(|e| {
+        let why = if e.is_data() {
+            "not a JSON array (trait-interp's responses file is a list of {\"prompt\", \"response\", \"system_prompt\"})".to_string()
+        } else {
+            format!("not valid JSON: {e}")
+        };
+        Error::data(at(e.line().max(1)), why)
+    })?;
+    let start = text.as_ptr() as usize;
+    Ok(items
+        .into_iter()
+        .map(|raw| {
+            let offset = raw.get().as_ptr() as usize - start;
+            let line = 1 + text[..offset].iter().filter(|&&b| b == b'\n').count();
+            (at(line), raw.to_owned())
+        })
+        .collect())
+}
+
+/// One entry of a responses file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResponseEntry {
+    pub prompt: String,
+    pub response: String,
+    pub system_prompt: Option<String>,
+}
+
+/// One scored row of a vetting summary: `idx` is its position in the file
+/// it was scored from (scenario file or responses file), per polarity;
+/// `scenario` is the scenario's text, which trait-interp records at the
+/// scenario stage only.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VettingResult {
+    pub idx: u64,
+    pub scenario: Option<String>,
+    pub positive: bool,
+    pub score: Option<f64>,
+    pub passed: bool,
+}
+
+/// A vetting summary (`scenario_scores.json`, `response_scores.json`) as
+/// trait-interp writes it: trait, definition, thresholds, pass/fail counts
+/// per polarity, `failed_indices` (failures and errors) and every result.
+/// Scores are rounded to two decimals; a missing score counts as an error.
+pub fn vetting_summary(
+    trait_name: &str,
+    definition: &str,
+    pos_threshold: f64,
+    neg_threshold: f64,
+    results: &[VettingResult],
+) -> Value {
+    let count = |positive: bool, passed: bool| {
+        results
+            .iter()
+            .filter(|r| r.positive == positive && r.passed == passed)
+            .count()
+    };
+    let failed = |positive: bool| {
+        results
+            .iter()
+            .filter(|r| r.positive == positive && !r.passed)
+            .map(|r| r.idx)
+            .collect::<Vec<_>>()
+    };
+    let side = |positive: bool| if positive { "positive" } else { "negative" };
+    json!({
+        "trait": trait_name,
+        "trait_definition": definition,
+        "thresholds": {"pos_threshold": number(pos_threshold), "neg_threshold": number(neg_threshold)},
+        "summary": {
+            "positive_passed": count(true, true),
+            "negative_passed": count(false, true),
+            "positive_failed": count(true, false),
+            "negative_failed": count(false, false),
+            "errors": results.iter().filter(|r| r.score.is_none()).count(),
+        },
+        "failed_indices": {"positive": failed(true), "negative": failed(false)},
+        "results": results.iter().map(|r| {
+            let mut result = json!({"idx": r.idx});
+            if let Some(text) = &r.scenario {
+                result["scenario"] = json!(text);
+            }
+            result["polarity"] = json!(side(r.positive));
+            result["score"] = json!(r.score.map(|s| (s * 100.0).round() / 100.0));
+            result
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// A whole number as an integer (trait-interp's thresholds are ints).
+fn number(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        json!(x as i64)
+    } else {
+        json!(x)
+    }
+}
+
+/// `value` as Python's `json.dumps(value, indent=2)` writes it: two-space
+/// indents, `": "` between key and value, non-ASCII characters as `\uXXXX`
+/// escapes (UTF-16 surrogate pairs beyond the BMP), no final newline.
+pub fn python_json(value: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut out, AsciiFormatter(Default::default()));
+    value.serialize(&mut ser).expect("JSON serialises");
+    out
+}
+
+/// serde_json's pretty printer with Python's `ensure_ascii`.
+struct AsciiFormatter(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for AsciiFormatter {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut units = [0u16; 2];
+        let mut ascii_from = 0;
+        for (at, c) in fragment.char_indices() {
+            if c.is_ascii() {
+                continue;
+            }
+            w.write_all(&fragment.as_bytes()[ascii_from..at])?;
+            for unit in c.encode_utf16(&mut units) {
+                write!(w, "\\u{unit:04x}")?;
+            }
+            ascii_from = at + c.len_utf8();
+        }
+        w.write_all(&fragment.as_bytes()[ascii_from..])
+    }
+
+    // The rest is PrettyFormatter's layout, delegated.
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_as_python_writes_it() {
+        let entries = [
+            ResponseEntry {
+                prompt: "Caf\u{e9} says \"hi\"\n".into(),
+                response: "ok \u{1F600}".into(),
+                system_prompt: None,
+            },
+            ResponseEntry {
+                prompt: "b".into(),
+                response: String::new(),
+                system_prompt: Some("sys".into()),
+            },
+        ];
+        // Both expected texts are Python 3's json.dumps(value, indent=2).
+        let python = "[\n  {\n    \"prompt\": \"Caf\\u00e9 says \\\"hi\\\"\\n\",\n    \"response\": \"ok \\ud83d\\ude00\",\n    \"system_prompt\": null\n  },\n  {\n    \"prompt\": \"b\",\n    \"response\": \"\",\n    \"system_prompt\": \"sys\"\n  }\n]";
+        assert_eq!(String::from_utf8(python_json(&entries)).unwrap(), python);
+        let value = json!({"a": [], "b": {}, "t": {"pos_threshold": number(60.0), "neg_threshold": number(40.5)}});
+        let python = "{\n  \"a\": [],\n  \"b\": {},\n  \"t\": {\n    \"pos_threshold\": 60,\n    \"neg_threshold\": 40.5\n  }\n}";
+        assert_eq!(String::from_utf8(python_json(&value)).unwrap(), python);
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn responses_become_rows_paired_by_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let responses = dir.path().join("responses");
+        std::fs::create_dir(&responses).unwrap();
+        write(
+            &responses,
+            "pos.json",
+            "[\n  {\"prompt\": \"He said\", \"response\": \" yes\", \"system_prompt\": null},\n  {\"prompt\": \"She\", \"response\": \" no\"}\n]",
+        );
+        write(
+            &responses,
+            "neg.json",
+            "[{\"prompt\": \"a\", \"response\": \"b\"},\n 7]",
+        );
+        // The trait directory or its responses/ directory, either will do.
+        let rows = response_rows(dir.path(), "t").unwrap();
+        let text: Vec<String> = rows
+            .iter()
+            .map(|r| String::from_utf8(r.bytes.clone()).unwrap())
+            .collect();
+        assert_eq!(
+            text[0],
+            r#"{"prompt":"He said","response":" yes","system_prompt":null,"polarity":"positive","pair":0,"trait":"t"}"#
+        );
+        assert_eq!(
+            text[2],
+            r#"{"prompt":"a","response":"b","polarity":"negative","pair":0,"trait":"t"}"#
+        );
+        assert_eq!(text[3], "7", "a non-object is left for the tool to reject");
+        let lines: Vec<u64> = rows.iter().map(|r| r.location.line).collect();
+        assert_eq!(lines, [2, 3, 1, 2]);
+        assert!(rows[0].location.source.ends_with("pos.json"));
+        assert_eq!(response_rows(&responses, "t").unwrap().len(), 4);
+    }
+
+    #[test]
+    fn unequal_files_give_no_pairs_and_bad_files_name_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "pos.json",
+            "[{\"prompt\": \"a\", \"response\": \"b\"}]",
+        );
+        write(dir.path(), "neg.json", "[]");
+        let rows = response_rows(dir.path(), "t").unwrap();
+        assert!(!String::from_utf8(rows[0].bytes.clone())
+            .unwrap()
+            .contains("pair"));
+        write(dir.path(), "neg.json", "{\n\"prompt\": 1}");
+        let err = response_rows(dir.path(), "t").unwrap_err().to_string();
+        assert!(
+            err.contains("neg.json:1") && err.contains("not a JSON array"),
+            "{err}"
+        );
+        write(dir.path(), "neg.json", "[\n{\"prompt\": ]");
+        let err = response_rows(dir.path(), "t").unwrap_err().to_string();
+        assert!(
+            err.contains("neg.json:2") && err.contains("not valid JSON"),
+            "{err}"
+        );
+        std::fs::remove_file(dir.path().join("neg.json")).unwrap();
+        let err = response_rows(dir.path(), "t").unwrap_err().to_string();
+        assert!(err.contains("neg.json is missing"), "{err}");
+    }
+
+    #[test]
+    fn a_summary_counts_failures_and_errors() {
+        let r = |idx, positive, score, passed| VettingResult {
+            idx,
+            scenario: None,
+            positive,
+            score,
+            passed,
+        };
+        let results = [
+            r(0, true, Some(80.004), true),
+            r(1, true, None, false),
+            r(0, false, Some(55.0), false),
+        ];
+        let s = vetting_summary("t", "def", 60.0, 40.0, &results);
+        assert_eq!(s["summary"]["positive_passed"], 1);
+        assert_eq!(s["summary"]["positive_failed"], 1);
+        assert_eq!(s["summary"]["negative_failed"], 1);
+        assert_eq!(s["summary"]["errors"], 1);
+        assert_eq!(
+            s["failed_indices"],
+            json!({"positive": [1], "negative": [0]})
+        );
+        assert_eq!(s["results"][0]["score"], json!(80.0));
+        assert_eq!(s["thresholds"]["pos_threshold"].to_string(), "60");
+    }
+}

@@ -1,0 +1,1 @@
+refinery_core::tool_main!("export-trait", refinery_export_trait::run);
