@@ -55,7 +55,7 @@ $(REFINE_DIR)/response_vet.jsonl: $(REFINE_DIR)/responses.jsonl
 	@mv $@.partial $@
 
 $(REFINE_DIR)/report.md: $(REFINE_DIR)/response_vet.jsonl
-	first-tokens --review --judge $(FIRST_TOKENS_JUDGE) $(JUDGE_FLAGS) --report $@.tmp $< > $(REFINE_DIR)/first_tokens.jsonl
+	first-tokens --review --judge $(FIRST_TOKENS_JUDGE) $(JUDGE_FLAGS) --history $(REFINE_DIR)/history.jsonl --report $@.tmp $< > $(REFINE_DIR)/first_tokens.jsonl
 	@mv $@.tmp $@
 
 $(EXPORT)/positive.txt: $(REFINE_DIR)/report.md

@@ -9,6 +9,7 @@
 //! each token's text), the judge's three scores of the delete test, the
 //! `signal` the first tokens carry, and a verdict, `express` or `committed`.
 
+mod history;
 mod report;
 
 use std::path::PathBuf;
@@ -64,6 +65,10 @@ this verdict are listed as scenarios to rewrite. A null score gives `error`.
 --review prints one line per row on stderr: index, polarity, verdict, signal, the
 prompt's last words | the first tokens. --report FILE writes a Markdown report of
 every pair with its vetting scores (if the rows carry them) and first tokens.
+
+--history FILE appends a row per run to the loop's history (round, rows, passes per
+stage, first-token passes, pairs that passed everything, the judge and each stage's
+self-check AUC); the report opens with every round as a table.
 
 --responses DIR reads trait-interp's pos.json and neg.json (entry i of each is
 pair i) instead of JSON Lines: the First Token Test on generations made elsewhere.";
@@ -128,6 +133,11 @@ pub struct Cli {
     /// Write a Markdown report of every pair to FILE
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+
+    /// Append this round's counts to the loop's history FILE (JSON Lines);
+    /// the report shows every round
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -276,6 +286,12 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             .map(|c| (c.polarity == "positive", c.test.with_first_score)),
     );
     separation.report(tool, "first tokens", cli.min_auc);
+    let rounds = match &cli.history {
+        Some(path) => {
+            history::append(path, history::round_row(&trait_name, &judge_name, &checked))?
+        }
+        None => Vec::new(),
+    };
     if let Some(path) = &cli.report {
         let md = markdown_report(
             &trait_name,
@@ -283,6 +299,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             &checked,
             cli.threshold,
             cli.min_auc,
+            &rounds,
         );
         write_file_atomically(path, &md)?;
     }

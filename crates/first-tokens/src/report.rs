@@ -110,9 +110,9 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', "⏎")
 }
 
-/// "Can the judge decide?": the self-check of every stage the rows went
-/// through, positives against negatives.
-fn self_check_section(judge: &str, checked: &[Checked], min_auc: f64) -> String {
+/// The self-check of every stage the rows went through: the stage's name
+/// and the separation of positive from negative scores there.
+pub fn stages(checked: &[Checked]) -> Vec<(&'static str, Separation)> {
     let positive = |c: &Checked| c.polarity == "positive";
     let vet_score = |v: &Option<(Option<f64>, String)>| v.as_ref().and_then(|(s, _)| *s);
     let mut stages: Vec<(&str, Separation)> = Vec::new();
@@ -132,6 +132,13 @@ fn self_check_section(judge: &str, checked: &[Checked], min_auc: f64) -> String 
         .iter()
         .map(|c| (positive(c), c.test.with_first_score));
     stages.push(("first tokens (prompt + first tokens)", Separation::of(rows)));
+    stages
+}
+
+/// "Can the judge decide?": the self-check of every stage the rows went
+/// through, positives against negatives.
+fn self_check_section(judge: &str, checked: &[Checked], min_auc: f64) -> String {
+    let stages = stages(checked);
     let mut md = String::from(
         "## Can the judge decide?\n\nThe scenarios carry their own labels, so each stage's judge is checked on them: \
          the AUC of positive against negative scores (0.5 is chance, 1 perfect) and the mean gap in points. \
@@ -166,12 +173,15 @@ fn self_check_section(judge: &str, checked: &[Checked], min_auc: f64) -> String 
     md
 }
 
+/// The report. `rounds` is the loop's history so far (this round last;
+/// empty without `--history`).
 pub fn markdown_report(
     trait_name: &str,
     judge: &str,
     checked: &[Checked],
     threshold: f64,
     min_auc: f64,
+    rounds: &[Value],
 ) -> String {
     let mut md = format!("# Refinement report: {trait_name}\n\n");
     let failing: Vec<&Checked> = checked.iter().filter(|c| !c.passed()).collect();
@@ -186,6 +196,7 @@ pub fn markdown_report(
         checked.len(),
         checked.len() - failing.len()
     ));
+    md.push_str(&crate::history::rounds_section(rounds));
     md.push_str(&self_check_section(judge, checked, min_auc));
     md.push_str("## Scenarios to rewrite\n\n");
     if failing.is_empty() {

@@ -157,3 +157,56 @@ fn ids_from_another_model_are_not_decoded_with_the_judges_tokenizer() {
     // The judge's own model's ids are used as they are.
     assert_eq!(firsts[1]["ids"], serde_json::json!([5, 6]));
 }
+
+#[test]
+fn each_run_adds_a_round_to_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.jsonl");
+    let report = dir.path().join("report.md");
+    for _ in 0..2 {
+        let r = run(
+            BIN,
+            &[
+                "--model",
+                "models/tiny",
+                "--definition",
+                "vet/definition.txt",
+                "--trait",
+                "sycophancy",
+                "-k",
+                "3",
+                "--judge",
+                "lm",
+                "--min-mass",
+                "0",
+                "--raw",
+                "--template",
+                "vet/tiny_template.txt",
+                "--history",
+                history.to_str().unwrap(),
+                "--report",
+                report.to_str().unwrap(),
+                "--rejects",
+                "/dev/null",
+                "vet/responses.jsonl",
+            ],
+            None,
+        );
+        assert_eq!(r.status, 1, "{}", r.stderr);
+    }
+    let text = std::fs::read_to_string(&history).unwrap();
+    assert_golden("golden/first_tokens/history.jsonl", &text);
+    let rounds: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rounds.len(), 2);
+    assert_eq!(rounds[1]["round"], 2);
+    // The same input twice: the same counts.
+    for key in ["rows", "pairs", "express", "pairs_passed", "self_check"] {
+        assert_eq!(rounds[0][key], rounds[1][key], "{key}");
+    }
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains("## Rounds"), "{md}");
+    assert!(md.contains("\n| 2 | "), "{md}");
+}
