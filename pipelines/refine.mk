@@ -34,9 +34,14 @@ RESPONSE_JUDGE ?= likelihood
 FIRST_TOKENS_JUDGE ?= likelihood
 judge_kind = $(if $(JUDGE_BACKEND),,--judge $(1))
 EXPORT ?= $(REFINE_DIR)/trait-interp
+# Checked fix suggestions for the positives that failed (first-tokens
+# --suggest): SUGGEST= (empty) skips them. `make fix` applies the accepted ones
+# to TRAIT_DIR's scenario files; the next `make refine` is the next round.
+SUGGEST ?= 1
+GEN_SUGGEST_FLAGS ?= $(if $(GEN_MODEL),--generator $(GEN_MODEL))
 JUDGE_FLAGS ?= --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) $(if $(JUDGE_MODEL),--model $(JUDGE_MODEL))
 
-.PHONY: refine responses
+.PHONY: refine responses fix
 refine: $(REFINE_DIR)/report.md $(EXPORT)/positive.txt ## the refinement loop on TRAIT's scenarios, ending in a report and an export for trait-interp
 
 responses: $(REFINE_DIR)/responses.jsonl ## stage 1 only: completions of TRAIT's scenarios
@@ -55,8 +60,11 @@ $(REFINE_DIR)/response_vet.jsonl: $(REFINE_DIR)/responses.jsonl
 	@mv $@.partial $@
 
 $(REFINE_DIR)/report.md: $(REFINE_DIR)/response_vet.jsonl
-	first-tokens --review --judge $(FIRST_TOKENS_JUDGE) $(JUDGE_FLAGS) --history $(REFINE_DIR)/history.jsonl --report $@.tmp $< > $(REFINE_DIR)/first_tokens.jsonl
+	first-tokens --review --judge $(FIRST_TOKENS_JUDGE) $(JUDGE_FLAGS) --history $(REFINE_DIR)/history.jsonl $(if $(SUGGEST),--suggest $(REFINE_DIR)/suggestions.jsonl $(GEN_SUGGEST_FLAGS)) --report $@.tmp $< > $(REFINE_DIR)/first_tokens.jsonl
 	@mv $@.tmp $@
 
 $(EXPORT)/positive.txt: $(REFINE_DIR)/report.md
 	export-trait --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) --out $(EXPORT) $(REFINE_DIR)/first_tokens.jsonl > $(REFINE_DIR)/passed.jsonl
+
+fix: ## apply the fix suggestions you accepted (suggestions.jsonl) to TRAIT_DIR's positive.txt/negative.txt
+	apply-suggestions --positive $(TRAIT_DIR)/positive.txt --negative $(TRAIT_DIR)/negative.txt --out $(TRAIT_DIR) $(REFINE_DIR)/suggestions.jsonl > /dev/null

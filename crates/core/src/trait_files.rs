@@ -20,8 +20,10 @@ pub struct ScenarioLine {
     pub too_long: Option<usize>,
 }
 
-/// The non-blank lines of a scenario file with their line numbers.
-fn scenario_lines(path: &Path) -> Result<Vec<(u64, String)>> {
+/// The non-blank lines of a scenario file with their line numbers (a BOM
+/// and `\r` line ends dropped). Errors: an unreadable file, or text that is
+/// not UTF-8 (with the line).
+pub fn scenario_lines(path: &Path) -> Result<Vec<(u64, String)>> {
     let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = String::from_utf8(text).map_err(|e| {
         let line = text_line_of(e.as_bytes(), e.utf8_error().valid_up_to());

@@ -11,6 +11,7 @@
 
 mod history;
 mod report;
+mod suggest;
 
 use std::path::PathBuf;
 
@@ -25,7 +26,7 @@ use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::judge::RESPONSE_NO_PREFIX_TEMPLATE;
 use refinery_lm::{
     Calibration, CausalLm, Definition, DigitTokens, Item, Judgement, LikelihoodJudge, LmJudge,
-    ModelArgs, RunCalibration, Separation,
+    ModelArgs, PromptMode, RunCalibration, Separation,
 };
 use serde_json::{json, Value};
 
@@ -133,6 +134,26 @@ pub struct Cli {
     /// Write a Markdown report of every pair to FILE
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+
+    /// Write checked fix suggestions for the positives that failed to FILE
+    /// (JSON Lines; see --help) and list them in the report
+    #[arg(long, value_name = "FILE")]
+    pub suggest: Option<PathBuf>,
+
+    /// --suggest: the model under study, which completes the cut prompts
+    /// [default: SmolLM2-135M-Instruct, as generate]
+    #[arg(long, value_name = "DIR")]
+    pub generator: Option<PathBuf>,
+
+    /// --suggest: give the generator the chat template instead of the raw
+    /// text (as the responses were generated)
+    #[arg(long)]
+    pub generator_chat: bool,
+
+    /// --suggest: a cut scenario still passes vetting when its prompt alone
+    /// scores at least this
+    #[arg(long, value_name = "SCORE", default_value_t = 60.0)]
+    pub pos_threshold: f64,
 
     /// Append this round's counts to the loop's history FILE (JSON Lines);
     /// the report shows every round
@@ -264,9 +285,11 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     }
     progress.finish();
     let likelihood = matches!(judge, Judge::Likelihood(_));
-    if likelihood && cli.calibration == Calibration::Run && !tests.is_empty() {
-        calibrate_on_run(tool, &mut tests, cli.threshold);
-    }
+    let calibration = if likelihood && cli.calibration == Calibration::Run && !tests.is_empty() {
+        calibrate_on_run(tool, &mut tests, cli.threshold)
+    } else {
+        None
+    };
     for (bytes, row, result) in tests {
         let field = result.to_json(&judge_name, cli.tokens);
         out.write_raw_line(&with_fields(&bytes, &row, &[("first_tokens", field)]))?;
@@ -286,6 +309,46 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             .map(|c| (c.polarity == "positive", c.test.with_first_score)),
     );
     separation.report(tool, "first tokens", cli.min_auc);
+    let suggestions = match &cli.suggest {
+        Some(path) => {
+            let mut generator = suggest::Generator {
+                lm: refinery_lm::CausalLm::load(
+                    cli.generator.as_deref(),
+                    &refinery_lm::LoadOptions {
+                        threads: cli.model.threads,
+                    },
+                )?,
+                mode: if cli.generator_chat {
+                    PromptMode::Chat
+                } else {
+                    PromptMode::Raw
+                },
+                tokens: cli.tokens as usize,
+            };
+            let mut scorer = suggest::Scorer {
+                judge: &mut judge,
+                calibration: calibration.as_ref(),
+            };
+            let rows = suggest::suggest(
+                &checked,
+                &mut scorer,
+                &mut generator,
+                cli.threshold,
+                cli.pos_threshold,
+            )?;
+            let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+            write_file_atomically(path, &text)?;
+            let cuts = rows.iter().filter(|r| r["accept"] == true).count();
+            tool.note(&format!(
+                "suggestions: {} for {} failing positives, {cuts} checked cuts that now pass the first-token test ({})",
+                rows.len(),
+                checked.iter().filter(|c| c.polarity == "positive" && !c.passed()).count(),
+                path.display()
+            ));
+            Some(rows)
+        }
+        None => None,
+    };
     let rounds = match &cli.history {
         Some(path) => {
             history::append(path, history::round_row(&trait_name, &judge_name, &checked))?
@@ -300,6 +363,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             cli.threshold,
             cli.min_auc,
             &rounds,
+            suggestions.as_deref(),
         );
         write_file_atomically(path, &md)?;
     }
@@ -430,20 +494,26 @@ fn test_row(judge: &mut Judge, judge_model: &str, row: &Row, cli: &Cli) -> Resul
 
 /// The likelihood judge's scores calibrated on every contrast of the run
 /// (the three texts of every row together), as vet-score does.
-fn calibrate_on_run(tool: &Tool, tests: &mut [(Vec<u8>, Row, TokenTest)], threshold: f64) {
+/// Returns the calibration, for scoring the suggestions' texts alike.
+fn calibrate_on_run(
+    tool: &Tool,
+    tests: &mut [(Vec<u8>, Row, TokenTest)],
+    threshold: f64,
+) -> Option<RunCalibration> {
     let all: Vec<f64> = tests
         .iter()
         .flat_map(|(_, _, t)| t.contrasts.iter().flatten().copied())
         .collect();
     let Some(c) = RunCalibration::of(&all) else {
         tool.say("too few rows to calibrate on the run: scores use --calibration fixed");
-        return;
+        return None;
     };
     for (_, row, t) in tests.iter_mut() {
         let [a, b, w] = t.contrasts.map(|d| d.map(|d| c.score(d)));
         (t.prefix_score, t.with_first_score, t.without_first_score) = (a, b, w);
         t.decide(row["polarity"] == "negative", threshold);
     }
+    Some(c)
 }
 
 fn summarise(tool: &Tool, checked: &[Checked]) {

@@ -13,6 +13,7 @@ pub struct Checked {
     pub pair: Option<String>,
     pub polarity: String,
     pub prompt: String,
+    pub system_prompt: Option<String>,
     pub scenario_vet: Option<(Option<f64>, String)>,
     pub response_vet: Option<(Option<f64>, String)>,
     pub test: TokenTest,
@@ -47,6 +48,10 @@ impl Checked {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
+            system_prompt: row
+                .get("system_prompt")
+                .and_then(Value::as_str)
+                .map(String::from),
             scenario_vet: vet("scenario_vet"),
             response_vet: vet("response_vet"),
             test,
@@ -182,6 +187,7 @@ pub fn markdown_report(
     threshold: f64,
     min_auc: f64,
     rounds: &[Value],
+    suggestions: Option<&[Value]>,
 ) -> String {
     let mut md = format!("# Refinement report: {trait_name}\n\n");
     let failing: Vec<&Checked> = checked.iter().filter(|c| !c.passed()).collect();
@@ -219,6 +225,15 @@ pub fn markdown_report(
         }
         md.push('\n');
     }
+    if let Some(s) = suggestions {
+        let first_tokens = Separation::of(
+            checked
+                .iter()
+                .map(|c| (c.polarity == "positive", c.test.with_first_score)),
+        );
+        let trusted = first_tokens.finding(min_auc) == Finding::Separates;
+        md.push_str(&suggestions_section(s, trusted));
+    }
     md.push_str("## All rows\n\n| row | polarity | passed | first tokens | signal |\n|---|---|---|---|---:|\n");
     for c in checked {
         md.push_str(&format!(
@@ -230,5 +245,60 @@ pub fn markdown_report(
             signal(c.test.signal).trim()
         ));
     }
+    md
+}
+
+/// "Suggested fixes": each failing positive's checked suggestion.
+fn suggestions_section(suggestions: &[Value], trusted: bool) -> String {
+    let mut md = String::from(
+        "## Suggested fixes\n\nFor each positive that failed: the prompt cut at an earlier word boundary, \
+         completed by the model under study and put through the same test, when a cut both keeps the scenario \
+         passing vetting and gives its first tokens more signal; or a flag where the scenario passes but the \
+         response does not. Nothing is changed until you apply them (`apply-suggestions`).\n\n",
+    );
+    if !trusted {
+        md.push_str(
+            "**These checks rest on the first-token judge, which did not pass its self-check above:** \
+             a cut it prefers may be no better. Read each one before accepting it.\n\n",
+        );
+    }
+    if suggestions.is_empty() {
+        md.push_str("None: no positive failed.\n\n");
+        return md;
+    }
+    md.push_str("| pair | fix | before → after | first tokens before → after | signal before → after | accept |\n|---|---|---|---|---|---|\n");
+    for s in suggestions {
+        let text = |k: &str| s[k].as_str().map(|t| cell(&format!("{t:?}")));
+        let num = |k: &str| s[k].as_f64().map_or("–".into(), |x| format!("{x:+.2}"));
+        let (change, tokens, signals) = match (s["kind"].as_str(), s["after"].as_str()) {
+            (Some("cut"), Some(after)) => (
+                format!(
+                    "{} → {}",
+                    cell(&last_words(s["before"].as_str().unwrap_or_default(), 6)),
+                    cell(&last_words(after, 6))
+                ),
+                format!(
+                    "{} → {}",
+                    text("before_first_tokens").unwrap_or_default(),
+                    text("after_first_tokens").unwrap_or_default()
+                ),
+                format!("{} → {}", num("before_signal"), num("after_signal")),
+            ),
+            _ => (
+                cell(s["note"].as_str().unwrap_or_default()),
+                text("before_first_tokens")
+                    .or_else(|| text("first_tokens"))
+                    .unwrap_or_default(),
+                num("before_signal"),
+            ),
+        };
+        md.push_str(&format!(
+            "| {} | {} | {change} | {tokens} | {signals} | {} |\n",
+            s["pair"],
+            s["kind"].as_str().unwrap_or("?").replace('_', " "),
+            if s["accept"] == true { "yes" } else { "no" },
+        ));
+    }
+    md.push('\n');
     md
 }

@@ -210,3 +210,89 @@ fn each_run_adds_a_round_to_the_history() {
     assert!(md.contains("## Rounds"), "{md}");
     assert!(md.contains("\n| 2 | "), "{md}");
 }
+
+#[test]
+fn committed_positives_get_a_checked_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let suggestions = dir.path().join("suggestions.jsonl");
+    let report = dir.path().join("report.md");
+    let r = run(
+        BIN,
+        &[
+            "--model",
+            "models/tiny",
+            "--generator",
+            "models/tiny",
+            "--definition",
+            "vet/definition.txt",
+            "--trait",
+            "sycophancy",
+            "-k",
+            "3",
+            "--judge",
+            "lm",
+            "--min-mass",
+            "0",
+            "--raw",
+            "--template",
+            "vet/tiny_template.txt",
+            "--suggest",
+            suggestions.to_str().unwrap(),
+            "--pos-threshold",
+            "0",
+            "--report",
+            report.to_str().unwrap(),
+            "--rejects",
+            "/dev/null",
+            "vet/responses.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    let text = std::fs::read_to_string(&suggestions).unwrap();
+    assert_golden("golden/first_tokens/suggestions.jsonl", &text);
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let checked: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let committed = checked
+        .iter()
+        .filter(|c| c["polarity"] == "positive" && c["first_tokens"]["verdict"] == "committed")
+        .count();
+    assert!(committed > 0, "the fixture has committed positives");
+    let cuts: Vec<&serde_json::Value> = rows.iter().filter(|s| s["kind"] == "cut").collect();
+    assert_eq!(cuts.len(), committed);
+    let mut suggested = 0;
+    for s in cuts {
+        assert!(s["cuts_tried"].as_u64().unwrap() > 0, "{s}");
+        let Some(after) = s["after"].as_str() else {
+            assert_eq!(s["accept"], false);
+            continue;
+        };
+        suggested += 1;
+        let before = s["before"].as_str().unwrap();
+        // A cut at a word boundary, checked: it passes vetting and its
+        // first tokens carry more signal than before.
+        assert!(
+            before.starts_with(after) && before[after.len()..].starts_with(' '),
+            "{s}"
+        );
+        assert_eq!(before[after.len()..].trim(), s["removed"]);
+        assert!(s["after_prompt_score"].as_f64().unwrap() >= 0.0, "{s}");
+        let (b, a) = (
+            s["before_signal"].as_f64(),
+            s["after_signal"].as_f64().unwrap(),
+        );
+        assert!(b.is_none_or(|b| a > b), "{s}");
+        assert_eq!(s["accept"], a >= 0.1, "{s}");
+        assert_eq!(s["express"], a >= 0.1, "{s}");
+    }
+    assert!(suggested > 0, "{text}");
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains("## Suggested fixes"), "{md}");
+}
