@@ -34,6 +34,9 @@ RESPONSE_JUDGE ?= likelihood
 FIRST_TOKENS_JUDGE ?= likelihood
 judge_kind = $(if $(JUDGE_BACKEND),,--judge $(1))
 EXPORT ?= $(REFINE_DIR)/trait-interp
+# Responses that ramble, loop or come out empty fail (vet-score --coherence);
+# COHERENCE= skips the check.
+COHERENCE ?= --coherence
 # Checked fix suggestions for the positives that failed (first-tokens
 # --suggest): SUGGEST= (empty) skips them. `make fix` applies the accepted ones
 # to TRAIT_DIR's scenario files; the next `make refine` is the next round.
@@ -56,7 +59,7 @@ $(REFINE_DIR)/responses.jsonl: $(REFINE_DIR)/scenario_vet.jsonl
 	@mv $@.partial $@
 
 $(REFINE_DIR)/response_vet.jsonl: $(REFINE_DIR)/responses.jsonl
-	vet-score --stage response --paired $(call judge_kind,$(RESPONSE_JUDGE)) $(JUDGE_FLAGS) $(JUDGE_BACKEND) --summary $(REFINE_DIR)/response_scores.json $< $(call into,$(JUDGE_BACKEND),$@.partial)
+	vet-score --stage response --paired $(COHERENCE) $(call judge_kind,$(RESPONSE_JUDGE)) $(JUDGE_FLAGS) $(JUDGE_BACKEND) --summary $(REFINE_DIR)/response_scores.json $< $(call into,$(JUDGE_BACKEND),$@.partial)
 	@mv $@.partial $@
 
 $(REFINE_DIR)/report.md: $(REFINE_DIR)/response_vet.jsonl

@@ -115,6 +115,16 @@ fn entries(path: &Path) -> Result<Vec<(Location, Box<RawValue>)>> {
         .collect())
 }
 
+/// Whether a row passed every vetting check it carries: `scenario_vet` and
+/// `response_vet` verdict `pass`, `coherence` verdict `coherent`. (The
+/// First Token Test is the positives' own check, read by the tools that
+/// hold it.)
+pub fn vetting_passed(row: &crate::Row) -> bool {
+    let verdict = |field: &str| row.get(field).map(|v| v["verdict"].as_str());
+    let ok = |field: &str, pass: &str| verdict(field).is_none_or(|v| v == Some(pass));
+    ok("scenario_vet", "pass") && ok("response_vet", "pass") && ok("coherence", "coherent")
+}
+
 /// One entry of a responses file.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ResponseEntry {
@@ -361,6 +371,25 @@ mod tests {
         std::fs::remove_file(dir.path().join("neg.json")).unwrap();
         let err = response_rows(dir.path(), "t").unwrap_err().to_string();
         assert!(err.contains("neg.json is missing"), "{err}");
+    }
+
+    #[test]
+    fn every_vetting_check_a_row_carries_must_pass() {
+        let row = |text: &str| match serde_json::from_str::<Value>(text).unwrap() {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        assert!(vetting_passed(&row(r#"{"prompt": "a"}"#)));
+        assert!(vetting_passed(&row(
+            r#"{"scenario_vet": {"verdict": "pass"}, "response_vet": {"verdict": "pass"}, "coherence": {"verdict": "coherent"}}"#
+        )));
+        assert!(!vetting_passed(&row(
+            r#"{"response_vet": {"verdict": "ambiguous"}}"#
+        )));
+        assert!(!vetting_passed(&row(
+            r#"{"coherence": {"verdict": "incoherent"}}"#
+        )));
+        assert!(!vetting_passed(&row(r#"{"scenario_vet": {"score": 3}}"#)));
     }
 
     #[test]

@@ -6,15 +6,18 @@
 //! ```
 //!
 //! A pair passes when each of its rows passed every stage the rows carry:
-//! `scenario_vet` and `response_vet` verdict `pass`, and for positives the
-//! First Token Test's `first_tokens` verdict `express`. The passing rows go
+//! `scenario_vet` and `response_vet` verdict `pass`, `coherence` verdict
+//! `coherent`, and for positives the First Token Test's `first_tokens`
+//! verdict `express`. The passing rows go
 //! to stdout as they came; the rows of other pairs are counted as filtered.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use refinery_core::experiment::{python_json, vetting_summary, ResponseEntry, VettingResult};
+use refinery_core::experiment::{
+    python_json, vetting_passed, vetting_summary, ResponseEntry, VettingResult,
+};
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
 use refinery_core::trait_files::trait_name;
@@ -30,8 +33,9 @@ used when present. Give it the rows of the last step of the loop (make refine's
 first_tokens.jsonl) so that every verdict is there.
 
 A pair passes when both its scenarios and all their rollouts passed every stage
-they carry: vetting verdict `pass` at each stage, and `express` for the positive's
-first tokens. A pair missing one side does not pass.
+they carry: vetting verdict `pass` at each stage, `coherent` where vet-score
+--coherence judged the response, and `express` for the positive's first tokens. A
+pair missing one side does not pass.
 
 --out DIR receives, for the passing pairs, renumbered 0, 1, … in pair order:
   positive.txt, negative.txt        one scenario a line (trait-interp's scenario files)
@@ -88,13 +92,12 @@ pub struct PairRow {
 impl PairRow {
     /// Whether the row passed every stage it carries.
     pub fn passed(&self) -> bool {
-        let verdict = |field: &str| self.row.get(field).map(|v| v["verdict"].as_str());
-        let vetted = ["scenario_vet", "response_vet"]
-            .iter()
-            .all(|f| verdict(f).is_none_or(|v| v == Some("pass")));
-        let expressed =
-            !self.positive || verdict("first_tokens").is_none_or(|v| v == Some("express"));
-        vetted && expressed
+        let expressed = !self.positive
+            || self
+                .row
+                .get("first_tokens")
+                .is_none_or(|v| v["verdict"] == "express");
+        vetting_passed(&self.row) && expressed
     }
 
     fn text(&self, field: &str) -> Option<String> {

@@ -4,8 +4,8 @@
 //! user sees the loop converge, or not.
 //!
 //! A row: `round` (1, 2, …), `trait`, `rows`, `pairs`, per stage the rows
-//! passed (`scenario_vet_passed`, `response_vet_passed`: null when the rows
-//! did not go through it), `positives`, `express` (positives whose first
+//! passed (`scenario_vet_passed`, `response_vet_passed`, `coherent`: null
+//! when the rows did not go through it), `positives`, `express` (positives whose first
 //! tokens carry the trait), `pairs_passed` (both sides passed every stage),
 //! `judge`, and `self_check`: each stage's AUC of positive against negative
 //! scores.
@@ -75,6 +75,12 @@ pub fn round_row(trait_name: &str, judge: &str, checked: &[Checked]) -> Map<Stri
         "pairs": pairs,
         "scenario_vet_passed": passed(|c| c.scenario_vet.as_ref().map(|v| v.1.as_str())),
         "response_vet_passed": passed(|c| c.response_vet.as_ref().map(|v| v.1.as_str())),
+        "coherent": checked.iter().any(|c| c.coherence.is_some()).then(|| {
+            checked
+                .iter()
+                .filter(|c| c.coherence.as_deref() == Some("coherent"))
+                .count()
+        }),
         "positives": positives.len(),
         "express": positives.iter().filter(|c| c.test.verdict == "express").count(),
         "pairs_passed": pairs_passed(checked),

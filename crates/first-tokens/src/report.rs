@@ -1,6 +1,7 @@
 //! What a person reads after the test: the review listing (one line per row,
 //! like the seed's one-liner) and the Markdown report of every pair.
 
+use refinery_core::experiment::vetting_passed;
 use refinery_core::Row;
 use refinery_lm::{Finding, Separation};
 use serde_json::Value;
@@ -16,6 +17,10 @@ pub struct Checked {
     pub system_prompt: Option<String>,
     pub scenario_vet: Option<(Option<f64>, String)>,
     pub response_vet: Option<(Option<f64>, String)>,
+    /// The response's coherence verdict and reason (vet-score --coherence).
+    pub coherence: Option<String>,
+    /// Whether the row passed every vetting check it carries.
+    pub vetted: bool,
     pub test: TokenTest,
 }
 
@@ -54,6 +59,13 @@ impl Checked {
                 .map(String::from),
             scenario_vet: vet("scenario_vet"),
             response_vet: vet("response_vet"),
+            coherence: row.get("coherence").map(|c| {
+                match (c["verdict"].as_str(), c["reason"].as_str()) {
+                    (Some(v), Some(why)) => format!("{v} ({why})"),
+                    (v, _) => v.unwrap_or("?").to_string(),
+                }
+            }),
+            vetted: vetting_passed(row),
             test,
         }
     }
@@ -67,11 +79,8 @@ impl Checked {
 
     /// Whether every check this row has been through passed.
     pub fn passed(&self) -> bool {
-        let vet_ok = |v: &Option<(Option<f64>, String)>| {
-            v.as_ref().is_none_or(|(_, verdict)| verdict == "pass")
-        };
         let first_ok = self.polarity != "positive" || self.test.verdict == "express";
-        vet_ok(&self.scenario_vet) && vet_ok(&self.response_vet) && first_ok
+        self.vetted && first_ok
     }
 }
 
@@ -208,11 +217,24 @@ pub fn markdown_report(
     if failing.is_empty() {
         md.push_str("None.\n\n");
     } else {
-        md.push_str("| row | polarity | scenario vet | response vet | first tokens | signal | end of prompt \\| first tokens |\n");
-        md.push_str("|---|---|---|---|---|---:|---|\n");
+        let coherence = checked.iter().any(|c| c.coherence.is_some());
+        md.push_str(&format!(
+            "| row | polarity | scenario vet | response vet |{} first tokens | signal | end of prompt \\| first tokens |\n",
+            if coherence { " coherence |" } else { "" }
+        ));
+        md.push_str(if coherence {
+            "|---|---|---|---|---|---|---:|---|\n"
+        } else {
+            "|---|---|---|---|---|---:|---|\n"
+        });
         for c in &failing {
+            let coherence_cell = match (&c.coherence, coherence) {
+                (_, false) => String::new(),
+                (Some(v), true) => format!(" {} |", cell(v)),
+                (None, true) => " – |".to_string(),
+            };
             md.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} \\| {} |\n",
+                "| {} | {} | {} | {} |{coherence_cell} {} | {} | {} \\| {} |\n",
                 c.label(),
                 c.polarity,
                 score_cell(&c.scenario_vet),

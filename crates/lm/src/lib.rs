@@ -40,7 +40,7 @@ pub use error::{LmError, Result};
 pub use generate::{Finish, GenerateParams, Generation, Request};
 pub use integers::{DigitTokens, IntegerDistribution};
 pub use judge::{first_words, EmbedJudge, Item, Judgement, LmJudge};
-pub use likelihood::{Calibration, LikelihoodJudge, RunCalibration};
+pub use likelihood::{Anchors, Calibration, LikelihoodJudge, RunCalibration};
 pub use model::{CausalLm, Fitted};
 pub use prompt::PromptMode;
 pub use sampling::Sampling;

@@ -37,6 +37,14 @@ pub const TAU: f64 = 0.1;
 
 pub struct LikelihoodJudge {
     pub lm: CausalLm,
+    /// The definition's anchors.
+    anchors: Anchors,
+}
+
+/// A HIGH and a LOW set of anchor phrases, tokenised, with their no-text
+/// contrast: what the judge compares after a text. One model can judge
+/// several sets (the trait's, and coherence's).
+pub struct Anchors {
     /// The HIGH anchors' token ids, then the LOW anchors'.
     phrases: Vec<Vec<u32>>,
     /// How many of `phrases` are HIGH anchors.
@@ -49,7 +57,22 @@ impl LikelihoodJudge {
     /// Reads the anchors from the definition's HIGH and LOW bands and
     /// measures the no-text contrast. Errors when a band is missing or
     /// yields no phrase.
-    pub fn new(lm: CausalLm, definition: &Definition, path: &std::path::Path) -> Result<Self> {
+    pub fn new(mut lm: CausalLm, definition: &Definition, path: &std::path::Path) -> Result<Self> {
+        let anchors = Anchors::new(&mut lm, definition, path)?;
+        Ok(LikelihoodJudge { lm, anchors })
+    }
+
+    /// The score of `text` (the scenario, or scenario + response).
+    pub fn judge(&mut self, text: &str) -> Result<Judgement> {
+        self.anchors.judge(&mut self.lm, text)
+    }
+}
+
+impl Anchors {
+    /// The anchors of a definition's HIGH and LOW bands on `lm`, with the
+    /// no-text contrast measured. Errors when a band is missing or yields
+    /// no phrase (naming `path`).
+    pub fn new(lm: &mut CausalLm, definition: &Definition, path: &std::path::Path) -> Result<Self> {
         let band_phrases = |band: &Option<crate::Band>, name: &str| -> Result<Vec<String>> {
             let phrases = band.as_ref().map(|b| b.anchors()).unwrap_or_default();
             if phrases.is_empty() {
@@ -74,26 +97,25 @@ impl LikelihoodJudge {
         let mut phrases = tokens(high)?;
         let high = phrases.len();
         phrases.extend(tokens(low)?);
-        let mut judge = LikelihoodJudge {
-            lm,
+        let mut anchors = Anchors {
             phrases,
             high,
             baseline: 0.0,
         };
         let frame = FRAME.trim_start();
-        judge.baseline = judge.contrast(frame)?.unwrap_or(0.0);
-        Ok(judge)
+        anchors.baseline = anchors.contrast(lm, frame)?.unwrap_or(0.0);
+        Ok(anchors)
     }
 
     /// d(text) in nats per token, or Err(tokens needed) when the text, the
     /// frame and the longest phrase do not fit the model's context.
-    fn contrast(&mut self, framed: &str) -> Result<Result<f64, usize>> {
-        let prefix = self.lm.encode(framed)?;
+    fn contrast(&self, lm: &mut CausalLm, framed: &str) -> Result<Result<f64, usize>> {
+        let prefix = lm.encode(framed)?;
         let longest = self.phrases.iter().map(Vec::len).max().unwrap_or(0);
-        if prefix.len() + longest > self.lm.context_length() {
+        if prefix.len() + longest > lm.context_length() {
             return Ok(Err(prefix.len() + longest));
         }
-        let scores = self.lm.score_continuations(&prefix, &self.phrases)?;
+        let scores = lm.score_continuations(&prefix, &self.phrases)?;
         let per_token: Vec<f64> = scores
             .iter()
             .zip(&self.phrases)
@@ -104,9 +126,11 @@ impl LikelihoodJudge {
         Ok(Ok(mean(h) - mean(l)))
     }
 
-    /// The score of `text` (the scenario, or scenario + response).
-    pub fn judge(&mut self, text: &str) -> Result<Judgement> {
-        match self.contrast(&format!("{text}{FRAME}"))? {
+    /// The score of `text` against these anchors on `lm` (fixed
+    /// calibration; the contrast is in the judgement for calibrating on a
+    /// run).
+    pub fn judge(&self, lm: &mut CausalLm, text: &str) -> Result<Judgement> {
+        match self.contrast(lm, &format!("{text}{FRAME}"))? {
             Ok(d) => Ok(Judgement {
                 score: Some(score_of(d - self.baseline)),
                 mass: None,
@@ -115,7 +139,7 @@ impl LikelihoodJudge {
             }),
             Err(needed) => Ok(failed(format!(
                 "the text, the judge's frame and its longest phrase are {needed} tokens; the model's context holds {}",
-                self.lm.context_length()
+                lm.context_length()
             ))),
         }
     }

@@ -11,6 +11,7 @@
 //! Adds `scenario_vet` or `response_vet`: `{"score", "verdict", "judge"}`,
 //! with `mass` (LM judge), `error` (no score) and `failed_by_pair` (`--paired`).
 
+mod coherence;
 mod judges;
 mod rows;
 mod verdict;
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
 use refinery_api::{input_hash, ApiArgs, Followups, Output};
-use refinery_core::experiment::response_rows;
+use refinery_core::experiment::{python_json, response_rows};
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
 use refinery_core::trait_files::{pair_rows, ScenarioSource};
@@ -85,6 +86,19 @@ either fails. --summary writes trait-interp's scenario_scores.json or
 response_scores.json (an `idx` is the row's position in trait-interp's files:
 its `pair`, and `rollout` x scenarios + pair with rollouts); pass rates per
 polarity go to stderr. Rows are written when every row has been scored.
+
+--coherence (response stage) adds `coherence`: {empty, repeated, score, verdict,
+reason}. `empty`: nothing but whitespace. `repeated`: the share of the whole
+response's word 3-grams that repeat an earlier one (a loop); at --max-repeated
+(0.3) or more it is incoherent. `score`: the judge's model (local likelihood or
+lm judge; null otherwise) on the response alone with the likelihood judge's method
+and built-in anchors (HIGH: clear, coherent, focused, articulate, making sense; LOW:
+rambling, repetitive, incoherent, confused, babbling), fixed calibration; below
+--min-coherence (50; 0 records the score without using it) it is incoherent. On 40
+hand-written responses (bench/coherence_quality.py) the judge on Qwen2.5-Coder-1.5B
+ranks coherent above incoherent at AUC 0.93; at 50 it keeps 18/20 coherent ones and
+catches 13/20 incoherent ones (it misses fluent word salad). The verdict does
+not change the trait verdict; the report and export-trait read it.
 
 Input: JSON Lines (files or stdin), --positive/--negative scenario files, or
 --responses DIR: trait-interp's responses files (pos.json, neg.json), entry i of
@@ -188,6 +202,21 @@ pub struct Cli {
     #[arg(long)]
     pub no_prefix: bool,
 
+    /// Response stage: add a `coherence` verdict (empty text, loops, and the
+    /// judge's coherence score; see --help)
+    #[arg(long)]
+    pub coherence: bool,
+
+    /// --coherence: a response whose share of repeated word 3-grams is at
+    /// least this loops
+    #[arg(long, value_name = "SHARE", default_value_t = 0.3)]
+    pub max_repeated: f64,
+
+    /// --coherence: a response the coherence judge scores below this is
+    /// incoherent (0: the score is recorded, not used)
+    #[arg(long, value_name = "SCORE", default_value_t = 50.0)]
+    pub min_coherence: f64,
+
     /// Positive rows pass at a score at least this
     #[arg(long, value_name = "SCORE", default_value_t = 60.0)]
     pub pos_threshold: f64,
@@ -246,6 +275,8 @@ struct Pending {
     judgement: Option<Judgement>,
     /// `input_hash` (API judge only).
     hash: Option<String>,
+    /// The `coherence` field (--coherence).
+    coherence: Option<Value>,
 }
 
 pub fn run(tool: &mut Tool) -> Result<()> {
@@ -254,6 +285,11 @@ pub fn run(tool: &mut Tool) -> Result<()> {
 
 pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     tool.quiet = cli.common.quiet;
+    if cli.coherence && cli.stage != Stage::Response {
+        return Err(Error::usage(
+            "--coherence judges responses: use it with --stage response",
+        ));
+    }
     if cli.neg_threshold > cli.pos_threshold {
         return Err(Error::usage(
             "--neg-threshold must not be above --pos-threshold",
@@ -322,6 +358,9 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     if matches!(judge, AnyJudge::Likelihood(_)) && cli.calibration == Calibration::Run {
         calibrate_on_run(tool, &mut pending, thresholds);
     }
+    if cli.coherence {
+        add_coherence(&mut judge, &mut pending, &cli)?;
+    }
     let mut scored: Vec<Scored> = pending.iter().map(|p| p.scored.clone()).collect();
     if cli.paired {
         apply_pairs(&mut scored);
@@ -354,8 +393,8 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         check["stage"] = cli.stage.name().into();
         check["judge"] = judge_name.as_str().into();
         summary["self_check"] = check;
-        let text = serde_json::to_string_pretty(&summary).expect("json");
-        write_file_atomically(path, &(text + "\n"))?;
+        let text = String::from_utf8(python_json(&summary)).expect("escaped JSON is ASCII");
+        write_file_atomically(path, &text)?;
     }
     report_rates(tool, &scored);
     separation.report(tool, &format!("{} stage", cli.stage.name()), cli.min_auc);
@@ -447,9 +486,41 @@ fn check_row(
         },
         judgement: None,
         hash: None,
+        coherence: None,
         prompt,
         row,
     })
+}
+
+/// The `coherence` field of every row: the exact signals, and the coherence
+/// judge's score on the judge's model when it is a local causal LM.
+fn add_coherence(judge: &mut AnyJudge, pending: &mut [Pending], cli: &Cli) -> Result<()> {
+    let limits = coherence::Limits {
+        max_repeated: cli.max_repeated,
+        min_score: cli.min_coherence,
+    };
+    let mut lm = match judge {
+        AnyJudge::Lm(j) => Some(&mut j.lm),
+        AnyJudge::Likelihood(j) => Some(&mut j.lm),
+        AnyJudge::Embed(_) | AnyJudge::Api(_) => None,
+    };
+    let coherence_judge = match lm.as_deref_mut() {
+        Some(lm) => Some(coherence::CoherenceJudge::new(lm)?),
+        None => None,
+    };
+    for p in pending.iter_mut() {
+        let text = p
+            .row
+            .get("response")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let score = match (&coherence_judge, lm.as_deref_mut()) {
+            (Some(c), Some(lm)) if !text.trim().is_empty() => c.score(lm, text)?,
+            _ => None,
+        };
+        p.coherence = Some(coherence::field(text, score, limits));
+    }
+    Ok(())
 }
 
 /// The likelihood judge's scores calibrated on the run's contrasts.

@@ -58,6 +58,9 @@ pub fn row_line(p: &Pending, s: &Scored, judge_name: &str, key: &str) -> Vec<u8>
         judge_name,
     );
     let mut fields = vec![(key, field)];
+    if let Some(c) = &p.coherence {
+        fields.push(("coherence", c.clone()));
+    }
     if let Some(hash) = &p.hash {
         fields.push((HASH_FIELD, json!(hash)));
     }

@@ -363,3 +363,72 @@ fn the_likelihood_judge_scores_scenarios_and_responses() {
         r.stderr
     );
 }
+
+#[test]
+fn coherence_flags_loops_and_empty_responses() {
+    let r = run(
+        BIN,
+        &[
+            "--quiet",
+            "--stage",
+            "response",
+            "--coherence",
+            "--min-coherence",
+            "0",
+            "--judge",
+            "likelihood",
+            "--model",
+            "models/tiny",
+            "--definition",
+            "vet/definition.txt",
+            "coherence/responses.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let rows: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verdicts: Vec<(&str, Option<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["coherence"]["verdict"].as_str().unwrap(),
+                r["coherence"]["reason"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("coherent", None),
+            ("incoherent", Some("repeats itself")),
+            ("incoherent", Some("empty")),
+        ]
+    );
+    // 14 words, 12 trigrams, the last 8 seen before.
+    assert_eq!(rows[1]["coherence"]["repeated"], 0.667);
+    assert_eq!(rows[2]["coherence"]["score"], serde_json::Value::Null);
+    let usage = run(
+        BIN,
+        &[
+            "--stage",
+            "scenario",
+            "--coherence",
+            "--model",
+            "models/tiny",
+            "--definition",
+            "vet/definition.txt",
+            "coherence/responses.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(usage.status, 2, "{}", usage.stderr);
+    assert!(
+        usage.stderr.contains("--stage response"),
+        "{}",
+        usage.stderr
+    );
+}
