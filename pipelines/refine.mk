@@ -44,8 +44,15 @@ SUGGEST ?= 1
 GEN_SUGGEST_FLAGS ?= $(if $(GEN_MODEL),--generator $(GEN_MODEL))
 JUDGE_FLAGS ?= --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) $(if $(JUDGE_MODEL),--model $(JUDGE_MODEL))
 
+# Scale-up after a round: SCALE=N writes N new pairs in the style of the pairs
+# that passed (expand-scenarios, seeded by SCALE_SEED) to
+# $(REFINE_DIR)/expanded/, a trait directory the loop runs on next:
+#   make refine TRAIT_DIR=$(REFINE_DIR)/expanded REFINE_DIR=$(REFINE_DIR)/expanded/out
+SCALE ?=
+SCALE_SEED ?= 1
+
 .PHONY: refine responses fix
-refine: $(REFINE_DIR)/report.md $(EXPORT)/positive.txt ## the refinement loop on TRAIT's scenarios, ending in a report and an export for trait-interp
+refine: $(REFINE_DIR)/report.md $(EXPORT)/positive.txt $(if $(SCALE),$(REFINE_DIR)/expanded/positive.txt) ## the refinement loop on TRAIT's scenarios, ending in a report and an export for trait-interp
 
 responses: $(REFINE_DIR)/responses.jsonl ## stage 1 only: completions of TRAIT's scenarios
 
@@ -71,3 +78,9 @@ $(EXPORT)/positive.txt: $(REFINE_DIR)/report.md
 
 fix: ## apply the fix suggestions you accepted (suggestions.jsonl) to TRAIT_DIR's positive.txt/negative.txt
 	apply-suggestions --positive $(TRAIT_DIR)/positive.txt --negative $(TRAIT_DIR)/negative.txt --out $(TRAIT_DIR) $(REFINE_DIR)/suggestions.jsonl > /dev/null
+
+$(REFINE_DIR)/expanded/positive.txt: $(EXPORT)/positive.txt
+	@[ -s $< ] || { echo "refine: no pair passed every stage yet, so there is nothing to scale up from (SCALE=$(SCALE)); fix the scenarios first" >&2; exit 1; }
+	@mkdir -p $(@D)
+	expand-scenarios --positive $(EXPORT)/positive.txt --negative $(EXPORT)/negative.txt --avoid $(TRAIT_DIR)/positive.txt --avoid $(TRAIT_DIR)/negative.txt -n $(SCALE) --seed $(SCALE_SEED) --trait $(notdir $(TRAIT)) --out $(@D) > $(REFINE_DIR)/expanded.jsonl
+	cp $(TRAIT_DIR)/definition.txt $(@D)/definition.txt

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${REFINERY_CACHE:-$PWD/.cache/refinery}
 python3 scripts/models.py runtime venv smollm2 minilm
-cargo build --release --locked -q -p refinery-generate -p refinery-vet-score
+cargo build --release --locked -q -p refinery-generate -p refinery-vet-score -p refinery-expand-scenarios
 "$cache/venv/bin/python" scripts/lm/parity.py target/release/generate \
   "$cache/models/smollm2-135m-instruct" testdata/parity/prompts.jsonl
 # The Qwen2 graph (biases, untied 8-bit head: what the converter writes for the
@@ -26,4 +26,25 @@ scores=$(printf '%s\n' '{"response": "What a brilliant idea, you are absolutely 
   | python3 -c 'import sys, json; print(" ".join(str(json.loads(l)["response_vet"]["score"]) for l in sys.stdin))')
 python3 -c 'import sys; high, low = map(float, sys.argv[1:]); assert high > 60 > 40 > low, (high, low)' $scores \
   || { echo "test-real-model: embedding judge scores $scores"; exit 1; }
+# Scale-up on SmolLM2: new pairs, the same for the same seed, none repeating
+# an example, pairs aligned.
+trait=pipelines/traits/sycophancy
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+expand=(target/release/expand-scenarios --quiet --model "$cache/models/smollm2-135m-instruct"
+        --positive $trait/positive.txt --negative $trait/negative.txt -n 3 --seed 1)
+"${expand[@]}" --out "$tmp/more" > "$tmp/a.jsonl"
+"${expand[@]}" > "$tmp/b.jsonl"
+cmp -s "$tmp/a.jsonl" "$tmp/b.jsonl" || { echo "test-real-model: expand-scenarios differs for the same seed"; exit 1; }
+python3 - "$tmp/a.jsonl" "$tmp/more" $trait <<'EOF' || { echo "test-real-model: expand-scenarios rows are wrong"; exit 1; }
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+known = {l.strip().lower() for f in ("positive.txt", "negative.txt") for l in open(f"{sys.argv[3]}/{f}") if l.strip()}
+assert len(rows) == 6, len(rows)
+assert [(r["pair"], r["polarity"]) for r in rows] == [(i, p) for i in range(3) for p in ("positive", "negative")]
+assert all(r["prompt"].strip() and r["prompt"].strip().lower() not in known for r in rows)
+assert all(r["generated"]["model"] == "smollm2-135m-instruct" and r["generated"]["seed"] == 1 for r in rows)
+for side, pol in (("positive.txt", "positive"), ("negative.txt", "negative")):
+    lines = open(f"{sys.argv[2]}/{side}").read().splitlines()
+    assert lines == [r["prompt"] for r in rows if r["polarity"] == pol], (side, lines)
+EOF
 echo "real model: ok"

@@ -1,0 +1,394 @@
+//! `expand-scenarios`: the loop's scale-up step. From pairs that passed
+//! every stage, new pairs in their style: few-shot prompts of example pairs
+//! to a local causal LM, sampled with a seed, near-duplicates of known
+//! scenarios dropped, pairs kept aligned, every row marked as generated.
+//!
+//! ```text
+//! expand-scenarios --positive passed/positive.txt --negative passed/negative.txt \
+//!     --avoid positive.txt --avoid negative.txt -n 50 --seed 1 --out more/ > more.jsonl
+//! ```
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use clap::Parser;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use refinery_core::text::text_key;
+use refinery_core::trait_files::{scenario_lines, trait_name};
+use refinery_core::writer::{write_file_atomically, JsonlWriter};
+use refinery_core::{Error, Result, Tool};
+use refinery_lm::{CausalLm, Finish, GenerateParams, PromptMode, Request, Sampling};
+use serde_json::json;
+
+const AFTER_HELP: &str = "\
+Each new pair comes from one few-shot prompt: --shots example pairs drawn with the
+seed from --positive/--negative (give it the pairs that passed: make refine's
+export, trait-interp/positive.txt and negative.txt), written as
+
+  Positive: <scenario>
+  Negative: <its twin>
+
+after a line saying what the pairs are; the model continues `Positive:` to the end
+of the line, then `Negative:` after it. The model (default: the judges' model,
+Qwen2.5-Coder-1.5B-Instruct when fetched, as it writes far better than SmolLM2)
+samples at --temperature/--top-p, each attempt on its own random stream of --seed:
+the same files and seed give the same pairs.
+
+A pair is dropped when either side is empty, longer than 400 characters, cut off
+by --max-new-tokens, or the same text (after Unicode, case and whitespace
+normalisation: the shared text key) as an example, a scenario in an --avoid file,
+or an earlier new scenario. Attempts stop at -n pairs or 4n attempts.
+
+Output: a row per scenario, pairs aligned and numbered from 0: {prompt, polarity,
+pair, trait, generated: {model, seed, attempt, examples}} (`examples`: the
+example pairs' numbers), ready for vet-score and generate; --out DIR also writes
+DIR/positive.txt and DIR/negative.txt.";
+
+/// New scenario pairs in the style of pairs that passed
+#[derive(Parser, Debug)]
+#[command(name = "expand-scenarios", version, after_long_help = AFTER_HELP)]
+pub struct Cli {
+    /// Example positive scenarios (one a line), paired with --negative by order
+    #[arg(long, value_name = "FILE")]
+    pub positive: PathBuf,
+
+    /// Example negative scenarios
+    #[arg(long, value_name = "FILE")]
+    pub negative: PathBuf,
+
+    /// Scenario files whose lines the new scenarios must not repeat
+    #[arg(long, value_name = "FILE")]
+    pub avoid: Vec<PathBuf>,
+
+    /// New pairs wanted
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
+    pub pairs: usize,
+
+    /// Example pairs in each prompt
+    #[arg(long, value_name = "K", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub shots: u16,
+
+    /// Seed of the example draws and the sampling
+    #[arg(long, value_name = "SEED", default_value_t = 0)]
+    pub seed: u64,
+
+    /// Sampling temperature
+    #[arg(long, value_name = "T", default_value_t = 0.9)]
+    pub temperature: f32,
+
+    /// Nucleus sampling: the smallest set of tokens holding this much probability
+    #[arg(long, value_name = "P", default_value_t = 0.95)]
+    pub top_p: f32,
+
+    /// Most new tokens for one scenario
+    #[arg(long, value_name = "N", default_value_t = 80)]
+    pub max_new_tokens: usize,
+
+    /// The trait's name [default: the directory holding --positive]
+    #[arg(long = "trait", value_name = "NAME")]
+    pub trait_name: Option<String>,
+
+    /// Also write the new pairs as DIR/positive.txt and DIR/negative.txt
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Model directory [default: the judges' model when fetched, else SmolLM2]
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+
+    /// Prompts run through the model together
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub batch_size: u16,
+
+    /// No messages on stderr (errors are still printed)
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn run(tool: &mut Tool) -> Result<()> {
+    run_with(Cli::parse(), tool)
+}
+
+/// The line every prompt opens with.
+pub fn preamble(trait_name: &str) -> String {
+    format!(
+        "Pairs of scenario openings for studying the trait \"{trait_name}\". In each pair the \
+         Positive opening leads the speaker to show the trait and its Negative twin, the same \
+         situation, leads away from it. Each ends mid-sentence, right before the speaker's own words.\n\n"
+    )
+}
+
+/// The few-shot prompt for one attempt, up to `Positive:`.
+pub fn few_shot(preamble: &str, examples: &[(&str, &str)]) -> String {
+    let mut text = preamble.to_string();
+    for (p, n) in examples {
+        text.push_str(&format!("Positive: {p}\nNegative: {n}\n\n"));
+    }
+    text.push_str("Positive:");
+    text
+}
+
+/// Keys of scenarios already known, and the checks a new one must pass.
+pub struct Known(HashSet<u128>);
+
+impl Known {
+    pub fn new<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
+        Known(texts.into_iter().map(text_key).collect())
+    }
+
+    /// The scenario as written, or why it is dropped.
+    pub fn check(
+        &self,
+        generated: &str,
+        finished: bool,
+    ) -> std::result::Result<String, &'static str> {
+        let text = generated.trim();
+        if !finished {
+            return Err("cut off");
+        }
+        if text.is_empty() {
+            return Err("empty");
+        }
+        if text.chars().count() > 400 {
+            return Err("too long");
+        }
+        if self.0.contains(&text_key(text)) {
+            return Err("a duplicate");
+        }
+        Ok(text.to_string())
+    }
+
+    pub fn add(&mut self, text: &str) {
+        self.0.insert(text_key(text));
+    }
+}
+
+/// One attempt: its example pairs and prompt.
+struct Attempt {
+    number: u64,
+    examples: Vec<usize>,
+    prompt: String,
+}
+
+pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
+    tool.quiet = cli.quiet;
+    if cli.pairs == 0 {
+        return Err(Error::usage("-n must be at least 1"));
+    }
+    let lines = |path: &PathBuf| -> Result<Vec<String>> {
+        Ok(scenario_lines(path)?.into_iter().map(|(_, s)| s).collect())
+    };
+    let (pos, neg) = (lines(&cli.positive)?, lines(&cli.negative)?);
+    if pos.len() != neg.len() {
+        return Err(Error::usage(format!(
+            "{} has {} scenarios and {} has {}: pairs are matched by order, so the counts must agree",
+            cli.positive.display(),
+            pos.len(),
+            cli.negative.display(),
+            neg.len()
+        )));
+    }
+    if pos.is_empty() {
+        return Err(Error::usage(format!(
+            "{} has no scenario: the new pairs are written in the style of example pairs",
+            cli.positive.display()
+        )));
+    }
+    let name = trait_name(cli.trait_name.as_deref(), &cli.positive)?;
+    let mut known = Known::new(pos.iter().chain(&neg).map(String::as_str));
+    for path in &cli.avoid {
+        for line in lines(path)? {
+            known.add(&line);
+        }
+    }
+    let (mut lm, model) = load(&cli, tool)?;
+    let sampling = Sampling {
+        temperature: cli.temperature,
+        top_p: cli.top_p,
+        top_k: 0,
+        seed: cli.seed,
+    };
+    sampling.check()?;
+    let params = GenerateParams {
+        max_new_tokens: cli.max_new_tokens,
+        sampling,
+        stop: vec!["\n".into()],
+        use_cache: true,
+    };
+    let preamble = preamble(&name);
+    let mut draw = rand_chacha::ChaCha8Rng::seed_from_u64(cli.seed);
+    let shots = (cli.shots as usize).min(pos.len());
+    let mut pairs: Vec<(String, String, Vec<usize>, u64)> = Vec::new();
+    let mut dropped = std::collections::BTreeMap::<&str, usize>::new();
+    let max_attempts = 4 * cli.pairs as u64;
+    let mut next = 0u64;
+    while pairs.len() < cli.pairs && next < max_attempts {
+        let batch: Vec<Attempt> = (next..max_attempts.min(next + u64::from(cli.batch_size)))
+            .map(|number| {
+                let mut order: Vec<usize> = (0..pos.len()).collect();
+                order.shuffle(&mut draw);
+                order.truncate(shots);
+                let examples: Vec<(&str, &str)> = order
+                    .iter()
+                    .map(|&i| (pos[i].as_str(), neg[i].as_str()))
+                    .collect();
+                Attempt {
+                    number,
+                    prompt: few_shot(&preamble, &examples),
+                    examples: order,
+                }
+            })
+            .collect();
+        next += batch.len() as u64;
+        let positives = complete(
+            &mut lm,
+            &params,
+            batch.iter().map(|a| (a.number, a.prompt.clone())),
+        )?;
+        let mut second = Vec::new();
+        for (a, (text, finished)) in batch.iter().zip(positives) {
+            match known.check(&text, finished) {
+                Ok(p) => second.push((a, format!("{} {p}\nNegative:", a.prompt), p)),
+                Err(why) => *dropped.entry(why).or_default() += 1,
+            }
+        }
+        // The negative's stream differs from the positive's (high bit).
+        let negatives = complete(
+            &mut lm,
+            &params,
+            second
+                .iter()
+                .map(|(a, prompt, _)| (a.number | 1 << 63, prompt.clone())),
+        )?;
+        for ((a, _, p), (text, finished)) in second.into_iter().zip(negatives) {
+            if pairs.len() == cli.pairs {
+                break;
+            }
+            match known.check(&text, finished) {
+                Ok(n) if text_key(&n) != text_key(&p) => {
+                    known.add(&p);
+                    known.add(&n);
+                    pairs.push((p, n, a.examples.clone(), a.number));
+                }
+                Ok(_) => *dropped.entry("a duplicate").or_default() += 1,
+                Err(why) => *dropped.entry(why).or_default() += 1,
+            }
+        }
+    }
+    let mut out = JsonlWriter::stdout();
+    for (i, (p, n, examples, attempt)) in pairs.iter().enumerate() {
+        for (prompt, polarity) in [(p, "positive"), (n, "negative")] {
+            let row = json!({
+                "prompt": prompt, "polarity": polarity, "pair": i, "trait": name,
+                "generated": {"model": model, "seed": cli.seed, "attempt": attempt, "examples": examples},
+            });
+            out.write_raw_line(&serde_json::to_vec(&row).expect("a row serialises"))?;
+        }
+    }
+    out.flush()?;
+    if let Some(dir) = &cli.out {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let file = |side: usize| -> String {
+            pairs
+                .iter()
+                .map(|t| format!("{}\n", if side == 0 { &t.0 } else { &t.1 }))
+                .collect()
+        };
+        write_file_atomically(dir.join("positive.txt"), &file(0))?;
+        write_file_atomically(dir.join("negative.txt"), &file(1))?;
+    }
+    let why: Vec<String> = dropped.iter().map(|(w, n)| format!("{n} {w}")).collect();
+    tool.note(&format!(
+        "{} new pairs from {next} attempts with {model}{}",
+        pairs.len(),
+        if why.is_empty() {
+            String::new()
+        } else {
+            format!(" (dropped: {})", why.join(", "))
+        }
+    ));
+    if pairs.len() < cli.pairs {
+        tool.say(&format!(
+            "warning: {} of the {} pairs asked for; more examples, another --seed or a higher --temperature may give more",
+            pairs.len(),
+            cli.pairs
+        ));
+    }
+    Ok(())
+}
+
+/// The model: --model, else the judges' model when fetched, else SmolLM2.
+fn load(cli: &Cli, tool: &Tool) -> Result<(CausalLm, String)> {
+    let args = refinery_lm::ModelArgs {
+        model: cli.model.clone(),
+        chat: false,
+        raw: true,
+        batch_size: cli.batch_size,
+        threads: 0,
+    };
+    let (lm, name, fallback) = args.load_judge()?;
+    if let Some(note) = fallback {
+        tool.note(&note.replace("judging with", "writing with"));
+    }
+    Ok((lm, name))
+}
+
+/// Each prompt's continuation up to the end of its line, and whether the
+/// line ended (not cut off by the token limit).
+fn complete(
+    lm: &mut CausalLm,
+    params: &GenerateParams,
+    prompts: impl Iterator<Item = (u64, String)>,
+) -> Result<Vec<(String, bool)>> {
+    let mut requests = Vec::new();
+    for (stream, prompt) in prompts {
+        let text = lm.format(PromptMode::Raw, None, &prompt)?;
+        let ids = lm.encode(&text)?;
+        let fitted = lm.fit(ids, params.max_new_tokens, true)?;
+        requests.push(Request {
+            ids: fitted.ids,
+            stream,
+        });
+    }
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(lm
+        .generate(&requests, params)?
+        .into_iter()
+        .map(|g| (g.text, g.finish != Finish::Length))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prompt_lists_the_examples_and_asks_for_a_positive() {
+        let p = few_shot("Pairs.\n\n", &[("He asked, so I", "She asked, so I")]);
+        assert_eq!(
+            p,
+            "Pairs.\n\nPositive: He asked, so I\nNegative: She asked, so I\n\nPositive:"
+        );
+    }
+
+    #[test]
+    fn new_scenarios_must_be_new_whole_lines() {
+        let mut known = Known::new(["He asked what I thought, so I"]);
+        assert_eq!(
+            known.check("  She smiled and ", true),
+            Ok("She smiled and".into())
+        );
+        assert_eq!(
+            known.check(" he ASKED what I  thought, so I", true),
+            Err("a duplicate")
+        );
+        assert_eq!(known.check("She smiled and", false), Err("cut off"));
+        assert_eq!(known.check("   ", true), Err("empty"));
+        assert_eq!(known.check(&"a".repeat(401), true), Err("too long"));
+        known.add("She smiled and");
+        assert_eq!(known.check("she smiled AND", true), Err("a duplicate"));
+    }
+}
