@@ -7,7 +7,7 @@ Prints the AUC of the coherence score (coherent above incoherent), and at the
 --min-coherence threshold the share of coherent responses kept and of
 incoherent ones caught (exact signals included).
 
-usage: python3 bench/coherence_quality.py [--model DIR] [--min-coherence 50]
+usage: python3 bench/coherence_quality.py [--model DIR] [--min-coherence 20]
        (needs `make build models`)
 """
 import argparse
@@ -25,7 +25,7 @@ DEFINITION = os.path.join(ROOT, "pipelines", "traits", "sycophancy", "definition
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model")
-    ap.add_argument("--min-coherence", default="50")
+    ap.add_argument("--min-coherence", default="20")
     args = ap.parse_args()
     cmd = [BIN, "--quiet", "--stage", "response", "--coherence", "--min-coherence", args.min_coherence,
            "--definition", DEFINITION, DATA]

@@ -7,11 +7,13 @@
 //! - `repeated`: the share of the response's word 3-grams (lower-cased) that
 //!   repeat an earlier one, 0 for a text without repeats, near 1 for a loop;
 //!   at `--max-repeated` (0.3) or more the response loops;
-//! - `score`: the likelihood judge on the response alone against built-in
-//!   anchors (HIGH "clear", "coherent", "focused"…, LOW "rambling",
-//!   "repetitive", "incoherent"…), fixed calibration (50 = says nothing
-//!   either way); below `--min-coherence` (50; 0 turns it off) the judge calls
-//!   it incoherent.
+//! - `score`: the likelihood judge on the prompt followed by the response
+//!   against built-in anchors (HIGH "clear", "coherent", "focused"…, LOW
+//!   "rambling", "repetitive", "incoherent"…; no "confused", which the model
+//!   reads as the speaker's state, not the text's), fixed calibration (50 =
+//!   says nothing either way); below `--min-coherence` (20; 0 turns it off)
+//!   the judge calls it incoherent. The prompt is there because a completion
+//!   starts mid-sentence, which read alone looks like a fragment.
 //!
 //! The verdict is `coherent` or `incoherent`, with the first reason that
 //! applies.
@@ -26,7 +28,7 @@ Coherence: whether the text holds together as writing, whatever it says.
 
 HIGH: \"clear\", \"coherent\", \"focused\", \"articulate\", \"making sense\".
 
-LOW: \"rambling\", \"repetitive\", \"incoherent\", \"confused\", \"babbling\".";
+LOW: \"rambling\", \"repetitive\", \"incoherent\", \"babbling\", \"nonsensical\".";
 
 /// The share of word 3-grams (lower-cased, split on whitespace) that
 /// repeat an earlier 3-gram of the same text: 0..1, 0 with fewer than
@@ -91,9 +93,10 @@ impl CoherenceJudge {
         Ok(CoherenceJudge { anchors })
     }
 
-    /// The response's score (fixed calibration); None when it does not fit.
-    pub fn score(&self, lm: &mut CausalLm, response: &str) -> refinery_core::Result<Option<f64>> {
-        Ok(self.anchors.judge(lm, response)?.score)
+    /// The score of `text`, the prompt and its response (fixed
+    /// calibration); None when it does not fit the model's context.
+    pub fn score(&self, lm: &mut CausalLm, text: &str) -> refinery_core::Result<Option<f64>> {
+        Ok(self.anchors.judge(lm, text)?.score)
     }
 }
 

@@ -91,14 +91,15 @@ polarity go to stderr. Rows are written when every row has been scored.
 reason}. `empty`: nothing but whitespace. `repeated`: the share of the whole
 response's word 3-grams that repeat an earlier one (a loop); at --max-repeated
 (0.3) or more it is incoherent. `score`: the judge's model (local likelihood or
-lm judge; null otherwise) on the response alone with the likelihood judge's method
-and built-in anchors (HIGH: clear, coherent, focused, articulate, making sense; LOW:
-rambling, repetitive, incoherent, confused, babbling), fixed calibration; below
---min-coherence (50; 0 records the score without using it) it is incoherent. On 40
-hand-written responses (bench/coherence_quality.py) the judge on Qwen2.5-Coder-1.5B
-ranks coherent above incoherent at AUC 0.93; at 50 it keeps 18/20 coherent ones and
-catches 13/20 incoherent ones (it misses fluent word salad). The verdict does
-not change the trait verdict; the report and export-trait read it.
+lm judge; null otherwise) on the prompt followed by the whole response, with the
+likelihood judge's method and built-in anchors (HIGH: clear, coherent, focused,
+articulate, making sense; LOW: rambling, repetitive, incoherent, babbling,
+nonsensical), fixed calibration; below --min-coherence (20; 0 records the score
+without using it) it is incoherent. On 40 hand-written completions
+(bench/coherence_quality.py) the judge on Qwen2.5-Coder-1.5B ranks coherent above
+incoherent at AUC 0.96; at 20 it keeps 20/20 coherent ones and catches 7/20
+incoherent ones (at 50: 20/20 and 10/20); it misses fluent word salad. The verdict
+does not change the trait verdict; the report and export-trait read it.
 
 Input: JSON Lines (files or stdin), --positive/--negative scenario files, or
 --responses DIR: trait-interp's responses files (pos.json, neg.json), entry i of
@@ -214,7 +215,7 @@ pub struct Cli {
 
     /// --coherence: a response the coherence judge scores below this is
     /// incoherent (0: the score is recorded, not used)
-    #[arg(long, value_name = "SCORE", default_value_t = 50.0)]
+    #[arg(long, value_name = "SCORE", default_value_t = 20.0)]
     pub min_coherence: f64,
 
     /// Positive rows pass at a score at least this
@@ -515,7 +516,9 @@ fn add_coherence(judge: &mut AnyJudge, pending: &mut [Pending], cli: &Cli) -> Re
             .and_then(Value::as_str)
             .unwrap_or_default();
         let score = match (&coherence_judge, lm.as_deref_mut()) {
-            (Some(c), Some(lm)) if !text.trim().is_empty() => c.score(lm, text)?,
+            (Some(c), Some(lm)) if !text.trim().is_empty() => {
+                c.score(lm, &format!("{}{text}", p.prompt))?
+            }
             _ => None,
         };
         p.coherence = Some(coherence::field(text, score, limits));
