@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
-use refinery_core::trait_files::scenario_lines;
+use refinery_core::trait_files::paired_lines;
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
 use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
 use serde_json::Value;
@@ -109,22 +109,12 @@ pub fn apply(sides: &mut [Side; 2], row: &Value) -> std::result::Result<bool, St
 
 pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     tool.quiet = cli.common.quiet;
-    let load = |path: &PathBuf| -> Result<Side> {
-        Ok(Side {
-            scenarios: scenario_lines(path)?.into_iter().map(|(_, s)| s).collect(),
-            changed: BTreeSet::new(),
-        })
+    let (pos, neg) = paired_lines(&cli.positive, &cli.negative)?;
+    let side = |lines: Vec<(u64, String)>| Side {
+        scenarios: lines.into_iter().map(|(_, s)| s).collect(),
+        changed: BTreeSet::new(),
     };
-    let mut sides = [load(&cli.positive)?, load(&cli.negative)?];
-    if sides[0].scenarios.len() != sides[1].scenarios.len() {
-        return Err(Error::usage(format!(
-            "{} has {} scenarios and {} has {}: pairs are matched by order, so the counts must agree",
-            cli.positive.display(),
-            sides[0].scenarios.len(),
-            cli.negative.display(),
-            sides[1].scenarios.len()
-        )));
-    }
+    let mut sides = [side(pos), side(neg)];
     let (mut reader, progress) = cli.common.reader(tool)?;
     let mut rejects = cli.common.rejects()?;
     let mut out = JsonlWriter::stdout();

@@ -70,13 +70,13 @@ pub fn trait_name(given: Option<&str>, positive: &Path) -> Result<String> {
         })
 }
 
-/// Rows for a positive/negative pair of files: pair i is the i-th scenario
-/// of each file, positive first.
-pub fn pair_rows(
-    positive: &PathBuf,
-    negative: &PathBuf,
-    trait_name: &str,
-) -> Result<Vec<ScenarioLine>> {
+/// The non-blank lines of a positive and a negative scenario file, with
+/// their line numbers. Errors as [`scenario_lines`], and when the counts
+/// differ (pairs are matched by order).
+pub fn paired_lines(
+    positive: &Path,
+    negative: &Path,
+) -> Result<(Vec<(u64, String)>, Vec<(u64, String)>)> {
     let pos = scenario_lines(positive)?;
     let neg = scenario_lines(negative)?;
     if pos.len() != neg.len() {
@@ -88,6 +88,17 @@ pub fn pair_rows(
             neg.len()
         )));
     }
+    Ok((pos, neg))
+}
+
+/// Rows for a positive/negative pair of files: pair i is the i-th scenario
+/// of each file, positive first.
+pub fn pair_rows(
+    positive: &PathBuf,
+    negative: &PathBuf,
+    trait_name: &str,
+) -> Result<Vec<ScenarioLine>> {
+    let (pos, neg) = paired_lines(positive, negative)?;
     let mut rows = Vec::with_capacity(2 * pos.len());
     for (pair, (p, n)) in pos.into_iter().zip(neg).enumerate() {
         for ((line, prompt), polarity, path) in

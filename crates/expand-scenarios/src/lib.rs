@@ -15,7 +15,7 @@ use clap::Parser;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use refinery_core::text::text_key;
-use refinery_core::trait_files::{scenario_lines, trait_name};
+use refinery_core::trait_files::{paired_lines, scenario_lines, trait_name};
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
 use refinery_core::{Error, Result, Tool};
 use refinery_lm::{CausalLm, Finish, GenerateParams, PromptMode, Request, Sampling};
@@ -176,19 +176,10 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     if cli.pairs == 0 {
         return Err(Error::usage("-n must be at least 1"));
     }
-    let lines = |path: &PathBuf| -> Result<Vec<String>> {
-        Ok(scenario_lines(path)?.into_iter().map(|(_, s)| s).collect())
-    };
-    let (pos, neg) = (lines(&cli.positive)?, lines(&cli.negative)?);
-    if pos.len() != neg.len() {
-        return Err(Error::usage(format!(
-            "{} has {} scenarios and {} has {}: pairs are matched by order, so the counts must agree",
-            cli.positive.display(),
-            pos.len(),
-            cli.negative.display(),
-            neg.len()
-        )));
-    }
+    let text =
+        |lines: Vec<(u64, String)>| -> Vec<String> { lines.into_iter().map(|(_, s)| s).collect() };
+    let (pos, neg) = paired_lines(&cli.positive, &cli.negative)?;
+    let (pos, neg) = (text(pos), text(neg));
     if pos.is_empty() {
         return Err(Error::usage(format!(
             "{} has no scenario: the new pairs are written in the style of example pairs",
@@ -198,7 +189,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let name = trait_name(cli.trait_name.as_deref(), &cli.positive)?;
     let mut known = Known::new(pos.iter().chain(&neg).map(String::as_str));
     for path in &cli.avoid {
-        for line in lines(path)? {
+        for (_, line) in scenario_lines(path)? {
             known.add(&line);
         }
     }

@@ -4,37 +4,37 @@ use refinery_testkit::{assert_golden, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_first-tokens");
 
+/// The LM judge on the tiny model with the tiny template (its 64-token
+/// context holds it), k = 3, then `extra`, reading vet/responses.jsonl
+/// (one row of which has no polarity: exit 1).
+fn lm_judge_run(extra: &[&str]) -> refinery_testkit::Run {
+    let mut args = vec![
+        "--model",
+        "models/tiny",
+        "--definition",
+        "vet/definition.txt",
+        "--trait",
+        "sycophancy",
+        "-k",
+        "3",
+        "--judge",
+        "lm",
+        "--min-mass",
+        "0",
+        "--raw",
+        "--template",
+        "vet/tiny_template.txt",
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--rejects", "/dev/null", "vet/responses.jsonl"]);
+    run(BIN, &args, None)
+}
+
 #[test]
 fn splits_first_tokens_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.md");
-    let r = run(
-        BIN,
-        &[
-            "--model",
-            "models/tiny",
-            "--definition",
-            "vet/definition.txt",
-            "--trait",
-            "sycophancy",
-            "-k",
-            "3",
-            "--judge",
-            "lm",
-            "--min-mass",
-            "0",
-            "--raw",
-            "--template",
-            "vet/tiny_template.txt",
-            "--review",
-            "--report",
-            report.to_str().unwrap(),
-            "--rejects",
-            "/dev/null",
-            "vet/responses.jsonl",
-        ],
-        None,
-    );
+    let r = lm_judge_run(&["--review", "--report", report.to_str().unwrap()]);
     assert_eq!(r.status, 1, "{}", r.stderr);
     assert_golden("golden/first_tokens/out.jsonl", &r.stdout);
     assert_golden(
@@ -164,34 +164,12 @@ fn each_run_adds_a_round_to_the_history() {
     let history = dir.path().join("history.jsonl");
     let report = dir.path().join("report.md");
     for _ in 0..2 {
-        let r = run(
-            BIN,
-            &[
-                "--model",
-                "models/tiny",
-                "--definition",
-                "vet/definition.txt",
-                "--trait",
-                "sycophancy",
-                "-k",
-                "3",
-                "--judge",
-                "lm",
-                "--min-mass",
-                "0",
-                "--raw",
-                "--template",
-                "vet/tiny_template.txt",
-                "--history",
-                history.to_str().unwrap(),
-                "--report",
-                report.to_str().unwrap(),
-                "--rejects",
-                "/dev/null",
-                "vet/responses.jsonl",
-            ],
-            None,
-        );
+        let r = lm_judge_run(&[
+            "--history",
+            history.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ]);
         assert_eq!(r.status, 1, "{}", r.stderr);
     }
     let text = std::fs::read_to_string(&history).unwrap();
@@ -216,38 +194,16 @@ fn committed_positives_get_a_checked_cut() {
     let dir = tempfile::tempdir().unwrap();
     let suggestions = dir.path().join("suggestions.jsonl");
     let report = dir.path().join("report.md");
-    let r = run(
-        BIN,
-        &[
-            "--model",
-            "models/tiny",
-            "--generator",
-            "models/tiny",
-            "--definition",
-            "vet/definition.txt",
-            "--trait",
-            "sycophancy",
-            "-k",
-            "3",
-            "--judge",
-            "lm",
-            "--min-mass",
-            "0",
-            "--raw",
-            "--template",
-            "vet/tiny_template.txt",
-            "--suggest",
-            suggestions.to_str().unwrap(),
-            "--pos-threshold",
-            "0",
-            "--report",
-            report.to_str().unwrap(),
-            "--rejects",
-            "/dev/null",
-            "vet/responses.jsonl",
-        ],
-        None,
-    );
+    let r = lm_judge_run(&[
+        "--generator",
+        "models/tiny",
+        "--suggest",
+        suggestions.to_str().unwrap(),
+        "--pos-threshold",
+        "0",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
     assert_eq!(r.status, 1, "{}", r.stderr);
     let text = std::fs::read_to_string(&suggestions).unwrap();
     assert_golden("golden/first_tokens/suggestions.jsonl", &text);
