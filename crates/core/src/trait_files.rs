@@ -70,6 +70,9 @@ pub fn trait_name(given: Option<&str>, positive: &Path) -> Result<String> {
         })
 }
 
+/// A line of a scenario file and its line number.
+pub type Numbered = (u64, String);
+
 /// The non-blank lines of a positive and a negative scenario file, with
 /// their line numbers. Errors as [`scenario_lines`], and when the counts
 /// differ (pairs are matched by order).
