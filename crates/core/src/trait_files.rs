@@ -76,10 +76,7 @@ pub type Numbered = (u64, String);
 /// The non-blank lines of a positive and a negative scenario file, with
 /// their line numbers. Errors as [`scenario_lines`], and when the counts
 /// differ (pairs are matched by order).
-pub fn paired_lines(
-    positive: &Path,
-    negative: &Path,
-) -> Result<(Vec<(u64, String)>, Vec<(u64, String)>)> {
+pub fn paired_lines(positive: &Path, negative: &Path) -> Result<(Vec<Numbered>, Vec<Numbered>)> {
     let pos = scenario_lines(positive)?;
     let neg = scenario_lines(negative)?;
     if pos.len() != neg.len() {
