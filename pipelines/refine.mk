@@ -40,7 +40,9 @@ COHERENCE ?= --coherence
 # Checked fix suggestions for the positives that failed (first-tokens
 # --suggest): SUGGEST= (empty) skips them. `make fix` applies the accepted ones
 # to TRAIT_DIR's scenario files; the next `make refine` is the next round.
-SUGGEST ?= 1
+# With a hosted generator (GEN_BACKEND) the cuts would be completed by SmolLM2,
+# not the model under study: off unless asked for (and GEN_MODEL given).
+SUGGEST ?= $(if $(GEN_BACKEND),,1)
 GEN_SUGGEST_FLAGS ?= $(if $(GEN_MODEL),--generator $(GEN_MODEL))
 JUDGE_FLAGS ?= --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) $(if $(JUDGE_MODEL),--model $(JUDGE_MODEL))
 
@@ -76,11 +78,15 @@ $(REFINE_DIR)/report.md: $(REFINE_DIR)/response_vet.jsonl
 $(EXPORT)/positive.txt: $(REFINE_DIR)/report.md
 	export-trait --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) --out $(EXPORT) $(REFINE_DIR)/first_tokens.jsonl > $(REFINE_DIR)/passed.jsonl
 
-fix: ## apply the fix suggestions you accepted (suggestions.jsonl) to TRAIT_DIR's positive.txt/negative.txt
+fix: | tools ## apply the fix suggestions you accepted (suggestions.jsonl) to TRAIT_DIR's positive.txt/negative.txt
 	apply-suggestions --positive $(TRAIT_DIR)/positive.txt --negative $(TRAIT_DIR)/negative.txt --out $(TRAIT_DIR) $(REFINE_DIR)/suggestions.jsonl > /dev/null
 
-$(REFINE_DIR)/expanded/positive.txt: $(EXPORT)/positive.txt
+# Rebuilt on every `make refine SCALE=N`: N and the seed are not in the name.
+$(REFINE_DIR)/expanded/positive.txt: $(EXPORT)/positive.txt FORCE
 	@[ -s $< ] || { echo "refine: no pair passed every stage yet, so there is nothing to scale up from (SCALE=$(SCALE)); fix the scenarios first" >&2; exit 1; }
 	@mkdir -p $(@D)
 	expand-scenarios --positive $(EXPORT)/positive.txt --negative $(EXPORT)/negative.txt --avoid $(TRAIT_DIR)/positive.txt --avoid $(TRAIT_DIR)/negative.txt -n $(SCALE) --seed $(SCALE_SEED) --trait $(notdir $(TRAIT)) --out $(@D) > $(REFINE_DIR)/expanded.jsonl
 	cp $(TRAIT_DIR)/definition.txt $(@D)/definition.txt
+
+.PHONY: FORCE
+FORCE:

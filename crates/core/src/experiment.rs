@@ -12,8 +12,8 @@
 //! whose position is in the vetting summary's `failed_indices`, so an `idx`
 //! is always a position in the responses file (or scenario file) next to it.
 //! Files are written as Python's `json.dump(…, indent=2)` writes them
-//! (non-ASCII escaped as `\uXXXX`), so a file refinery rewrites is
-//! byte-identical to trait-interp's own.
+//! (non-ASCII escaped as `\uXXXX`): a responses file refinery reads and
+//! writes back comes out byte-identical.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -146,10 +146,12 @@ pub struct VettingResult {
     pub passed: bool,
 }
 
-/// A vetting summary (`scenario_scores.json`, `response_scores.json`) as
-/// trait-interp writes it: trait, definition, thresholds, pass/fail counts
-/// per polarity, `failed_indices` (failures and errors) and every result.
-/// Scores are rounded to two decimals; a missing score counts as an error.
+/// A vetting summary (`scenario_scores.json`, `response_scores.json`) in
+/// trait-interp's shape: trait, definition, thresholds, per polarity the
+/// scored rows that passed and failed, `errors` (rows without a score),
+/// `failed_indices` (failures, then errors) and every result, positives
+/// first, each side by `idx`. Scores are rounded to two decimals (the
+/// judges are not finer; trait-interp writes them unrounded).
 pub fn vetting_summary(
     trait_name: &str,
     definition: &str,
@@ -157,38 +159,40 @@ pub fn vetting_summary(
     neg_threshold: f64,
     results: &[VettingResult],
 ) -> Value {
-    let count = |positive: bool, passed: bool| {
-        results
-            .iter()
-            .filter(|r| r.positive == positive && r.passed == passed)
+    // trait-interp lists every positive, then every negative, in file order.
+    let mut ordered: Vec<&VettingResult> = results.iter().collect();
+    ordered.sort_by_key(|r| (!r.positive, r.idx));
+    let side = |positive: bool| ordered.iter().filter(move |r| r.positive == positive);
+    let scored = |positive: bool, passed: bool| {
+        side(positive)
+            .filter(|r| r.score.is_some() && r.passed == passed)
             .count()
     };
+    // Failures (scored, not passed) first, then errors (no score).
     let failed = |positive: bool| {
-        results
-            .iter()
-            .filter(|r| r.positive == positive && !r.passed)
-            .map(|r| r.idx)
-            .collect::<Vec<_>>()
+        let failures = side(positive).filter(|r| r.score.is_some() && !r.passed);
+        let errors = side(positive).filter(|r| r.score.is_none());
+        failures.chain(errors).map(|r| r.idx).collect::<Vec<_>>()
     };
-    let side = |positive: bool| if positive { "positive" } else { "negative" };
+    let name = |positive: bool| if positive { "positive" } else { "negative" };
     json!({
         "trait": trait_name,
         "trait_definition": definition,
         "thresholds": {"pos_threshold": number(pos_threshold), "neg_threshold": number(neg_threshold)},
         "summary": {
-            "positive_passed": count(true, true),
-            "negative_passed": count(false, true),
-            "positive_failed": count(true, false),
-            "negative_failed": count(false, false),
+            "positive_passed": scored(true, true),
+            "negative_passed": scored(false, true),
+            "positive_failed": scored(true, false),
+            "negative_failed": scored(false, false),
             "errors": results.iter().filter(|r| r.score.is_none()).count(),
         },
         "failed_indices": {"positive": failed(true), "negative": failed(false)},
-        "results": results.iter().map(|r| {
+        "results": ordered.iter().map(|r| {
             let mut result = json!({"idx": r.idx});
             if let Some(text) = &r.scenario {
                 result["scenario"] = json!(text);
             }
-            result["polarity"] = json!(side(r.positive));
+            result["polarity"] = json!(name(r.positive));
             result["score"] = json!(r.score.map(|s| (s * 100.0).round() / 100.0));
             result
         }).collect::<Vec<_>>(),
@@ -408,7 +412,10 @@ mod tests {
         ];
         let s = vetting_summary("t", "def", 60.0, 40.0, &results);
         assert_eq!(s["summary"]["positive_passed"], 1);
-        assert_eq!(s["summary"]["positive_failed"], 1);
+        assert_eq!(
+            s["summary"]["positive_failed"], 0,
+            "an error is not also a failure"
+        );
         assert_eq!(s["summary"]["negative_failed"], 1);
         assert_eq!(s["summary"]["errors"], 1);
         assert_eq!(
@@ -417,5 +424,39 @@ mod tests {
         );
         assert_eq!(s["results"][0]["score"], json!(80.0));
         assert_eq!(s["thresholds"]["pos_threshold"].to_string(), "60");
+    }
+
+    #[test]
+    fn a_summary_lists_positives_first_and_failures_before_errors() {
+        let r = |idx, positive, score, passed| VettingResult {
+            idx,
+            scenario: None,
+            positive,
+            score,
+            passed,
+        };
+        let results = [
+            r(1, false, Some(50.0), false),
+            r(0, true, None, false),
+            r(1, true, Some(10.0), false),
+            r(0, false, Some(5.0), true),
+        ];
+        let s = vetting_summary("t", "def", 60.0, 40.0, &results);
+        let order: Vec<(u64, &str)> = (0..4)
+            .map(|i| {
+                let r = &s["results"][i];
+                (r["idx"].as_u64().unwrap(), r["polarity"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (0, "positive"),
+                (1, "positive"),
+                (0, "negative"),
+                (1, "negative")
+            ]
+        );
+        assert_eq!(s["failed_indices"]["positive"], json!([1, 0]));
     }
 }

@@ -256,6 +256,11 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             if pairs.len() == cli.pairs {
                 break;
             }
+            // Two attempts of one batch may write the same positive.
+            if known.check(&p, true).is_err() {
+                *dropped.entry("a duplicate").or_default() += 1;
+                continue;
+            }
             match known.check(&text, finished) {
                 Ok(n) if text_key(&n) != text_key(&p) => {
                     known.add(&p);

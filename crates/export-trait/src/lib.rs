@@ -32,8 +32,9 @@ vet-score (`scenario_vet`, `response_vet`) and first-tokens (`first_tokens`) are
 used when present. Give it the rows of the last step of the loop (make refine's
 first_tokens.jsonl) so that every verdict is there.
 
-A pair passes when both its scenarios and all their rollouts passed every stage
-they carry: vetting verdict `pass` at each stage, `coherent` where vet-score
+A second row for the same pair, polarity and rollout is rejected. A pair passes
+when both its scenarios and all their rollouts (the same rollouts on both sides)
+passed every stage they carry: vetting verdict `pass` at each stage, `coherent` where vet-score
 --coherence judged the response, and `express` for the positive's first tokens. A
 pair missing one side does not pass.
 
@@ -122,6 +123,13 @@ fn check_row(bytes: &[u8]) -> std::result::Result<PairRow, String> {
     if prompt.contains(['\n', '\r']) {
         return Err("`prompt` has a line break: a scenario file holds one a line".into());
     }
+    if prompt.trim().is_empty() || prompt.trim() != prompt {
+        // trait-interp reads scenario files with line.strip(), skipping blank
+        // lines: such a prompt would come back different, or misalign pairs.
+        return Err(
+            "`prompt` is empty or starts or ends with whitespace, which trait-interp strips".into(),
+        );
+    }
     let positive = match row.get("polarity").and_then(Value::as_str) {
         Some("positive") => true,
         Some("negative") => false,
@@ -149,18 +157,22 @@ fn check_row(bytes: &[u8]) -> std::result::Result<PairRow, String> {
     })
 }
 
-/// The pairs whose every row passed and that have both sides.
+/// The pairs whose every row passed, with both sides holding the same
+/// rollouts (so entry i of pos.json and of neg.json stay one pair).
 pub fn passing_pairs(rows: &[PairRow]) -> Vec<u64> {
-    let mut pairs: BTreeMap<u64, (bool, bool, bool)> = BTreeMap::new();
+    use std::collections::BTreeSet;
+    let mut pairs: BTreeMap<u64, (BTreeSet<u64>, BTreeSet<u64>, bool)> = BTreeMap::new();
     for r in rows {
-        let (pos, neg, ok) = pairs.entry(r.pair).or_insert((false, false, true));
-        *pos |= r.positive;
-        *neg |= !r.positive;
+        let (pos, neg, ok) =
+            pairs
+                .entry(r.pair)
+                .or_insert((BTreeSet::new(), BTreeSet::new(), true));
+        if r.positive { pos } else { neg }.insert(r.rollout);
         *ok &= r.passed();
     }
     pairs
         .into_iter()
-        .filter(|(_, (pos, neg, ok))| *pos && *neg && *ok)
+        .filter(|(_, (pos, neg, ok))| *ok && !pos.is_empty() && pos == neg)
         .map(|(pair, _)| pair)
         .collect()
 }
@@ -174,11 +186,23 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let mut rejects = cli.common.rejects()?;
     let mut tally = Tally::default();
     let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     while let Some(line) = reader.next_line()? {
         tally.read += 1;
         let checked = match line.too_long {
             Some(len) => Err(too_long_reason(len, cli.common.max_line_bytes)),
-            None => check_row(line.bytes),
+            None => check_row(line.bytes).and_then(|r| {
+                if seen.insert((r.pair, r.positive, r.rollout)) {
+                    Ok(r)
+                } else {
+                    Err(format!(
+                        "a second row for pair {}'s {} scenario, rollout {}",
+                        r.pair,
+                        if r.positive { "positive" } else { "negative" },
+                        r.rollout
+                    ))
+                }
+            }),
         };
         match checked {
             Ok(row) => rows.push(row),
@@ -199,6 +223,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         name: &name,
         definition: definition.trim(),
         cli: &cli,
+        carries: |field: &str| !rows.is_empty() && rows.iter().all(|r| r.row.contains_key(field)),
     };
     layout.write(&cli.out)?;
     let mut out = JsonlWriter::stdout();
@@ -223,16 +248,20 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
 }
 
 /// The passing rows and what the files need to know about them.
-struct Layout<'a> {
+struct Layout<'a, F: Fn(&str) -> bool> {
     kept: &'a [&'a PairRow],
     /// Old pair number → position in the exported files.
     number: &'a BTreeMap<u64, u64>,
     name: &'a str,
     definition: &'a str,
     cli: &'a Cli,
+    /// Whether every input row carries a field: the files a stage's field
+    /// gives are written (empty when nothing passed), and removed from an
+    /// earlier export otherwise.
+    carries: F,
 }
 
-impl Layout<'_> {
+impl<F: Fn(&str) -> bool> Layout<'_, F> {
     fn write(&self, dir: &Path) -> Result<()> {
         for sub in ["responses", "vetting"] {
             let path = dir.join(sub);
@@ -248,7 +277,10 @@ impl Layout<'_> {
             write_file_atomically(dir.join(file), &text)?;
         }
         let responses = self.responses();
-        if responses.iter().all(|r| r.row.contains_key("response")) {
+        if !(self.carries)("response") {
+            remove_stale(&dir.join("responses").join("pos.json"))?;
+            remove_stale(&dir.join("responses").join("neg.json"))?;
+        } else {
             for (positive, file) in [(true, "pos.json"), (false, "neg.json")] {
                 let entries: Vec<ResponseEntry> = responses
                     .iter()
@@ -291,8 +323,8 @@ impl Layout<'_> {
     /// A vetting summary of `field` over `rows`, when they all carry it; an
     /// idx is the row's position among its polarity's rows.
     fn summary(&self, dir: &Path, field: &str, file: &str, rows: &[&PairRow]) -> Result<()> {
-        if rows.is_empty() || !rows.iter().all(|r| r.row.contains_key(field)) {
-            return Ok(());
+        if !(self.carries)(field) {
+            return remove_stale(&dir.join("vetting").join(file));
         }
         let mut next = [0u64; 2];
         let results: Vec<VettingResult> = rows
@@ -318,6 +350,14 @@ impl Layout<'_> {
             &results,
         );
         write_json(&dir.join("vetting").join(file), &summary)
+    }
+}
+
+/// Removes a file an earlier export wrote that this one does not.
+fn remove_stale(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
     }
 }
 

@@ -179,3 +179,48 @@ fn a_responses_file_that_is_not_a_list_names_its_line() {
         r.stderr
     );
 }
+
+#[test]
+fn unequal_rollouts_duplicates_and_stale_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t");
+    std::fs::create_dir_all(out.join("vetting")).unwrap();
+    std::fs::write(out.join("vetting/scenario_scores.json"), "{}").unwrap();
+    let rows = [
+        r#"{"prompt":"a","polarity":"positive","pair":0,"rollout":0,"response":"x"}"#,
+        r#"{"prompt":"b","polarity":"negative","pair":0,"rollout":0,"response":"y"}"#,
+        r#"{"prompt":"a","polarity":"positive","pair":0,"rollout":1,"response":"z"}"#,
+        r#"{"prompt":"c","polarity":"positive","pair":1,"response":"x"}"#,
+        r#"{"prompt":"d","polarity":"negative","pair":1,"response":"y"}"#,
+        r#"{"prompt":"d","polarity":"negative","pair":1,"response":"w"}"#,
+        r#"{"prompt":" e","polarity":"negative","pair":2,"response":"w"}"#,
+    ]
+    .join("\n");
+    let r = run(
+        BIN,
+        &[
+            "--definition",
+            "export/sycophancy/definition.txt",
+            "--out",
+            out.to_str().unwrap(),
+            "--rejects",
+            "/dev/null",
+        ],
+        Some(rows.as_bytes()),
+    );
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    // Pair 0's sides hold different rollouts; pair 1's second negative and
+    // the padded prompt are rejected.
+    assert!(
+        r.stderr
+            .contains("7 read, 2 written, 3 filtered, 2 rejected"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(read(&out.join("positive.txt")), "c\n");
+    assert_eq!(read(&out.join("negative.txt")), "d\n");
+    assert!(
+        !out.join("vetting/scenario_scores.json").exists(),
+        "the rows carry no scenario_vet: an old summary would describe other pairs"
+    );
+}

@@ -93,23 +93,27 @@ pub fn round_row(trait_name: &str, judge: &str, checked: &[Checked]) -> Map<Stri
     }
 }
 
-/// Appends this round to the history file and returns every round, this
-/// one last. Errors: an unreadable file, or a line that is not a JSON
-/// object (file and line).
-pub fn append(path: &Path, mut row: Map<String, Value>) -> Result<Vec<Value>> {
+/// Every round with this one numbered and last, and the line that records
+/// it (for [`append`], once the report is written). Errors: an unreadable
+/// file, or a line that is not a JSON object (file and line).
+pub fn with_round(path: &Path, mut row: Map<String, Value>) -> Result<(Vec<Value>, String)> {
     let mut rounds = read(path)?;
     let mut numbered = Map::new();
     numbered.insert("round".into(), json!(rounds.len() + 1));
     numbered.append(&mut row);
     let line = serde_json::to_string(&numbered).expect("a row serialises");
+    rounds.push(Value::Object(numbered));
+    Ok((rounds, line))
+}
+
+/// Appends a round's line to the history file.
+pub fn append(path: &Path, line: &str) -> Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
-    writeln!(file, "{line}").map_err(|e| Error::io(path, e))?;
-    rounds.push(Value::Object(numbered));
-    Ok(rounds)
+    writeln!(file, "{line}").map_err(|e| Error::io(path, e))
 }
 
 fn read(path: &Path) -> Result<Vec<Value>> {
@@ -184,8 +188,10 @@ mod tests {
             m.insert("rows".into(), json!(n));
             m
         };
-        append(&path, row(4)).unwrap();
-        let rounds = append(&path, row(6)).unwrap();
+        let (_, line) = with_round(&path, row(4)).unwrap();
+        append(&path, &line).unwrap();
+        let (rounds, line) = with_round(&path, row(6)).unwrap();
+        append(&path, &line).unwrap();
         assert_eq!(rounds.len(), 2);
         assert_eq!(rounds[1]["round"], 2);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -193,7 +199,7 @@ mod tests {
         let md = rounds_section(&rounds);
         assert!(md.contains("| 2 | 6 | – |"), "{md}");
         std::fs::write(&path, "{\"round\":1}\n[1]\n").unwrap();
-        let err = append(&path, row(1)).unwrap_err().to_string();
+        let err = with_round(&path, row(1)).unwrap_err().to_string();
         assert!(err.contains("history.jsonl:2"), "{err}");
     }
 }

@@ -150,8 +150,8 @@ pub struct Cli {
     #[arg(long)]
     pub generator_chat: bool,
 
-    /// --suggest: a cut scenario still passes vetting when its prompt alone
-    /// scores at least this
+    /// --suggest: a cut still reads as a positive scenario when the judge
+    /// scores its prompt alone at least this
     #[arg(long, value_name = "SCORE", default_value_t = 60.0)]
     pub pos_threshold: f64,
 
@@ -340,20 +340,23 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             write_file_atomically(path, &text)?;
             let cuts = rows.iter().filter(|r| r["accept"] == true).count();
             tool.note(&format!(
-                "suggestions: {} for {} failing positives, {cuts} checked cuts that now pass the first-token test ({})",
+                "suggestions: {} for the pairs whose positive failed, {cuts} checked cuts that now pass the first-token test ({})",
                 rows.len(),
-                checked.iter().filter(|c| c.polarity == "positive" && !c.passed()).count(),
                 path.display()
             ));
             Some(rows)
         }
         None => None,
     };
-    let rounds = match &cli.history {
+    // The round is recorded once the report is written, so a failed run
+    // adds none.
+    let (rounds, round_line) = match &cli.history {
         Some(path) => {
-            history::append(path, history::round_row(&trait_name, &judge_name, &checked))?
+            let row = history::round_row(&trait_name, &judge_name, &checked);
+            let (rounds, line) = history::with_round(path, row)?;
+            (rounds, Some((path, line)))
         }
-        None => Vec::new(),
+        None => (Vec::new(), None),
     };
     if let Some(path) = &cli.report {
         let md = markdown_report(
@@ -366,6 +369,9 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             suggestions.as_deref(),
         );
         write_file_atomically(path, &md)?;
+    }
+    if let Some((path, line)) = round_line {
+        history::append(path, &line)?;
     }
     tally.blank = reader.blank_lines();
     cli.common.finish(tool, tally, rejects)

@@ -273,10 +273,10 @@ pub fn markdown_report(
 /// "Suggested fixes": each failing positive's checked suggestion.
 fn suggestions_section(suggestions: &[Value], trusted: bool) -> String {
     let mut md = String::from(
-        "## Suggested fixes\n\nFor each positive that failed: the prompt cut at an earlier word boundary, \
-         completed by the model under study and put through the same test, when a cut both keeps the scenario \
-         passing vetting and gives its first tokens more signal; or a flag where the scenario passes but the \
-         response does not. Nothing is changed until you apply them (`apply-suggestions`).\n\n",
+        "## Suggested fixes\n\nFor each pair whose positive failed: the prompt cut at an earlier word boundary, \
+         completed by the model under study and put through the same test, when a cut both still reads as a \
+         positive (its prompt alone scores at least the threshold) and gives its first tokens more signal; or a \
+         flag where the scenario passes but the response does not. Nothing is changed until you apply them (`apply-suggestions`).\n\n",
     );
     if !trusted {
         md.push_str(
@@ -285,7 +285,7 @@ fn suggestions_section(suggestions: &[Value], trusted: bool) -> String {
         );
     }
     if suggestions.is_empty() {
-        md.push_str("None: no positive failed.\n\n");
+        md.push_str("None.\n\n");
         return md;
     }
     md.push_str("| pair | fix | before → after | first tokens before → after | signal before → after | accept |\n|---|---|---|---|---|---|\n");

@@ -7,8 +7,10 @@
 //!   half the words), each cut completed by the generator (greedy, k
 //!   tokens, raw text as `make refine` generates) and put through the same
 //!   delete test. The suggestion is the cut whose first tokens carry the
-//!   most signal while the scenario still passes vetting (its prompt-alone
-//!   score at least `--pos-threshold`), if that beats the prompt as it is.
+//!   most signal while the cut still reads as a positive scenario (its
+//!   prompt-alone score from the same judge at least `--pos-threshold`; not
+//!   a re-run of vet-score's scenario stage), if that beats the prompt as
+//!   it is.
 //! - **ignored lock-in** (the scenario passed vetting, its response did not):
 //!   flagged with the response's first tokens; rewriting it needs a model
 //!   that writes well, and is left to the user.
@@ -105,8 +107,8 @@ struct Tried {
     signal: Option<f64>,
 }
 
-/// The suggestions for the failing positives of `checked`, one row each
-/// (first rollout of a pair only), in row order.
+/// The suggestions for the failing positives of `checked`, one a pair
+/// (from the first of its rows that fails), in row order.
 pub fn suggest(
     checked: &[Checked],
     scorer: &mut Scorer,
@@ -117,11 +119,13 @@ pub fn suggest(
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for c in checked.iter().filter(|c| c.polarity == "positive") {
-        if !seen.insert(c.pair.clone().unwrap_or_else(|| c.index.to_string())) {
+        let key = c.pair.clone().unwrap_or_else(|| c.index.to_string());
+        if seen.contains(&key) {
             continue;
         }
         let vet =
             |v: &Option<(Option<f64>, String)>| v.as_ref().map(|(_, verdict)| verdict == "pass");
+        // One suggestion a pair: the first of its rows (rollouts) that fails.
         let row = if c.test.verdict == "committed" {
             cut_suggestion(c, scorer, generator, threshold, pos_threshold)?
         } else if vet(&c.scenario_vet) == Some(true) && vet(&c.response_vet) == Some(false) {
@@ -129,6 +133,7 @@ pub fn suggest(
         } else {
             continue;
         };
+        seen.insert(key);
         out.push(row);
     }
     Ok(out)
@@ -196,7 +201,7 @@ fn cut_suggestion(
         None => {
             row["after"] = Value::Null;
             row["note"] = json!(format!(
-                "no cut of the last {MAX_CUT} words both keeps the scenario passing vetting \
+                "no cut of the last {MAX_CUT} words both keeps the prompt reading as a positive \
                  (prompt score >= {pos_threshold}) and gives its first tokens more signal: rewrite it by hand"
             ));
             row["accept"] = json!(false);

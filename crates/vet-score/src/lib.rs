@@ -323,7 +323,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let mut rejects = cli.common.rejects()?;
     let mut tally = Tally::default();
     let mut pending: Vec<Pending> = Vec::new();
-    let mut per_polarity = [0u64; 2];
+    let mut per_polarity = std::collections::HashMap::new();
     let mut scored_upto = 0;
     let batch_rows = judge.batch_rows(&cli);
     let mut score = |batch: &mut [Pending]| {
@@ -437,7 +437,7 @@ fn check_row(
     bytes: &[u8],
     too_long: Option<usize>,
     cli: &Cli,
-    per_polarity: &mut [u64; 2],
+    per_polarity: &mut std::collections::HashMap<(Polarity, u64), u64>,
 ) -> Result<Pending, String> {
     if let Some(len) = too_long {
         return Err(too_long_reason(len, cli.common.max_line_bytes));
@@ -461,7 +461,16 @@ fn check_row(
     if cli.stage == Stage::Response && response.is_none() {
         return Err("no `response`: the response stage judges it (run generate first)".into());
     }
-    let slot = &mut per_polarity[polarity as usize];
+    let rollout = match row.get("rollout") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_u64()
+            .filter(|&r| r < 1 << 20)
+            .ok_or("`rollout` must be a whole number (below 2^20)")?,
+    };
+    // Without a pair, a row's place among its polarity's rows of the same
+    // rollout: the summary lays rollouts out one after another.
+    let slot = per_polarity.entry((polarity, rollout)).or_insert(0);
     let idx = match row.get("pair").and_then(Value::as_u64) {
         Some(pair) => pair,
         None => *slot,
@@ -477,7 +486,7 @@ fn check_row(
         response: response.map(|r| first_words(&r, cli.words)),
         scored: Scored {
             idx,
-            rollout: row.get("rollout").and_then(Value::as_u64).unwrap_or(0),
+            rollout,
             scenario: (cli.stage == Stage::Scenario).then(|| prompt.clone()),
             pair,
             polarity,
@@ -521,7 +530,11 @@ fn add_coherence(judge: &mut AnyJudge, pending: &mut [Pending], cli: &Cli) -> Re
             }
             _ => None,
         };
-        p.coherence = Some(coherence::field(text, score, limits));
+        let mut field = coherence::field(text, score, limits);
+        if coherence_judge.is_some() && score.is_none() && !text.trim().is_empty() {
+            field["note"] = "not judged: too long for the judge's context".into();
+        }
+        p.coherence = Some(field);
     }
     Ok(())
 }

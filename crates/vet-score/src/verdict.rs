@@ -4,7 +4,7 @@
 use refinery_core::experiment::{vetting_summary, VettingResult};
 use serde_json::Value;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Polarity {
     Positive,
     Negative,
@@ -115,18 +115,12 @@ pub fn apply_pairs(rows: &mut [Scored]) {
 /// (or its place among its polarity's rows), and with rollouts
 /// `rollout × scenarios + pair`, as responses files are rollout-major.
 pub fn summary(trait_name: &str, definition: &str, t: Thresholds, rows: &[Scored]) -> Value {
-    let scenarios = |pol: Polarity| {
-        rows.iter()
-            .filter(|r| r.polarity == pol)
-            .map(|r| r.idx + 1)
-            .max()
-            .unwrap_or(0)
-    };
-    let per_polarity = [scenarios(Polarity::Positive), scenarios(Polarity::Negative)];
+    // Scenarios per rollout: the largest index of either side, plus one.
+    let scenarios = rows.iter().map(|r| r.idx + 1).max().unwrap_or(0);
     let results: Vec<VettingResult> = rows
         .iter()
         .map(|r| VettingResult {
-            idx: r.rollout * per_polarity[r.polarity as usize] + r.idx,
+            idx: r.rollout.saturating_mul(scenarios).saturating_add(r.idx),
             scenario: r.scenario.clone(),
             positive: r.polarity == Polarity::Positive,
             score: r.score,
@@ -204,9 +198,11 @@ mod tests {
             r.rollout = i as u64 % 2;
         }
         rows[1].verdict = Verdict::Fail; // s0r1
+        rows[1].score = Some(10.0);
         let s = summary("t", "d", T, &rows);
         let idx: Vec<&Value> = (0..4).map(|i| &s["results"][i]["idx"]).collect();
-        assert_eq!(idx, [&json!(0), &json!(2), &json!(1), &json!(3)]);
+        assert_eq!(idx, [&json!(0), &json!(1), &json!(2), &json!(3)]);
+        assert_eq!(s["results"][2]["score"], json!(10.0), "s0r1 is position 2");
         assert_eq!(s["failed_indices"]["positive"], json!([2]));
     }
 }
