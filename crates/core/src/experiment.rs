@@ -15,9 +15,10 @@
 //! (non-ASCII escaped as `\uXXXX`): a responses file refinery reads and
 //! writes back comes out byte-identical.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use std::fmt::Write;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -212,73 +213,21 @@ fn number(x: f64) -> Value {
 /// indents, `": "` between key and value, non-ASCII characters as `\uXXXX`
 /// escapes (UTF-16 surrogate pairs beyond the BMP), no final newline.
 pub fn python_json(value: &impl Serialize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut ser =
-        serde_json::Serializer::with_formatter(&mut out, AsciiFormatter(Default::default()));
-    value.serialize(&mut ser).expect("JSON serialises");
-    out
-}
-
-/// serde_json's pretty printer with Python's `ensure_ascii`.
-struct AsciiFormatter(serde_json::ser::PrettyFormatter<'static>);
-
-impl serde_json::ser::Formatter for AsciiFormatter {
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        let mut units = [0u16; 2];
-        let mut ascii_from = 0;
-        for (at, c) in fragment.char_indices() {
-            if c.is_ascii() {
-                continue;
-            }
-            w.write_all(&fragment.as_bytes()[ascii_from..at])?;
+    let pretty = serde_json::to_string_pretty(value).expect("JSON serialises");
+    // Outside strings JSON is ASCII, so escaping every non-ASCII character
+    // is escaping them in strings, as ensure_ascii does.
+    let mut out = String::with_capacity(pretty.len());
+    let mut units = [0u16; 2];
+    for c in pretty.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
             for unit in c.encode_utf16(&mut units) {
-                write!(w, "\\u{unit:04x}")?;
+                let _ = write!(out, "\\u{unit:04x}");
             }
-            ascii_from = at + c.len_utf8();
         }
-        w.write_all(&fragment.as_bytes()[ascii_from..])
     }
-
-    // The rest is PrettyFormatter's layout, delegated.
-    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_array(w)
-    }
-    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array(w)
-    }
-    fn begin_array_value<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.0.begin_array_value(w, first)
-    }
-    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array_value(w)
-    }
-    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object(w)
-    }
-    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object(w)
-    }
-    fn begin_object_key<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.0.begin_object_key(w, first)
-    }
-    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object_value(w)
-    }
-    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object_value(w)
-    }
+    out.into_bytes()
 }
 
 #[cfg(test)]

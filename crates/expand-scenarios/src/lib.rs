@@ -18,7 +18,7 @@ use refinery_core::text::text_key;
 use refinery_core::trait_files::{paired_lines, scenario_lines, trait_name};
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
 use refinery_core::{Error, Result, Tool};
-use refinery_lm::{CausalLm, Finish, GenerateParams, PromptMode, Request, Sampling};
+use refinery_lm::{CausalLm, Finish, GenerateParams, PromptMode, Sampling};
 use serde_json::json;
 
 const AFTER_HELP: &str = "\
@@ -337,16 +337,17 @@ fn complete(
     params: &GenerateParams,
     prompts: impl Iterator<Item = (u64, String)>,
 ) -> Result<Vec<(String, bool)>> {
-    let mut requests = Vec::new();
-    for (stream, prompt) in prompts {
-        let text = lm.format(PromptMode::Raw, None, &prompt)?;
-        let ids = lm.encode(&text)?;
-        let fitted = lm.fit(ids, params.max_new_tokens, true)?;
-        requests.push(Request {
-            ids: fitted.ids,
-            stream,
-        });
-    }
+    let requests = prompts
+        .map(|(stream, prompt)| {
+            lm.request(
+                PromptMode::Raw,
+                None,
+                &prompt,
+                params.max_new_tokens,
+                stream,
+            )
+        })
+        .collect::<refinery_lm::Result<Vec<_>>>()?;
     if requests.is_empty() {
         return Ok(Vec::new());
     }

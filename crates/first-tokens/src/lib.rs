@@ -280,7 +280,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             }
         };
         let result = test_row(&mut judge, &judge_model, &row, &cli)?;
-        tests.push((line.bytes.to_vec(), row, result));
+        tests.push((line.bytes, row, result));
         progress.update_now(tally.read, reader.bytes_read());
     }
     progress.finish();

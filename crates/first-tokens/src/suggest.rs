@@ -19,7 +19,7 @@
 //! from the suggestions a user keeps.
 
 use refinery_core::Result;
-use refinery_lm::{CausalLm, GenerateParams, PromptMode, Request, RunCalibration};
+use refinery_lm::{CausalLm, GenerateParams, PromptMode, RunCalibration};
 use serde_json::{json, Value};
 
 use crate::report::Checked;
@@ -76,16 +76,10 @@ pub struct Generator {
 impl Generator {
     /// The first k tokens' text after each prompt (greedy; one batch).
     fn first_tokens(&mut self, prompts: &[(Option<&str>, String)]) -> Result<Vec<String>> {
-        let mut requests = Vec::with_capacity(prompts.len());
-        for (system, prompt) in prompts {
-            let text = self.lm.format(self.mode, *system, prompt)?;
-            let ids = self.lm.encode(&text)?;
-            let fitted = self.lm.fit(ids, self.tokens, true)?;
-            requests.push(Request {
-                ids: fitted.ids,
-                stream: 0,
-            });
-        }
+        let requests = prompts
+            .iter()
+            .map(|(system, prompt)| self.lm.request(self.mode, *system, prompt, self.tokens, 0))
+            .collect::<refinery_lm::Result<Vec<_>>>()?;
         let params = GenerateParams {
             max_new_tokens: self.tokens,
             ..GenerateParams::default()

@@ -74,6 +74,24 @@ struct Row<'a> {
 }
 
 impl CausalLm {
+    /// A request to continue `prompt` formatted in `mode`, its first tokens
+    /// dropped if it must make room for `max_new_tokens` in the context.
+    pub fn request(
+        &self,
+        mode: crate::PromptMode,
+        system: Option<&str>,
+        prompt: &str,
+        max_new_tokens: usize,
+        stream: u64,
+    ) -> Result<Request> {
+        let ids = self.encode(&self.format(mode, system, prompt)?)?;
+        let fitted = self.fit(ids, max_new_tokens, true)?;
+        Ok(Request {
+            ids: fitted.ids,
+            stream,
+        })
+    }
+
     /// Continues every prompt; results in the order of `requests`.
     pub fn generate(
         &mut self,
