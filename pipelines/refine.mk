@@ -44,14 +44,20 @@ COHERENCE ?= --coherence
 # not the model under study: off unless asked for (and GEN_MODEL given).
 SUGGEST ?= $(if $(GEN_BACKEND),,1)
 GEN_SUGGEST_FLAGS ?= $(if $(GEN_MODEL),--generator $(GEN_MODEL))
+# A positive whose scenario passed and response did not gets REWRITES
+# rewrites by the judges' model, checked like a cut (0: flagged only).
+REWRITES ?= 2
 JUDGE_FLAGS ?= --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) $(if $(JUDGE_MODEL),--model $(JUDGE_MODEL))
 
 # Scale-up after a round: SCALE=N writes N new pairs in the style of the pairs
 # that passed (expand-scenarios, seeded by SCALE_SEED) to
 # $(REFINE_DIR)/expanded/, a trait directory the loop runs on next:
 #   make refine TRAIT_DIR=$(REFINE_DIR)/expanded REFINE_DIR=$(REFINE_DIR)/expanded/out
+# SCALE_BACKEND="--backend openai --base-url URL --api-model NAME" writes them
+# on a server instead of the judges' model.
 SCALE ?=
 SCALE_SEED ?= 1
+SCALE_BACKEND ?=
 
 .PHONY: refine responses fix
 refine: $(REFINE_DIR)/report.md $(EXPORT)/positive.txt $(if $(SCALE),$(REFINE_DIR)/expanded/positive.txt) ## the refinement loop on TRAIT's scenarios, ending in a report and an export for trait-interp
@@ -72,11 +78,11 @@ $(REFINE_DIR)/response_vet.jsonl: $(REFINE_DIR)/responses.jsonl
 	@mv $@.partial $@
 
 $(REFINE_DIR)/report.md: $(REFINE_DIR)/response_vet.jsonl
-	first-tokens --review --judge $(FIRST_TOKENS_JUDGE) $(JUDGE_FLAGS) --history $(REFINE_DIR)/history.jsonl $(if $(SUGGEST),--suggest $(REFINE_DIR)/suggestions.jsonl $(GEN_SUGGEST_FLAGS)) --report $@.tmp $< > $(REFINE_DIR)/first_tokens.jsonl
+	first-tokens --review --judge $(FIRST_TOKENS_JUDGE) $(JUDGE_FLAGS) --history $(REFINE_DIR)/history.jsonl $(if $(SUGGEST),--suggest $(REFINE_DIR)/suggestions.jsonl --rewrites $(REWRITES) $(GEN_SUGGEST_FLAGS)) --report $@.tmp $< > $(REFINE_DIR)/first_tokens.jsonl
 	@mv $@.tmp $@
 
 $(EXPORT)/positive.txt: $(REFINE_DIR)/report.md
-	export-trait --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(notdir $(TRAIT)) --out $(EXPORT) $(REFINE_DIR)/first_tokens.jsonl > $(REFINE_DIR)/passed.jsonl
+	export-trait --quiet --definition $(TRAIT_DIR)/definition.txt --trait $(TRAIT) --out $(EXPORT) $(REFINE_DIR)/first_tokens.jsonl > $(REFINE_DIR)/passed.jsonl
 
 fix: | tools ## apply the fix suggestions you accepted (suggestions.jsonl) to TRAIT_DIR's positive.txt/negative.txt
 	apply-suggestions --positive $(TRAIT_DIR)/positive.txt --negative $(TRAIT_DIR)/negative.txt --out $(TRAIT_DIR) $(REFINE_DIR)/suggestions.jsonl > /dev/null
@@ -85,7 +91,7 @@ fix: | tools ## apply the fix suggestions you accepted (suggestions.jsonl) to TR
 $(REFINE_DIR)/expanded/positive.txt: $(EXPORT)/positive.txt FORCE
 	@[ -s $< ] || { echo "refine: no pair passed every stage yet, so there is nothing to scale up from (SCALE=$(SCALE)); fix the scenarios first" >&2; exit 1; }
 	@mkdir -p $(@D)
-	expand-scenarios --positive $(EXPORT)/positive.txt --negative $(EXPORT)/negative.txt --avoid $(TRAIT_DIR)/positive.txt --avoid $(TRAIT_DIR)/negative.txt -n $(SCALE) --seed $(SCALE_SEED) --trait $(notdir $(TRAIT)) --out $(@D) > $(REFINE_DIR)/expanded.jsonl
+	expand-scenarios --positive $(EXPORT)/positive.txt --negative $(EXPORT)/negative.txt --avoid $(TRAIT_DIR)/positive.txt --avoid $(TRAIT_DIR)/negative.txt -n $(SCALE) --seed $(SCALE_SEED) $(SCALE_BACKEND) --trait $(notdir $(TRAIT)) --out $(@D) > $(REFINE_DIR)/expanded.jsonl
 	cp $(TRAIT_DIR)/definition.txt $(@D)/definition.txt
 
 .PHONY: FORCE

@@ -2,6 +2,7 @@
 # The API backend end to end against a real OpenAI-compatible server:
 # llama.cpp's server (PyPI llama-cpp-python) on 127.0.0.1 serving the
 # SmolLM2 GGUF. `generate` in chat and raw mode, seeded sampling, --resume,
+# `expand-scenarios` over the completions endpoint,
 # and `vet-score` over the API against the same judge on ONNX Runtime; the
 # judges' Qwen2 model as converted against llama.cpp on its GGUF.
 # The first run builds llama-cpp-python (about 4 minutes); later runs reuse it.
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 python3 scripts/models.py runtime venv smollm2 judge
 cache=${REFINERY_CACHE:-$PWD/.cache/refinery}
 python3 scripts/llama_server.py install
-cargo build --release --locked -q -p refinery-generate -p refinery-vet-score
+cargo build --release --locked -q -p refinery-generate -p refinery-vet-score -p refinery-expand-scenarios
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 tmp=$(mktemp -d)
 trap 'python3 scripts/llama_server.py stop "$port"; rm -rf "$tmp"' EXIT
@@ -153,5 +154,23 @@ assert len(api) == len(onnx) == 8 and all(a["score"] is not None for a in api + 
 diffs = [abs(a["score"] - o["score"]) for a, o in zip(api, onnx)]
 print(f"test-api-server: judge scores, converted Qwen2 vs llama.cpp: mean |diff| {sum(diffs) / len(diffs):.2f}, max {max(diffs):.2f} points")
 assert sum(diffs) / len(diffs) < 2, diffs
+EOF
+# 8. Scale-up over the API: new pairs from the server's completions endpoint,
+#    the same for the same seed (one request at a time, as in step 2), none
+#    repeating an example, pairs aligned, marked with the served model.
+trait=pipelines/traits/sycophancy
+expand=($bin/expand-scenarios --quiet "${api[@]}" --concurrency 1 --positive $trait/positive.txt --negative $trait/negative.txt -n 3 --seed 1)
+"${expand[@]}" > "$tmp/expand1.jsonl"
+"${expand[@]}" > "$tmp/expand2.jsonl"
+cmp -s "$tmp/expand1.jsonl" "$tmp/expand2.jsonl" || fail "expand-scenarios over the API differs for the same seed"
+python3 - "$tmp/expand1.jsonl" $trait <<'EOF' || fail "expand-scenarios rows over the API are wrong"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+known = {l.strip().lower() for f in ("positive.txt", "negative.txt") for l in open(f"{sys.argv[2]}/{f}") if l.strip()}
+assert rows and len(rows) % 2 == 0, rows
+assert [(r["pair"], r["polarity"]) for r in rows] == [(i, p) for i in range(len(rows) // 2) for p in ("positive", "negative")]
+assert all(r["prompt"].strip() and r["prompt"].strip().lower() not in known for r in rows), rows
+assert all(r["generated"]["model"] == "smollm2-135m-instruct" for r in rows), rows
+print(f"test-api-server: expand-scenarios wrote {len(rows) // 2} new pairs over the API")
 EOF
 echo "api server: ok"

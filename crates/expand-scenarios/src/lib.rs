@@ -1,6 +1,6 @@
 //! `expand-scenarios`: the loop's scale-up step. From pairs that passed
 //! every stage, new pairs in their style: few-shot prompts of example pairs
-//! to a local causal LM, sampled with a seed, near-duplicates of known
+//! to a local causal LM or an OpenAI-compatible server, sampled with a seed, near-duplicates of known
 //! scenarios dropped, pairs kept aligned, every row marked as generated.
 //!
 //! ```text
@@ -8,18 +8,23 @@
 //!     --avoid positive.txt --avoid negative.txt -n 50 --seed 1 --out more/ > more.jsonl
 //! ```
 
+mod backend;
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 
 use clap::Parser;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use refinery_api::ApiArgs;
 use refinery_core::text::text_key;
 use refinery_core::trait_files::{paired_lines, scenario_lines, trait_name};
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
 use refinery_core::{Error, Result, Tool};
-use refinery_lm::{CausalLm, Finish, GenerateParams, PromptMode, Sampling};
+use refinery_lm::Sampling;
 use serde_json::json;
+
+pub use backend::{Completion, Writer};
 
 const AFTER_HELP: &str = "\
 Each new pair comes from one few-shot prompt: --shots example pairs drawn with the
@@ -34,6 +39,12 @@ of the line, then `Negative:` after it. The model (default: the judges' model,
 Qwen2.5-Coder-1.5B-Instruct when fetched, as it writes far better than SmolLM2)
 samples at --temperature/--top-p, each attempt on its own random stream of --seed:
 the same files and seed give the same pairs.
+
+--backend openai sends the same prompts to a server's completions endpoint
+(--api-model names the model; a base or instruct model served as plain text), a
+seed per attempt derived from --seed; as with generate, a server gives the same
+pairs again only if it samples reproducibly (llama.cpp's server: --concurrency 1). A
+request that fails after its retries drops that attempt.
 
 A pair is dropped when either side is empty, longer than 400 characters, cut off
 by --max-new-tokens, or the same text (after Unicode, case and whitespace
@@ -92,6 +103,9 @@ pub struct Cli {
     /// Also write the new pairs as DIR/positive.txt and DIR/negative.txt
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
 
     /// Model directory [default: the judges' model when fetched, else SmolLM2]
     #[arg(long, value_name = "DIR")]
@@ -193,20 +207,20 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             known.add(&line);
         }
     }
-    let (mut lm, model) = load(&cli, tool)?;
     let sampling = Sampling {
         temperature: cli.temperature,
         top_p: cli.top_p,
         top_k: 0,
         seed: cli.seed,
     };
-    sampling.check()?;
-    let params = GenerateParams {
-        max_new_tokens: cli.max_new_tokens,
+    let (mut writer, model) = Writer::open(
+        &cli.api,
+        cli.model.clone(),
+        cli.batch_size,
         sampling,
-        stop: vec!["\n".into()],
-        use_cache: true,
-    };
+        cli.max_new_tokens,
+        tool,
+    )?;
     let preamble = preamble(&name);
     let mut draw = rand_chacha::ChaCha8Rng::seed_from_u64(cli.seed);
     let shots = (cli.shots as usize).min(pos.len());
@@ -232,27 +246,23 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             })
             .collect();
         next += batch.len() as u64;
-        let positives = complete(
-            &mut lm,
-            &params,
-            batch.iter().map(|a| (a.number, a.prompt.clone())),
-        )?;
+        let positives =
+            writer.complete(batch.iter().map(|a| (a.number, a.prompt.clone())).collect())?;
         let mut second = Vec::new();
-        for (a, (text, finished)) in batch.iter().zip(positives) {
-            match known.check(&text, finished) {
+        for (a, completion) in batch.iter().zip(positives) {
+            match completion.and_then(|(text, finished)| known.check(&text, finished)) {
                 Ok(p) => second.push((a, format!("{} {p}\nNegative:", a.prompt), p)),
                 Err(why) => *dropped.entry(why).or_default() += 1,
             }
         }
         // The negative's stream differs from the positive's (high bit).
-        let negatives = complete(
-            &mut lm,
-            &params,
+        let negatives = writer.complete(
             second
                 .iter()
-                .map(|(a, prompt, _)| (a.number | 1 << 63, prompt.clone())),
+                .map(|(a, prompt, _)| (a.number | 1 << 63, prompt.clone()))
+                .collect(),
         )?;
-        for ((a, _, p), (text, finished)) in second.into_iter().zip(negatives) {
+        for ((a, _, p), completion) in second.into_iter().zip(negatives) {
             if pairs.len() == cli.pairs {
                 break;
             }
@@ -261,7 +271,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                 *dropped.entry("a duplicate").or_default() += 1;
                 continue;
             }
-            match known.check(&text, finished) {
+            match completion.and_then(|(text, finished)| known.check(&text, finished)) {
                 Ok(n) if text_key(&n) != text_key(&p) => {
                     known.add(&p);
                     known.add(&n);
@@ -312,50 +322,6 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// The model: --model, else the judges' model when fetched, else SmolLM2.
-fn load(cli: &Cli, tool: &Tool) -> Result<(CausalLm, String)> {
-    let args = refinery_lm::ModelArgs {
-        model: cli.model.clone(),
-        chat: false,
-        raw: true,
-        batch_size: cli.batch_size,
-        threads: 0,
-    };
-    let (lm, name, fallback) = args.load_judge()?;
-    if let Some(note) = fallback {
-        tool.note(&note.replace("judging with", "writing with"));
-    }
-    Ok((lm, name))
-}
-
-/// Each prompt's continuation up to the end of its line, and whether the
-/// line ended (not cut off by the token limit).
-fn complete(
-    lm: &mut CausalLm,
-    params: &GenerateParams,
-    prompts: impl Iterator<Item = (u64, String)>,
-) -> Result<Vec<(String, bool)>> {
-    let requests = prompts
-        .map(|(stream, prompt)| {
-            lm.request(
-                PromptMode::Raw,
-                None,
-                &prompt,
-                params.max_new_tokens,
-                stream,
-            )
-        })
-        .collect::<refinery_lm::Result<Vec<_>>>()?;
-    if requests.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(lm
-        .generate(&requests, params)?
-        .into_iter()
-        .map(|g| (g.text, g.finish != Finish::Length))
-        .collect())
 }
 
 #[cfg(test)]

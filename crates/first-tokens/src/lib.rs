@@ -11,6 +11,7 @@
 
 mod history;
 mod report;
+mod rewrite;
 mod suggest;
 
 use std::path::PathBuf;
@@ -70,6 +71,20 @@ every pair with its vetting scores (if the rows carry them) and first tokens.
 --history FILE appends a row per run to the loop's history (round, rows, passes per
 stage, first-token passes, pairs that passed everything, the judge and each stage's
 self-check AUC); the report opens with every round as a table.
+
+--suggest FILE writes one fix suggestion a pair whose positive failed (JSON Lines:
+pair, polarity, kind, before, after, accept, and the checks' figures). A `committed`
+positive gets `kind: cut`: the prompt cut 1-4 words earlier at a word boundary,
+completed by --generator and put through the same test; the cut with the most
+first-token signal whose prompt alone still scores >= --pos-threshold, if it beats
+the prompt as it is; `accept` when it reaches `express`. A positive whose scenario
+passed vetting and response did not gets `kind: ignored_lock_in` with the response's
+first tokens; with --rewrites N the judges' model also writes N rewrites (the first
+greedy, the others sampled on fixed streams), each continued by --generator for 50
+tokens: the suggestion is the one whose prompt+response scores highest with its
+prompt alone >= --pos-threshold, if it beats the response as it is; `accept` when its
+first tokens `express` and prompt+response scores >= --pos-threshold. Nothing is
+edited: apply-suggestions writes the accepted ones into the scenario files.
 
 --responses DIR reads trait-interp's pos.json and neg.json (entry i of each is
 pair i) instead of JSON Lines: the First Token Test on generations made elsewhere.";
@@ -155,6 +170,12 @@ pub struct Cli {
     #[arg(long, value_name = "SCORE", default_value_t = 60.0)]
     pub pos_threshold: f64,
 
+    /// --suggest: for a positive whose scenario passed vetting and response
+    /// did not, ask the judges' model for N rewrites and suggest the best
+    /// one that passes the same checks (0: flag it only)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub rewrites: usize,
+
     /// Append this round's counts to the loop's history FILE (JSON Lines);
     /// the report shows every round
     #[arg(long, value_name = "FILE")]
@@ -218,6 +239,13 @@ impl Judge {
         match self {
             Judge::Lm(j) => &j.lm,
             Judge::Likelihood(j) => &j.lm,
+        }
+    }
+
+    fn lm_mut(&mut self) -> &mut CausalLm {
+        match self {
+            Judge::Lm(j) => &mut j.lm,
+            Judge::Likelihood(j) => &mut j.lm,
         }
     }
 
@@ -329,18 +357,26 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
                 judge: &mut judge,
                 calibration: calibration.as_ref(),
             };
+            let rewriter = (cli.rewrites > 0)
+                .then(|| rewrite::Rewriter::new(cli.rewrites, &trait_name, &definition.text));
             let rows = suggest::suggest(
                 &checked,
                 &mut scorer,
                 &mut generator,
+                rewriter.as_ref(),
                 cli.threshold,
                 cli.pos_threshold,
             )?;
             let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
             write_file_atomically(path, &text)?;
-            let cuts = rows.iter().filter(|r| r["accept"] == true).count();
+            let accepted = |kind: &str| {
+                rows.iter()
+                    .filter(|r| r["kind"] == kind && r["accept"] == true)
+                    .count()
+            };
+            let (cuts, rewrites) = (accepted("cut"), accepted("ignored_lock_in"));
             tool.note(&format!(
-                "suggestions: {} for the pairs whose positive failed, {cuts} checked cuts that now pass the first-token test ({})",
+                "suggestions: {} for the pairs whose positive failed, {cuts} checked cuts that now pass the first-token test, {rewrites} checked rewrites that pass it and response vetting ({})",
                 rows.len(),
                 path.display()
             ));

@@ -15,6 +15,8 @@ pub struct Checked {
     pub polarity: String,
     pub prompt: String,
     pub system_prompt: Option<String>,
+    /// The model's response, when the row carries one.
+    pub response: Option<String>,
     pub scenario_vet: Option<(Option<f64>, String)>,
     pub response_vet: Option<(Option<f64>, String)>,
     /// The response's coherence verdict and reason (vet-score --coherence).
@@ -55,6 +57,10 @@ impl Checked {
                 .to_string(),
             system_prompt: row
                 .get("system_prompt")
+                .and_then(Value::as_str)
+                .map(String::from),
+            response: row
+                .get("response")
                 .and_then(Value::as_str)
                 .map(String::from),
             scenario_vet: vet("scenario_vet"),
@@ -276,7 +282,9 @@ fn suggestions_section(suggestions: &[Value], trusted: bool) -> String {
         "## Suggested fixes\n\nFor each pair whose positive failed: the prompt cut at an earlier word boundary, \
          completed by the model under study and put through the same test, when a cut both still reads as a \
          positive (its prompt alone scores at least the threshold) and gives its first tokens more signal; or a \
-         flag where the scenario passes but the response does not. Nothing is changed until you apply them (`apply-suggestions`).\n\n",
+         flag where the scenario passes but the response does not, with a rewrite by the judges' model when one \
+         passes the same checks (`--rewrites N`; for a rewrite the signal column gives the new first tokens' signal \
+         and the response's score before → after). Nothing is changed until you apply them (`apply-suggestions`).\n\n",
     );
     if !trusted {
         md.push_str(
@@ -293,6 +301,24 @@ fn suggestions_section(suggestions: &[Value], trusted: bool) -> String {
         let text = |k: &str| s[k].as_str().map(|t| cell(&format!("{t:?}")));
         let num = |k: &str| s[k].as_f64().map_or("–".into(), |x| format!("{x:+.2}"));
         let (change, tokens, signals) = match (s["kind"].as_str(), s["after"].as_str()) {
+            (Some("ignored_lock_in"), Some(after)) => (
+                format!("rewrite: {}", cell(after)),
+                format!(
+                    "{} → {}",
+                    text("first_tokens").unwrap_or_default(),
+                    text("after_first_tokens").unwrap_or_default()
+                ),
+                format!(
+                    "{} (response {} → {})",
+                    num("after_signal"),
+                    s["before_response_score"]
+                        .as_f64()
+                        .map_or("–".into(), |x| format!("{x:.0}")),
+                    s["after_response_score"]
+                        .as_f64()
+                        .map_or("–".into(), |x| format!("{x:.0}")),
+                ),
+            ),
             (Some("cut"), Some(after)) => (
                 format!(
                     "{} → {}",

@@ -12,14 +12,14 @@
 //!   a re-run of vet-score's scenario stage), if that beats the prompt as
 //!   it is.
 //! - **ignored lock-in** (the scenario passed vetting, its response did not):
-//!   flagged with the response's first tokens; rewriting it needs a model
-//!   that writes well, and is left to the user.
+//!   flagged with the response's first tokens and, with `--rewrites N`,
+//!   rewrites proposed by the judges' model and checked ([`crate::rewrite`]).
 //!
 //! Nothing is edited here: `apply-suggestions` writes new scenario files
 //! from the suggestions a user keeps.
 
 use refinery_core::Result;
-use refinery_lm::{CausalLm, GenerateParams, PromptMode, RunCalibration};
+use refinery_lm::{CausalLm, GenerateParams, Generation, PromptMode, RunCalibration};
 use serde_json::{json, Value};
 
 use crate::report::Checked;
@@ -57,7 +57,7 @@ pub struct Scorer<'a> {
 }
 
 impl Scorer<'_> {
-    fn score(&mut self, text: &str) -> Result<Option<f64>> {
+    pub(crate) fn score(&mut self, text: &str) -> Result<Option<f64>> {
         let j = self.judge.score(text)?;
         Ok(match (self.calibration, j.contrast) {
             (Some(c), Some(d)) => Some(c.score(d)),
@@ -74,19 +74,28 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// The first k tokens' text after each prompt (greedy; one batch).
-    fn first_tokens(&mut self, prompts: &[(Option<&str>, String)]) -> Result<Vec<String>> {
+    /// Each prompt continued greedily for `tokens` tokens (one batch).
+    pub(crate) fn complete(
+        &mut self,
+        prompts: &[(Option<&str>, String)],
+        tokens: usize,
+    ) -> Result<Vec<Generation>> {
         let requests = prompts
             .iter()
-            .map(|(system, prompt)| self.lm.request(self.mode, *system, prompt, self.tokens, 0))
+            .map(|(system, prompt)| self.lm.request(self.mode, *system, prompt, tokens, 0))
             .collect::<refinery_lm::Result<Vec<_>>>()?;
         let params = GenerateParams {
-            max_new_tokens: self.tokens,
+            max_new_tokens: tokens,
             ..GenerateParams::default()
         };
+        Ok(self.lm.generate(&requests, &params)?)
+    }
+
+    /// The first k tokens' text after each prompt.
+    fn first_tokens(&mut self, prompts: &[(Option<&str>, String)]) -> Result<Vec<String>> {
+        let k = self.tokens;
         Ok(self
-            .lm
-            .generate(&requests, &params)?
+            .complete(prompts, k)?
             .into_iter()
             .map(|g| g.text)
             .collect())
@@ -107,6 +116,7 @@ pub fn suggest(
     checked: &[Checked],
     scorer: &mut Scorer,
     generator: &mut Generator,
+    rewriter: Option<&crate::rewrite::Rewriter>,
     threshold: f64,
     pos_threshold: f64,
 ) -> Result<Vec<Value>> {
@@ -123,7 +133,12 @@ pub fn suggest(
         let row = if c.test.verdict == "committed" {
             cut_suggestion(c, scorer, generator, threshold, pos_threshold)?
         } else if vet(&c.scenario_vet) == Some(true) && vet(&c.response_vet) == Some(false) {
-            lock_in_flag(c)
+            match rewriter {
+                Some(r) => {
+                    crate::rewrite::suggestion(c, scorer, generator, r, threshold, pos_threshold)?
+                }
+                None => lock_in_flag(c),
+            }
         } else {
             continue;
         };
@@ -133,7 +148,7 @@ pub fn suggest(
     Ok(out)
 }
 
-fn base(c: &Checked, kind: &str) -> Value {
+pub(crate) fn base(c: &Checked, kind: &str) -> Value {
     json!({
         "pair": c.pair.as_deref().and_then(|p| p.parse::<u64>().ok()),
         "polarity": c.polarity,
@@ -204,7 +219,7 @@ fn cut_suggestion(
     Ok(row)
 }
 
-fn lock_in_flag(c: &Checked) -> Value {
+pub(crate) fn lock_in_flag(c: &Checked) -> Value {
     let mut row = base(c, "ignored_lock_in");
     row["after"] = Value::Null;
     row["first_tokens"] = json!(c.test.text);
@@ -218,7 +233,7 @@ fn lock_in_flag(c: &Checked) -> Value {
     row
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 

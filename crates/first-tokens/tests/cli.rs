@@ -252,3 +252,60 @@ fn committed_positives_get_a_checked_cut() {
     let md = std::fs::read_to_string(&report).unwrap();
     assert!(md.contains("## Suggested fixes"), "{md}");
 }
+
+#[test]
+fn an_ignored_lock_in_gets_checked_rewrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let suggestions = dir.path().join("suggestions.jsonl");
+    let args = [
+        "--model",
+        "models/tiny",
+        "--definition",
+        "vet/definition.txt",
+        "--trait",
+        "sycophancy",
+        "-k",
+        "3",
+        "--raw",
+        // Every positive expresses: its failed response vetting makes it a lock-in.
+        "--threshold=-1",
+        "--generator",
+        "models/tiny",
+        "--suggest",
+        suggestions.to_str().unwrap(),
+        "--rewrites",
+        "3",
+        "first_tokens/lock_in.jsonl",
+    ];
+    let r = run(BIN, &args, None);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&suggestions).unwrap();
+    assert_golden("golden/first_tokens/rewrites.jsonl", &text);
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "one a pair: {text}");
+    for s in &rows {
+        assert_eq!(s["kind"], "ignored_lock_in", "{s}");
+        assert!(s["rewrites_tried"].as_u64().unwrap() >= 1, "{s}");
+        match s["after"].as_str() {
+            // Checked: reads as a positive, its response beats the old one.
+            Some(after) => {
+                assert_ne!(after, s["before"], "{s}");
+                assert!(s["after_prompt_score"].as_f64().unwrap() >= 60.0, "{s}");
+                let accept =
+                    s["express"] == true && s["after_response_score"].as_f64() >= Some(60.0);
+                assert_eq!(s["accept"], accept, "{s}");
+            }
+            None => assert_eq!(s["accept"], false, "{s}"),
+        }
+    }
+    // The same run writes the same rewrites.
+    let again = dir.path().join("again.jsonl");
+    let mut args2 = args;
+    let at = args.iter().position(|a| *a == "--suggest").unwrap() + 1;
+    args2[at] = again.to_str().unwrap();
+    assert_eq!(run(BIN, &args2, None).status, 0);
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+}

@@ -71,6 +71,11 @@ impl CausalLm {
         self.tokenizer.get_vocab_size(true)
     }
 
+    /// Whether `PromptMode::Chat` can format prompts for this model.
+    pub fn has_chat_template(&self) -> bool {
+        self.template.is_some()
+    }
+
     pub fn name(&self) -> &str {
         &self.config.name
     }
