@@ -6,19 +6,34 @@ use refinery_core::expr::{Gate, Predicate};
 use refinery_core::record::{as_number, lookup};
 use refinery_core::Row;
 
+use crate::exact::ExactSum;
 use crate::numeric::Moments;
 
-/// A prediction field against a label field: absolute and squared errors,
-/// bias, and the pairs kept for Spearman's rank correlation.
-#[derive(Clone, Debug, Default)]
+/// A prediction field against a label field: absolute and squared errors
+/// and bias from exact sums (so parts merge to one pass's bits), and the
+/// pairs kept for Spearman's rank correlation.
+#[derive(Clone, Debug)]
 pub struct PairStats {
     pub pairs: u64,
     /// rows where either field is missing or not a number
     pub missing: u64,
-    abs_err: f64,
-    sq_err: f64,
-    signed_err: f64,
+    abs_err: ExactSum,
+    sq_err: ExactSum,
+    signed_err: ExactSum,
     values: Vec<(f64, f64)>,
+}
+
+impl Default for PairStats {
+    fn default() -> Self {
+        PairStats {
+            pairs: 0,
+            missing: 0,
+            abs_err: ExactSum::values(),
+            sq_err: ExactSum::squares(),
+            signed_err: ExactSum::values(),
+            values: Vec::new(),
+        }
+    }
 }
 
 impl PairStats {
@@ -29,18 +44,18 @@ impl PairStats {
         };
         self.pairs += 1;
         let e = p - l;
-        self.abs_err += e.abs();
-        self.sq_err += e * e;
-        self.signed_err += e;
+        self.abs_err.add(e.abs());
+        self.sq_err.add_square(e);
+        self.signed_err.add(e);
         self.values.push((p, l));
     }
 
     pub fn merge(&mut self, other: &PairStats) {
         self.pairs += other.pairs;
         self.missing += other.missing;
-        self.abs_err += other.abs_err;
-        self.sq_err += other.sq_err;
-        self.signed_err += other.signed_err;
+        self.abs_err.merge(&other.abs_err);
+        self.sq_err.merge(&other.sq_err);
+        self.signed_err.merge(&other.signed_err);
         self.values.extend_from_slice(&other.values);
     }
 
@@ -50,9 +65,9 @@ impl PairStats {
         }
         let n = self.pairs as f64;
         match metric {
-            PairedMetric::Mae => Some(self.abs_err / n),
-            PairedMetric::Rmse => Some((self.sq_err / n).sqrt()),
-            PairedMetric::Bias => Some(self.signed_err / n),
+            PairedMetric::Mae => Some(self.abs_err.to_f64() / n),
+            PairedMetric::Rmse => Some((self.sq_err.to_f64() / n).sqrt()),
+            PairedMetric::Bias => Some(self.signed_err.to_f64() / n),
             PairedMetric::Spearman => spearman(&self.values),
         }
     }

@@ -14,6 +14,7 @@
 //! (only with `--compare` or a `spearman` gate) the compared pairs.
 
 pub mod agreement;
+mod exact;
 mod gates;
 mod meters;
 mod numeric;

@@ -1,15 +1,30 @@
 //! Streaming numeric summaries: count, mean, standard deviation, extremes,
 //! and a fixed-range histogram, in constant memory.
 
-/// Count, mean, population standard deviation, min and max by Welford's
-/// method, which stays accurate over millions of values.
-#[derive(Clone, Debug, Default, PartialEq)]
+use crate::exact::{round_scaled, ExactSum};
+
+/// Count, mean, population standard deviation, min and max, from exact
+/// sums of the values and of their squares ([`ExactSum`]): merging the
+/// summaries of any parts, in any order, gives the same bits as one pass.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Moments {
     pub count: u64,
-    mean: f64,
-    m2: f64,
+    sum: ExactSum,
+    squares: ExactSum,
     min: f64,
     max: f64,
+}
+
+impl Default for Moments {
+    fn default() -> Self {
+        Moments {
+            count: 0,
+            sum: ExactSum::values(),
+            squares: ExactSum::squares(),
+            min: 0.0,
+            max: 0.0,
+        }
+    }
 }
 
 impl Moments {
@@ -22,13 +37,11 @@ impl Moments {
             self.min = self.min.min(x);
             self.max = self.max.max(x);
         }
-        let delta = x - self.mean;
-        self.mean += delta / self.count as f64;
-        self.m2 += delta * (x - self.mean);
+        self.sum.add(x);
+        self.squares.add_square(x);
     }
 
-    /// Combines two summaries (Chan et al.'s parallel update). Merging the
-    /// same parts in the same order always gives the same bits.
+    /// Adds another summary's values.
     pub fn merge(&mut self, other: &Moments) {
         if other.count == 0 {
             return;
@@ -37,23 +50,29 @@ impl Moments {
             *self = other.clone();
             return;
         }
-        let n = self.count + other.count;
-        let delta = other.mean - self.mean;
-        let weight = other.count as f64 / n as f64;
-        self.mean += delta * weight;
-        self.m2 += other.m2 + delta * delta * self.count as f64 * weight;
+        self.count += other.count;
+        self.sum.merge(&other.sum);
+        self.squares.merge(&other.squares);
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
-        self.count = n;
     }
 
+    /// The mean: the exact sum rounded, divided by the count.
     pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then_some(self.mean)
+        (self.count > 0).then(|| self.sum.to_f64() / self.count as f64)
     }
 
-    /// Population standard deviation (divides by n, as numpy's default).
+    /// Population standard deviation (divides by n, as numpy's default):
+    /// sqrt((n Σx² − (Σx)²) / n²), the numerator computed exactly, so a
+    /// constant column has exactly 0.
     pub fn std(&self) -> Option<f64> {
-        (self.count > 0).then(|| (self.m2 / self.count as f64).max(0.0).sqrt())
+        if self.count == 0 {
+            return None;
+        }
+        let s = self.sum.to_bigint();
+        let numerator = self.squares.to_bigint() * self.count - &s * &s;
+        let n = self.count as f64;
+        Some((round_scaled(&numerator, 2 * 1074) / n / n).max(0.0).sqrt())
     }
 
     pub fn min(&self) -> Option<f64> {
@@ -64,8 +83,9 @@ impl Moments {
         (self.count > 0).then_some(self.max)
     }
 
+    /// The sum of the values, rounded once.
     pub fn sum(&self) -> Option<f64> {
-        (self.count > 0).then_some(self.mean * self.count as f64)
+        (self.count > 0).then(|| self.sum.to_f64())
     }
 }
 
@@ -157,11 +177,44 @@ mod tests {
             part.iter().for_each(|&x| m.push(x));
             merged.merge(&m);
         }
-        assert_eq!(merged.count, whole.count);
-        assert!((merged.mean().unwrap() - whole.mean().unwrap()).abs() < 1e-12);
-        assert!((merged.std().unwrap() - whole.std().unwrap()).abs() < 1e-12);
-        assert_eq!(merged.min(), whole.min());
-        assert_eq!(merged.max(), whole.max());
+        assert_eq!(merged, whole, "exactly, not nearly");
+        let mut constant = Moments::default();
+        (0..7).for_each(|_| constant.push(0.3));
+        assert_eq!(constant.std(), Some(0.0));
+        assert_eq!(constant.mean(), Some(0.3));
+    }
+
+    proptest::proptest! {
+        /// Any values, cut anywhere, merged in any order: the same bits as
+        /// one pass (what `stats --merge` of shard reports relies on).
+        #[test]
+        fn any_cut_merges_to_one_pass(
+            xs in proptest::collection::vec(-1e6f64..1e6, 0..300),
+            cuts in proptest::collection::vec(0usize..300, 0..6),
+            reverse in proptest::bool::ANY,
+        ) {
+            let mut whole = Moments::default();
+            xs.iter().for_each(|&x| whole.push(x));
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(xs.len())).collect();
+            points.push(0);
+            points.push(xs.len());
+            points.sort_unstable();
+            let mut parts: Vec<Moments> = points
+                .windows(2)
+                .map(|w| {
+                    let mut m = Moments::default();
+                    xs[w[0]..w[1]].iter().for_each(|&x| m.push(x));
+                    m
+                })
+                .collect();
+            if reverse {
+                parts.reverse();
+            }
+            let mut merged = Moments::default();
+            parts.iter().for_each(|p| merged.merge(p));
+            proptest::prop_assert_eq!(&merged, &whole);
+            proptest::prop_assert_eq!(merged.std(), whole.std());
+        }
     }
 
     #[test]
