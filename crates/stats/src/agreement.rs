@@ -359,6 +359,8 @@ impl AgreementReport {
                 gate: gate.source.clone(),
                 actual,
                 passed: gate.passes(actual),
+                enforced: true,
+                state: None,
             });
         }
         Ok(AgreementReport {

@@ -126,6 +126,55 @@ impl ExactSum {
     }
 }
 
+impl ExactSum {
+    /// The sum as text that [`ExactSum::parse`] reads back: a hexadecimal
+    /// integer times a power of two, e.g. `-0x3p-1` for -1.5.
+    pub fn to_text(&self) -> String {
+        let n = self.to_bigint();
+        let sign = if n.sign() == Sign::Minus { "-" } else { "" };
+        let zeros = n.magnitude().trailing_zeros().unwrap_or(0);
+        let digits = n.magnitude() >> zeros;
+        let exponent = i64::try_from(zeros).expect("a few thousand bits") - i64::from(self.scale);
+        format!("{sign}0x{}p{exponent}", digits.to_str_radix(16))
+    }
+
+    /// Reads [`ExactSum::to_text`]'s form into a sum of values (`squares`
+    /// false) or of squares; None when it is not that form or not a
+    /// multiple of the sum's unit.
+    pub fn parse(text: &str, squares: bool) -> Option<ExactSum> {
+        let mut sum = if squares {
+            ExactSum::squares()
+        } else {
+            ExactSum::values()
+        };
+        let (negative, rest) = match text.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, text),
+        };
+        let (digits, exponent) = rest.strip_prefix("0x")?.split_once('p')?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let shift = u64::try_from(exponent.parse::<i64>().ok()? + i64::from(sum.scale)).ok()?;
+        if shift > 64 * sum.limbs.len() as u64 {
+            return None;
+        }
+        let magnitude = num_bigint::BigUint::parse_bytes(digits.as_bytes(), 16)? << shift;
+        let words = magnitude.to_u64_digits();
+        if words.len() >= sum.limbs.len() {
+            return None;
+        }
+        for (limb, w) in sum.limbs.iter_mut().zip(words) {
+            *limb = if negative {
+                -i128::from(w)
+            } else {
+                i128::from(w)
+            };
+        }
+        Some(sum)
+    }
+}
+
 /// `n` · 2^-`scale` rounded to the nearest `f64` (ties to even; a result in
 /// the subnormal range may be off by one unit, the same in every pass).
 pub fn round_scaled(n: &BigInt, scale: u32) -> f64 {
@@ -222,5 +271,39 @@ mod tests {
         tiny.add_square(1e-200);
         assert_eq!(tiny.to_f64(), 0.0, "below the smallest f64");
         assert!(!tiny.to_bigint().is_zero(), "but not lost");
+    }
+
+    #[test]
+    fn text_round_trips() {
+        let mut s = ExactSum::values();
+        for x in [-0.75, 1e-310, 12345.678] {
+            s.add(x);
+        }
+        let t = s.to_text();
+        assert_eq!(ExactSum::parse(&t, false), Some(s.clone()));
+        assert_eq!(
+            ExactSum::parse("0x1p-1075", false),
+            None,
+            "finer than the unit"
+        );
+        for bad in [
+            "0x12",
+            "0xzzp-1074",
+            "0xp-1074",
+            "12p-1074",
+            "0x+1p0",
+            "0x1p99999",
+            "",
+        ] {
+            assert_eq!(ExactSum::parse(bad, false), None, "{bad}");
+        }
+        let mut neg = ExactSum::values();
+        neg.add(-1.5);
+        assert_eq!(neg.to_text(), "-0x3p-1");
+        assert_eq!(ExactSum::values().to_text(), "0x0p-1074");
+        assert_eq!(ExactSum::parse(&neg.to_text(), false), Some(neg));
+        let mut q = ExactSum::squares();
+        q.add_square(-0.3);
+        assert_eq!(ExactSum::parse(&q.to_text(), true), Some(q));
     }
 }

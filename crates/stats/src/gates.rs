@@ -21,6 +21,9 @@ pub struct PairStats {
     sq_err: ExactSum,
     signed_err: ExactSum,
     values: Vec<(f64, f64)>,
+    /// Whether `values` holds every pair: not after merging reports, which
+    /// carry no pairs (Spearman and the mirroring check need them all).
+    complete: bool,
 }
 
 impl Default for PairStats {
@@ -32,6 +35,7 @@ impl Default for PairStats {
             sq_err: ExactSum::squares(),
             signed_err: ExactSum::values(),
             values: Vec::new(),
+            complete: true,
         }
     }
 }
@@ -57,6 +61,31 @@ impl PairStats {
         self.sq_err.merge(&other.sq_err);
         self.signed_err.merge(&other.signed_err);
         self.values.extend_from_slice(&other.values);
+        self.complete &= other.complete;
+    }
+
+    /// What a report carries so that it can be merged: the exact error sums.
+    pub fn exact_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "abs": self.abs_err.to_text(),
+            "squares": self.sq_err.to_text(),
+            "signed": self.signed_err.to_text(),
+        })
+    }
+
+    /// Pair statistics rebuilt from a report (`pairs`, `missing`, `exact`),
+    /// without the pairs themselves; None when malformed.
+    pub fn from_json(v: &serde_json::Value) -> Option<PairStats> {
+        let exact = &v["exact"];
+        Some(PairStats {
+            pairs: v["pairs"].as_u64()?,
+            missing: v["missing"].as_u64()?,
+            abs_err: ExactSum::parse(exact["abs"].as_str()?, false)?,
+            sq_err: ExactSum::parse(exact["squares"].as_str()?, true)?,
+            signed_err: ExactSum::parse(exact["signed"].as_str()?, false)?,
+            values: Vec::new(),
+            complete: false,
+        })
     }
 
     pub fn metric(&self, metric: PairedMetric) -> Option<f64> {
@@ -68,14 +97,15 @@ impl PairStats {
             PairedMetric::Mae => Some(self.abs_err.to_f64() / n),
             PairedMetric::Rmse => Some((self.sq_err.to_f64() / n).sqrt()),
             PairedMetric::Bias => Some(self.signed_err.to_f64() / n),
-            PairedMetric::Spearman => spearman(&self.values),
+            PairedMetric::Spearman if self.complete => spearman(&self.values),
+            PairedMetric::Spearman => None,
         }
     }
 
     /// The share of labels equal to their prediction at two decimals, and
     /// the share chance alone would give ([`crate::agreement::equal_to_prediction`]).
     pub fn equal_to_prediction(&self) -> Option<(f64, f64)> {
-        if self.pairs == 0 {
+        if self.pairs == 0 || !self.complete {
             return None;
         }
         let labelled: Vec<(f64, f64)> = self.values.iter().map(|&(p, l)| (l, p)).collect();
@@ -149,6 +179,8 @@ enum GateState {
 #[derive(Clone)]
 pub struct GateMeter {
     pub gate: Gate,
+    /// false for `--measure`: reported, never failing the run
+    pub enforced: bool,
     state: GateState,
     rows: u64,
 }
@@ -159,6 +191,10 @@ pub struct GateResult {
     pub gate: String,
     pub actual: Option<f64>,
     pub passed: bool,
+    /// false for a gate measured only (`--measure`)
+    pub enforced: bool,
+    /// the measurement a merge of reports needs (`stats --merge`)
+    pub state: Option<serde_json::Value>,
 }
 
 impl GateMeter {
@@ -182,6 +218,7 @@ impl GateMeter {
         };
         GateMeter {
             gate,
+            enforced: true,
             state,
             rows: 0,
         }
@@ -233,12 +270,54 @@ impl GateMeter {
         }
     }
 
+    /// What a report carries so that the gate can be measured again on
+    /// merged reports.
+    pub fn state_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match &self.state {
+            GateState::Count(_, n) | GateState::Share(_, n) => {
+                json!({"rows": self.rows, "matched": n})
+            }
+            GateState::Field(_, m) => json!({
+                "rows": self.rows, "count": m.count, "min": m.min(), "max": m.max(),
+                "exact": m.exact_json(),
+            }),
+            GateState::Paired(_, _, p) => json!({
+                "rows": self.rows, "pairs": p.pairs, "missing": p.missing, "exact": p.exact_json(),
+            }),
+            GateState::BetweenRaters => serde_json::Value::Null,
+        }
+    }
+
+    /// The meter of `gate` as a report's `state` left it; None when the
+    /// state does not fit the gate.
+    pub fn from_state(gate: Gate, state: &serde_json::Value) -> Option<GateMeter> {
+        let mut meter = GateMeter::new(gate);
+        meter.rows = state["rows"].as_u64()?;
+        match &mut meter.state {
+            GateState::Count(_, n) | GateState::Share(_, n) => *n = state["matched"].as_u64()?,
+            GateState::Field(_, m) => {
+                *m = Moments::from_json(
+                    state["count"].as_u64()?,
+                    state["min"].as_f64(),
+                    state["max"].as_f64(),
+                    &state["exact"],
+                )?
+            }
+            GateState::Paired(_, _, p) => *p = PairStats::from_json(state)?,
+            GateState::BetweenRaters => return None,
+        }
+        Some(meter)
+    }
+
     pub fn result(&self) -> GateResult {
         let actual = self.actual();
         GateResult {
             gate: self.gate.source.clone(),
             actual,
             passed: self.gate.passes(actual),
+            enforced: self.enforced,
+            state: Some(self.state_json()),
         }
     }
 }

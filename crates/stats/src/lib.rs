@@ -16,6 +16,7 @@
 pub mod agreement;
 mod exact;
 mod gates;
+mod merge;
 mod meters;
 mod numeric;
 mod render;
@@ -97,6 +98,16 @@ pub struct Cli {
     /// A gate the data must pass, e.g. 'count() >= 8000' (repeatable)
     #[arg(long = "require", value_name = "GATE")]
     pub require: Vec<String>,
+
+    /// A gate measured and reported but never failing the run (repeatable):
+    /// for shard reports that `--merge` gates as a whole
+    #[arg(long = "measure", value_name = "GATE")]
+    pub measure: Vec<String>,
+
+    /// Merge the JSON reports FILE... of shards (`stats --format json`, one
+    /// per shard) into the report of all their rows, gates included
+    #[arg(long, conflicts_with_all = ["where_", "by", "compare", "require_targets", "thresholds", "targets", "measure", "agreement"])]
+    pub merge: bool,
 
     /// Require every archetype in the targets file to reach SHARE of its
     /// target: 1 for the full goal, 0.05 for a sample (adds one gate each)
@@ -215,6 +226,9 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     if cli.agreement {
         return run_agreement(&cli, tool);
     }
+    if cli.merge {
+        return run_merge(&cli, tool);
+    }
     let thresholds = Baseline::load(cli.thresholds.as_deref())?;
     let targets = load_targets(cli.targets.as_deref())?;
     let predicate = where_predicate(&cli)?;
@@ -228,6 +242,8 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         }
         gate_texts.extend(target_gates(&targets, share));
     }
+    let enforced = gate_texts.len();
+    gate_texts.extend(cli.measure.iter().cloned());
     let gates = parse_gates(&gate_texts)?;
     if let Some(g) = gates
         .iter()
@@ -264,7 +280,15 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         summary: Summary::new(),
         groups: HashMap::new(),
         by,
-        gates: gates.into_iter().map(GateMeter::new).collect(),
+        gates: gates
+            .into_iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let mut meter = GateMeter::new(g);
+                meter.enforced = i < enforced;
+                meter
+            })
+            .collect(),
         compares,
     };
     let measure = Measure {
@@ -353,9 +377,13 @@ fn write_report(
 }
 
 /// Names every failed gate on stderr (even under --quiet) and fails the run
-/// when any did; `no_value` says why a gate could have no value.
+/// when any enforced one did; `no_value` says why a gate could have no value.
 fn judge_gates(tool: &Tool, gates: &[GateResult], no_value: &str) -> Result<()> {
-    let failed: Vec<&GateResult> = gates.iter().filter(|g| !g.passed).collect();
+    for g in gates.iter().filter(|g| !g.passed && !g.enforced) {
+        tool.note(&format!("measured gate not met: {}", g.gate));
+    }
+    let gates: Vec<&GateResult> = gates.iter().filter(|g| g.enforced).collect();
+    let failed: Vec<&&GateResult> = gates.iter().filter(|g| !g.passed).collect();
     for g in &failed {
         // Every digit the comparison saw (shortest round-trip form): a
         // mean of 0.10000000000000005 fails `== 0.1`, and says why.
@@ -373,6 +401,63 @@ fn judge_gates(tool: &Tool, gates: &[GateResult], no_value: &str) -> Result<()> 
             gates.len()
         )))
     }
+}
+
+/// `--merge`: the shard reports named as FILE..., merged, printed and gated.
+/// A `--require` gate must be one the shards measured (the same text).
+fn run_merge(cli: &Cli, tool: &mut Tool) -> Result<()> {
+    if cli.common.files.is_empty() {
+        return Err(Error::usage(
+            "--merge: give the shard reports as FILE arguments (the output of `stats --format json` on each shard)",
+        ));
+    }
+    let shards = cli
+        .common
+        .files
+        .iter()
+        .map(|p| merge::read(p))
+        .collect::<Result<Vec<_>>>()?;
+    let count = shards.len();
+    let mut all = merge::merge(shards)?;
+    for text in &cli.require {
+        let wanted = Gate::parse(text).map_err(|e| flag_error("--require", e))?;
+        match all.gates.iter_mut().find(|g| g.gate.source.trim() == wanted.source.trim()) {
+            Some(g) => g.enforced = true,
+            None => {
+                return Err(flag_error(
+                    "--require",
+                    format!("the shard reports did not measure `{text}`: give it to each shard's stats with --measure (or --require)"),
+                ))
+            }
+        }
+    }
+    let gate_results: Vec<GateResult> = all.gates.iter().map(GateMeter::result).collect();
+    let groups: Vec<(String, &Summary)> = all.groups.iter().map(|(k, s)| (k.clone(), s)).collect();
+    let report = Report {
+        summary: &all.summary,
+        thresholds: &all.thresholds,
+        targets: &all.targets,
+        groups: all.by.as_deref().map(|by| (by, groups)),
+        comparisons: &all.comparisons,
+        gates: &gate_results,
+    };
+    write_report(
+        cli.format,
+        || {
+            let mut doc = report::to_json(&report);
+            doc["merged"] = serde_json::json!({"reports": count, "not_merged": merge::NOT_MERGED});
+            doc
+        },
+        || report::sections(&report),
+    )?;
+    if !all.comparisons.is_empty() {
+        tool.note("Spearman and the equal-to-prediction shares need every pair: a merged report leaves them out");
+    }
+    tool.note(&format!(
+        "{count} reports merged: {} rows",
+        all.summary.rows
+    ));
+    judge_gates(tool, &gate_results, "no rows with the field")
 }
 
 /// `--agreement`: reads every row (labelled data is small), pairs the raters'

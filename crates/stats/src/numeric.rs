@@ -87,6 +87,31 @@ impl Moments {
     pub fn sum(&self) -> Option<f64> {
         (self.count > 0).then(|| self.sum.to_f64())
     }
+
+    /// What a report carries so that it can be merged: the exact sums.
+    pub fn exact_json(&self) -> serde_json::Value {
+        serde_json::json!({"sum": self.sum.to_text(), "squares": self.squares.to_text()})
+    }
+
+    /// A summary rebuilt from a report's count, min, max and exact sums;
+    /// None when one is missing or malformed.
+    pub fn from_json(
+        count: u64,
+        min: Option<f64>,
+        max: Option<f64>,
+        exact: &serde_json::Value,
+    ) -> Option<Moments> {
+        if count == 0 {
+            return Some(Moments::default());
+        }
+        Some(Moments {
+            count,
+            sum: ExactSum::parse(exact["sum"].as_str()?, false)?,
+            squares: ExactSum::parse(exact["squares"].as_str()?, true)?,
+            min: min?,
+            max: max?,
+        })
+    }
 }
 
 pub const BINS: usize = 10;

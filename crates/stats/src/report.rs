@@ -89,6 +89,7 @@ pub fn summary_json(s: &Summary, thresholds: &Baseline, targets: &[Target]) -> V
                 "std": num(a.moments.std()),
                 "min": num(a.moments.min()),
                 "max": num(a.moments.max()),
+                "exact": a.moments.exact_json(),
                 "histogram": {
                     "lo": axis.lo, "hi": axis.hi, "bins": a.histogram.bins.to_vec(),
                     "below": a.histogram.below, "above": a.histogram.above,
@@ -126,7 +127,8 @@ pub fn summary_json(s: &Summary, thresholds: &Baseline, targets: &[Target]) -> V
             "high_tension": b.high_tension,
             "top_tags": top,
         },
-        "tags": {"distinct": s.tags.values.len(), "rows_with_bad_tags": s.bad_tags},
+        "tags": {"distinct": s.tags.values.len(), "rows_with_bad_tags": s.bad_tags,
+                 "counts": counts_json(&s.tags)["counts"]},
         "archetypes": {"rows": archetypes, "missing": s.archetypes.missing},
         "sources": counts_json(&s.sources),
         "splits": counts_json(&s.splits),
@@ -143,6 +145,7 @@ fn pair_json(p: &PairStats) -> Value {
         "spearman": num(p.metric(PairedMetric::Spearman)),
         "equal_to_prediction": num(equal.map(|e| e.0)),
         "equal_by_chance": num(equal.map(|e| e.1)),
+        "exact": p.exact_json(),
     })
 }
 
@@ -418,7 +421,16 @@ pub fn sections(r: &Report) -> Vec<Section> {
 pub fn gates_json(gates: &[GateResult]) -> Value {
     gates
         .iter()
-        .map(|g| json!({"gate": g.gate, "actual": num(g.actual), "passed": g.passed}))
+        .map(|g| {
+            let mut v = json!({"gate": g.gate, "actual": num(g.actual), "passed": g.passed});
+            if !g.enforced {
+                v["enforced"] = false.into();
+            }
+            if let Some(state) = &g.state {
+                v["state"] = state.clone();
+            }
+            v
+        })
         .collect::<Vec<_>>()
         .into()
 }
@@ -434,7 +446,12 @@ pub fn gates_section(gates: &[GateResult], actual: impl Fn(f64) -> String) -> Se
         sec.row(vec![
             g.gate.clone(),
             g.actual.map_or("-".into(), &actual),
-            if g.passed { "pass" } else { "FAIL" }.into(),
+            match (g.passed, g.enforced) {
+                (true, _) => "pass",
+                (false, true) => "FAIL",
+                (false, false) => "fail (measured only)",
+            }
+            .into(),
         ]);
     }
     sec
