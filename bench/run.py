@@ -89,6 +89,32 @@ def suite_stats():
         assert ours["axes"][axis]["histogram"]["bins"] == theirs["axes"][axis]["bins"] == jqs[axis]["bins"], axis
     assert ours["baseline"]["high_tension"] == theirs["baseline"]["high_tension"] == jqs["high_tension"]
     report(f"stats over {ROWS:,} affect rows", results, size_mb, results[0][1])
+    suite_stats_merge(data, out, ours)
+
+
+def suite_stats_merge(data, out, whole):
+    """`stats --merge` of 100 shard reports against one pass: the same
+    report (every figure a merge can give), and the merge's time."""
+    shards = os.path.join(out, "shards")
+    os.makedirs(shards, exist_ok=True)
+    with open(data, "rb") as f:
+        lines = f.readlines()
+    step = -(-len(lines) // 100)
+    reports = []
+    for i in range(100):
+        part = os.path.join(shards, f"part{i:03}.jsonl")
+        with open(part, "wb") as f:
+            f.writelines(lines[i * step:(i + 1) * step])
+        reports.append(part + ".json")
+        measure([os.path.join(BIN, "stats"), "--format", "json", "--quiet", part], reports[-1])
+        os.remove(part)
+    merge = [os.path.join(BIN, "stats"), "--merge", "--format", "json", "--quiet"] + reports
+    t, m = best_of(merge, os.path.join(out, "stats_merged.json"), REPEAT)
+    merged = json.load(open(os.path.join(out, "stats_merged.json")))
+    merged.pop("merged")
+    assert merged == whole, "the merged report differs from one pass"
+    size_mb = sum(os.path.getsize(r) for r in reports) / 1e6
+    report("stats --merge of 100 shard reports (the same report as one pass)", [("refinery stats --merge", t, m)], size_mb, t)
 
 
 def count_splits(path):

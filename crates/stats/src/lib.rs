@@ -8,6 +8,7 @@
 //! stats --where 'source == "goemotions"' --by archetype data.jsonl
 //! stats --compare 'pred_*' --require 'mae(pred_valence, valence) <= 0.25' preds.jsonl
 //! stats --agreement --require 'alpha(valence) >= 0.6' ana.jsonl ben.jsonl
+//! stats --merge --require 'mean(valence) <= 0.1' shard1.json shard2.json
 //! ```
 //!
 //! It streams: memory holds the counters, the tag and group tables, and
@@ -73,6 +74,13 @@ difference between two raters, alpha (nominal) for the archetype, the items and 
 and per rater how often a label equals the prediction beside it (pred_valence, ...) to two
 decimals against how often it would by chance (a rater far above chance is copying the
 predictions). Gates: alpha(valence) >= 0.6, alpha(archetype) >= 0.5, ...
+
+--merge FILE... reads the JSON reports of shards (`stats --format json` on each) and
+prints the report of all their rows: the same figures to the last bit (means and
+standard deviations come from the exact sums every report carries), except Spearman
+and the equal-to-prediction shares, which need every pair and are left null. A shard
+measures a gate with --measure GATE (reported, never failing); the merge enforces it
+with --require and the same text.
 
 --format json is the machine interface: schema \"refinery.stats/1\" (with --agreement,
 \"refinery.agreement/1\"), documented in the README. The summary line counts rows summarised as written and --where misses as filtered.";
