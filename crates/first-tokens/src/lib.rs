@@ -73,13 +73,13 @@ stage, first-token passes, pairs that passed everything, the judge and each stag
 self-check AUC); the report opens with every round as a table.
 
 --suggest FILE writes one fix suggestion a pair whose positive failed (JSON Lines:
-pair, polarity, kind, before, after, accept, and the checks' figures). A `committed`
-positive gets `kind: cut`: the prompt cut 1-4 words earlier at a word boundary,
+pair, polarity, kind, before, after, accept, and the checks' figures). A positive
+whose scenario passed vetting and response did not gets `kind: ignored_lock_in` (below);
+any other `committed` positive gets `kind: cut`: the prompt cut 1-4 words earlier at a word boundary,
 completed by --generator and put through the same test; the cut with the most
 first-token signal whose prompt alone still scores >= --pos-threshold, if it beats
-the prompt as it is; `accept` when it reaches `express`. A positive whose scenario
-passed vetting and response did not gets `kind: ignored_lock_in` with the response's
-first tokens; with --rewrites N the judges' model also writes N rewrites (the first
+the prompt as it is; `accept` when it reaches `express`. An ignored lock-in is
+flagged with the response's first tokens; with --rewrites N the judges' model also writes N rewrites (the first
 greedy, the others sampled on fixed streams), each continued by --generator for 50
 tokens: the suggestion is the one whose prompt+response scores highest with its
 prompt alone >= --pos-threshold, if it beats the response as it is; `accept` when its

@@ -2,7 +2,8 @@
 //! suggested (`--suggest FILE`):
 //!
 //! - **cut** (the positive is `committed`: the prompt already carries the
-//!   trait, or its first tokens carry nothing): the prompt cut at each of
+//!   trait, or its first tokens carry nothing; and its response did not fail
+//!   vetting): the prompt cut at each of
 //!   its last word boundaries (1 to `MAX_CUT` words off, keeping at least
 //!   half the words), each cut completed by the generator (greedy, k
 //!   tokens, raw text as `make refine` generates) and put through the same
@@ -11,7 +12,8 @@
 //!   prompt-alone score from the same judge at least `--pos-threshold`; not
 //!   a re-run of vet-score's scenario stage), if that beats the prompt as
 //!   it is.
-//! - **ignored lock-in** (the scenario passed vetting, its response did not):
+//! - **ignored lock-in** (the scenario passed vetting, its response did not,
+//!   whatever the first tokens):
 //!   flagged with the response's first tokens and, with `--rewrites N`,
 //!   rewrites proposed by the judges' model and checked ([`crate::rewrite`]).
 //!
@@ -130,15 +132,18 @@ pub fn suggest(
         let vet =
             |v: &Option<(Option<f64>, String)>| v.as_ref().map(|(_, verdict)| verdict == "pass");
         // One suggestion a pair: the first of its rows (rollouts) that fails.
-        let row = if c.test.verdict == "committed" {
-            cut_suggestion(c, scorer, generator, threshold, pos_threshold)?
-        } else if vet(&c.scenario_vet) == Some(true) && vet(&c.response_vet) == Some(false) {
+        // A response that failed although its scenario passed is the model
+        // ignoring the lock-in, whatever its first tokens: a cut would not
+        // change what the model goes on to write.
+        let row = if vet(&c.scenario_vet) == Some(true) && vet(&c.response_vet) == Some(false) {
             match rewriter {
                 Some(r) => {
                     crate::rewrite::suggestion(c, scorer, generator, r, threshold, pos_threshold)?
                 }
                 None => lock_in_flag(c),
             }
+        } else if c.test.verdict == "committed" {
+            cut_suggestion(c, scorer, generator, threshold, pos_threshold)?
         } else {
             continue;
         };
