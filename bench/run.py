@@ -75,6 +75,10 @@ def suite_stats():
     results = []
     t, m = best_of(stats, os.path.join(out, "stats.json"), REPEAT)
     results.append(("refinery stats", t, m))
+    # The coverage map comes from the same pass: it should cost little.
+    plot = stats[:1] + ["--plot", os.path.join(out, "coverage.svg")] + stats[1:]
+    t, m = best_of(plot, os.path.join(out, "stats_plot.json"), REPEAT)
+    results.append(("refinery stats --plot", t, m))
     t, m = best_of(py, os.path.join(out, "stats_py.json"), 1)
     results.append(("python3 stdlib script", t, m))
     t, m = best_of(jq, os.path.join(out, "stats_jq.json"), 1)

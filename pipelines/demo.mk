@@ -8,7 +8,7 @@ demo: harvest run003 refine probes ## run the main job on the bundled sample dat
 	@echo "demo: harvested candidates:   $(HARVEST_DIR)/candidates_manual.jsonl, candidates_goemotions.jsonl"
 	@echo "demo: run003 dataset:         $(DATASET)"
 	@echo "demo: splits:                 $(RUN003_DIR)/splits/{train,dev,test}.jsonl ($(RUN003_DIR)/split_report.json)"
-	@echo "demo: coverage report:        $(RUN003_DIR)/report.md"
+	@echo "demo: coverage report:        $(RUN003_DIR)/report.md (maps: $(RUN003_DIR)/coverage*.svg)"
 	@echo "demo: refinement loop:        $(REFINE_DIR)/report.md (scenario_scores.json, response_scores.json, first_tokens.jsonl)"
 	@echo "demo: for trait-interp:       $(EXPORT) (the pairs that passed every stage)"
 	@echo "demo: probe candidates:       $(PROBES_OUT)/candidates.jsonl (label them: label $(PROBES_OUT)/candidates.jsonl -o labelled.jsonl)"

@@ -38,12 +38,16 @@ $(SPLITS) &: $(DATASET) | tools
 	stratify-split --seed $(SPLIT_SEED) --group-by session_id \
 	    --out-dir $(RUN003_DIR)/splits --report $(RUN003_DIR)/split_report.json $(DATASET)
 
-# 4. Stats on the dataset and each split, with the coverage gates; agreement
-#    between the raters on the overlap, with its gates.
+# 4. Stats on the dataset and each split, with the coverage gates and a
+#    coverage map each (coverage*.svg next to the report); agreement between
+#    the raters on the overlap, with its gates.
 $(RUN003_DIR)/report.md: $(DATASET) $(SPLITS) $(wildcard $(LABELS_SRC)/*.jsonl $(OVERLAP_SRC)/*.jsonl) | tools
 	{ echo "# run003 coverage"; echo; echo "## affect_dataset_run003.jsonl"; echo; \
-	  stats --quiet --format markdown $(COVERAGE_GATES) $(DATASET); \
-	  for s in $(SPLITS); do echo "## $$(basename $$s)"; echo; stats --quiet --format markdown $$s; done; \
+	  stats --quiet --format markdown --plot $(RUN003_DIR)/coverage.svg $(COVERAGE_GATES) $(DATASET); \
+	  echo "![Coverage map of affect_dataset_run003.jsonl](coverage.svg)"; echo; \
+	  for s in $(SPLITS); do n=$$(basename $$s .jsonl); echo "## $$n.jsonl"; echo; \
+	    stats --quiet --format markdown --plot $(RUN003_DIR)/coverage_$$n.svg $$s; \
+	    echo "![Coverage map of the $$n split](coverage_$$n.svg)"; echo; done; \
 	  echo "## labels: agreement between raters"; echo; \
 	  stats --quiet --agreement --format markdown $(AGREEMENT_GATES) $(wildcard $(LABELS_SRC)/*.jsonl $(OVERLAP_SRC)/*.jsonl); \
 	} > $@.tmp

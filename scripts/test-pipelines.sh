@@ -23,5 +23,15 @@ for f in "${files[@]}"; do
   if [ -n "${UPDATE_GOLDEN:-}" ]; then mkdir -p "$golden"; cp "$out/$f" "$want"; fi
   if cmp -s "$out/$f" "$want"; then passed=$((passed+1)); else failed=$((failed+1)); echo "test-pipelines: $f differs from $want"; diff "$want" "$out/$f" | head -5 || true; fi
 done
+# The coverage maps the report embeds: one per file, naming it, with both
+# tension panels (their drawing is tested in crates/stats/tests/plot.rs).
+for f in coverage coverage_train coverage_dev coverage_test; do
+  svg="$out/fine_tune/run003/$f.svg"
+  if grep -q 'Coverage of ' "$svg" && grep -q 'all rows: tension &lt; 0.4\|all rows: tension < 0.4' "$svg" && grep -q 'archetypes, rows / target' "$svg"; then
+    passed=$((passed+1))
+  else
+    failed=$((failed+1)); echo "test-pipelines: $svg is missing or lacks its panels"
+  fi
+done
 echo "pipelines: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -33,12 +33,22 @@ impl Baseline {
     }
 }
 
-/// An archetype's name and target count, as `stats` needs them. The mapping
-/// rules in the same file are `map-archetype`'s business.
+/// An archetype's name and target count, as `stats` needs them, and its
+/// axes rule, which `stats --plot` outlines. Assigning archetypes (the
+/// other rules in the same file) is `map-archetype`'s business.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct Target {
     pub name: String,
     pub target: u64,
+    /// The archetype's region of the affect space, when it has one.
+    #[serde(default)]
+    pub axes: Option<AxesRule>,
+}
+
+/// An axes rule: a predicate over valence, intimacy and tension.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct AxesRule {
+    pub rule: String,
 }
 
 #[derive(Deserialize)]

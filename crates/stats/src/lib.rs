@@ -20,6 +20,7 @@ mod gates;
 mod merge;
 mod meters;
 mod numeric;
+mod plot;
 mod render;
 mod report;
 mod summary;
@@ -112,9 +113,15 @@ pub struct Cli {
     #[arg(long = "measure", value_name = "GATE")]
     pub measure: Vec<String>,
 
+    /// Also draw the coverage map to FILE (SVG): valence × intimacy heat
+    /// maps per tension band with the thresholds and archetype regions, and
+    /// archetype counts against targets; one row of panels per --by group
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
     /// Merge the JSON reports FILE... of shards (`stats --format json`, one
     /// per shard) into the report of all their rows, gates included
-    #[arg(long, conflicts_with_all = ["where_", "by", "compare", "require_targets", "thresholds", "targets", "measure", "agreement"])]
+    #[arg(long, conflicts_with_all = ["where_", "by", "compare", "require_targets", "thresholds", "targets", "measure", "agreement", "plot"])]
     pub merge: bool,
 
     /// Require every archetype in the targets file to reach SHARE of its
@@ -348,6 +355,22 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         || report::to_json(&report),
         || report::sections(&report),
     )?;
+    if let Some(path) = &cli.plot {
+        let mut panels = vec![("all rows".to_string(), &meters.summary)];
+        if let Some((by, groups)) = &report.groups {
+            panels.extend(groups.iter().map(|(k, s)| (format!("{by} = {k}"), *s)));
+        }
+        let input = match cli.common.files.as_slice() {
+            [] => "standard input".to_string(),
+            files => files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let svg = plot::coverage_svg(&input, &panels, &thresholds, &targets)?;
+        refinery_core::writer::write_file_atomically(path, &svg)?;
+    }
     let gated = judge_gates(tool, &gate_results, "no rows with the field");
     cli.common.finish(tool, tally, rejects)?;
     gated

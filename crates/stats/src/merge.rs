@@ -113,6 +113,7 @@ fn targets_of(doc: &Value) -> Option<Vec<Target>> {
             out.push(Target {
                 name: row["name"].as_str()?.to_string(),
                 target: t,
+                axes: None,
             });
         }
     }

@@ -137,6 +137,71 @@ pub struct BaselineCounts {
     pub high_tension: u64,
 }
 
+/// Cells per axis of the coverage map: 0.1 wide over [-1, 1].
+pub const CELLS: usize = 20;
+
+/// Rows per valence × intimacy cell, in two tension bands (below the
+/// baseline's high-tension threshold, and at or above it): what
+/// `stats --plot` draws. Rows lacking a numeric valence, intimacy or
+/// tension, or outside [-1, 1], are counted apart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coverage {
+    /// `cells[band][valence cell][intimacy cell]`
+    pub cells: [[[u64; CELLS]; CELLS]; 2],
+    pub unplaced: u64,
+}
+
+impl Default for Coverage {
+    fn default() -> Self {
+        Coverage {
+            cells: [[[0; CELLS]; CELLS]; 2],
+            unplaced: 0,
+        }
+    }
+}
+
+/// The cell of a value in [-1, 1] (the last cell includes 1), else None.
+pub fn cell_of(x: f64) -> Option<usize> {
+    if !(-1.0..=1.0).contains(&x) {
+        return None;
+    }
+    // Scaled as the histograms are, so -0.8 opens its cell.
+    let pos = (x * (CELLS as f64 / 2.0) + CELLS as f64 / 2.0).floor();
+    Some((pos.max(0.0) as usize).min(CELLS - 1))
+}
+
+impl Coverage {
+    fn push(
+        &mut self,
+        valence: Option<f64>,
+        intimacy: Option<f64>,
+        tension: Option<f64>,
+        high: f64,
+    ) {
+        let placed = (|| {
+            let (v, i, t) = (cell_of(valence?)?, cell_of(intimacy?)?, tension?);
+            Some((usize::from(t >= high), v, i))
+        })();
+        match placed {
+            Some((band, v, i)) => self.cells[band][v][i] += 1,
+            None => self.unplaced += 1,
+        }
+    }
+
+    fn merge(&mut self, other: &Coverage) {
+        for (a, b) in self
+            .cells
+            .iter_mut()
+            .flatten()
+            .flatten()
+            .zip(other.cells.iter().flatten().flatten())
+        {
+            *a += b;
+        }
+        self.unplaced += other.unplaced;
+    }
+}
+
 /// Everything a report says about one set of rows.
 #[derive(Clone, Debug)]
 pub struct Summary {
@@ -150,6 +215,7 @@ pub struct Summary {
     pub archetypes: Counts,
     pub sources: Counts,
     pub splits: Counts,
+    pub coverage: Coverage,
 }
 
 impl Summary {
@@ -171,6 +237,7 @@ impl Summary {
             archetypes: Counts::default(),
             sources: Counts::default(),
             splits: Counts::default(),
+            coverage: Coverage::default(),
         }
     }
 
@@ -194,6 +261,7 @@ impl Summary {
         self.archetypes.merge(&other.archetypes);
         self.sources.merge(&other.sources);
         self.splits.merge(&other.splits);
+        self.coverage.merge(&other.coverage);
     }
 
     pub fn push(&mut self, row: &RowView, thresholds: &Baseline) {
@@ -212,6 +280,8 @@ impl Summary {
             }
         }
         let [valence, intimacy, tension, _] = values;
+        self.coverage
+            .push(valence, intimacy, tension, thresholds.high_tension_min);
         let b = &mut self.baseline;
         let t = thresholds;
         let count_if = |n: &mut u64, hit: bool| *n += u64::from(hit);
