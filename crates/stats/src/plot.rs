@@ -90,6 +90,13 @@ pub fn coverage_svg(
         })
         .collect::<Result<Vec<_>>>()?;
     let height = TITLE_H + PANEL_H * summaries.len() as u32;
+    // One colour scale for every panel, so small multiples compare.
+    let max = summaries
+        .iter()
+        .flat_map(|(_, s)| s.coverage.cells.iter().flatten().flatten())
+        .copied()
+        .max()
+        .unwrap_or(0);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (PANEL_W * 3, height)).into_drawing_area();
@@ -115,25 +122,9 @@ pub fn coverage_svg(
             .zip(summaries)
         {
             let panels = strip.split_evenly((1, 3));
-            let max = summary
-                .coverage
-                .cells
-                .iter()
-                .flatten()
-                .flatten()
-                .copied()
-                .max()
-                .unwrap_or(0);
+
             for (band, panel) in panels.iter().take(2).enumerate() {
-                heat_map(
-                    panel,
-                    label,
-                    summary,
-                    band,
-                    max,
-                    thresholds,
-                    &regions,
-                )?;
+                heat_map(panel, label, summary, band, max, thresholds, &regions)?;
             }
             bars(&panels[2], label, summary, targets)?;
         }
