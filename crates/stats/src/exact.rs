@@ -8,7 +8,9 @@
 //! [`ExactSum`] holds Σ x (or Σ x²) as a fixed-point integer in that unit,
 //! in 64-bit digits kept in `i128` limbs: an addition touches two limbs and
 //! needs no carry until 2^63 values have been added (the idea of Kulisch's
-//! long accumulator). The sum is rounded once, when a figure is read.
+//! long accumulator). A figure is computed from the exact sums when it is
+//! read (the sum rounded once; a mean or deviation with a few roundings
+//! after that, the same on every run and for any split of the rows).
 
 use num_bigint::{BigInt, Sign};
 use num_traits::{ToPrimitive, Zero};
@@ -155,7 +157,11 @@ impl ExactSum {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
-        let shift = u64::try_from(exponent.parse::<i64>().ok()? + i64::from(sum.scale)).ok()?;
+        let shift = exponent
+            .parse::<i64>()
+            .ok()?
+            .checked_add(i64::from(sum.scale))?;
+        let shift = u64::try_from(shift).ok()?;
         if shift > 64 * sum.limbs.len() as u64 {
             return None;
         }
@@ -293,6 +299,7 @@ mod tests {
             "12p-1074",
             "0x+1p0",
             "0x1p99999",
+            "0x1p9223372036854775807",
             "",
         ] {
             assert_eq!(ExactSum::parse(bad, false), None, "{bad}");

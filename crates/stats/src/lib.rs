@@ -121,7 +121,7 @@ pub struct Cli {
 
     /// Merge the JSON reports FILE... of shards (`stats --format json`, one
     /// per shard) into the report of all their rows, gates included
-    #[arg(long, conflicts_with_all = ["where_", "by", "compare", "require_targets", "thresholds", "targets", "measure", "agreement", "plot"])]
+    #[arg(long, conflicts_with_all = ["where_", "by", "compare", "thresholds", "targets", "measure", "agreement", "plot"])]
     pub merge: bool,
 
     /// Require every archetype in the targets file to reach SHARE of its
@@ -435,7 +435,8 @@ fn judge_gates(tool: &Tool, gates: &[GateResult], no_value: &str) -> Result<()> 
 }
 
 /// `--merge`: the shard reports named as FILE..., merged, printed and gated.
-/// A `--require` gate must be one the shards measured (the same text).
+/// A `--require` gate must be one the shards measured (the same text);
+/// `--require-targets` needs no shard to have measured it.
 fn run_merge(cli: &Cli, tool: &mut Tool) -> Result<()> {
     if cli.common.files.is_empty() {
         return Err(Error::usage(
@@ -462,7 +463,46 @@ fn run_merge(cli: &Cli, tool: &mut Tool) -> Result<()> {
             }
         }
     }
-    let gate_results: Vec<GateResult> = all.gates.iter().map(GateMeter::result).collect();
+    if let Some(g) = all.gates.iter().find(|g| {
+        g.enforced
+            && matches!(
+                g.gate.aggregate,
+                Aggregate::Paired(refinery_core::expr::gate::PairedMetric::Spearman, ..)
+            )
+    }) {
+        return Err(flag_error(
+            "--require",
+            format!(
+                "`{}`: Spearman's correlation needs every pair, which shard reports do not carry; gate it on the whole data",
+                g.gate
+            ),
+        ));
+    }
+    let mut gate_results: Vec<GateResult> = all.gates.iter().map(GateMeter::result).collect();
+    // Targets are archetype counts, which every report carries: no shard
+    // needs to have measured them.
+    if let Some(share) = cli.require_targets {
+        if !(share.is_finite() && share >= 0.0) {
+            return Err(flag_error(
+                "--require-targets",
+                "SHARE must be a number >= 0",
+            ));
+        }
+        for (text, t) in target_gates(&all.targets, share)
+            .into_iter()
+            .zip(&all.targets)
+        {
+            let gate = Gate::parse(&text).map_err(|e| flag_error("--require-targets", e))?;
+            let actual = Some(all.summary.archetypes.get(&t.name) as f64);
+            gate_results.push(GateResult {
+                passed: gate.passes(actual),
+                gate: text,
+                actual,
+                enforced: true,
+                state: None,
+            });
+        }
+    }
     let groups: Vec<(String, &Summary)> = all.groups.iter().map(|(k, s)| (k.clone(), s)).collect();
     let report = Report {
         summary: &all.summary,

@@ -57,9 +57,19 @@ impl Moments {
         self.max = self.max.max(other.max);
     }
 
-    /// The mean: the exact sum rounded, divided by the count.
+    /// The mean: the exact sum rounded, divided by the count (scaled down
+    /// first when the sum itself is beyond f64, as 1e308 + 1e308 is).
     pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum.to_f64() / self.count as f64)
+        if self.count == 0 {
+            return None;
+        }
+        let n = self.count as f64;
+        let sum = self.sum.to_f64();
+        Some(if sum.is_finite() {
+            sum / n
+        } else {
+            round_scaled(&self.sum.to_bigint(), 1074 + 64) / n * 2f64.powi(64)
+        })
     }
 
     /// Population standard deviation (divides by n, as numpy's default):
@@ -207,6 +217,14 @@ mod tests {
         (0..7).for_each(|_| constant.push(0.3));
         assert_eq!(constant.std(), Some(0.0));
         assert_eq!(constant.mean(), Some(0.3));
+        let mut huge = Moments::default();
+        huge.push(1e308);
+        huge.push(1e308);
+        assert_eq!(
+            huge.mean(),
+            Some(1e308),
+            "a sum beyond f64 still has a mean"
+        );
     }
 
     proptest::proptest! {

@@ -19,18 +19,62 @@ use crate::summary::{Summary, CELLS};
 
 const PANEL_W: u32 = 430;
 const PANEL_H: u32 = 400;
-const TITLE_H: u32 = 50;
-/// Tension values tried per band when deciding whether a rule can fire in
-/// a cell (below the threshold, and at or above it).
-const BAND_TENSIONS: [&[f64]; 2] = [
-    &[-1.0, -0.6, -0.2, 0.0, 0.1, 0.2, 0.3, 0.39],
-    &[0.4, 0.5, 0.6, 0.8, 1.0],
-];
+const TITLE_H: u32 = 64;
+/// Most rows of panels (the data and its `--by` groups) one map draws.
+pub const MAX_STRIPS: usize = 40;
 
-/// An archetype's region: its rule, compiled.
+/// An archetype's region: the cells, per tension band, where its axes rule
+/// can fire.
 struct Region<'a> {
     target: &'a Target,
-    rule: Predicate,
+    cells: [[[bool; CELLS]; CELLS]; 2],
+}
+
+/// The tension values tried in each band: below `high`, and from it to 1.
+fn band_tensions(high: f64) -> [Vec<f64>; 2] {
+    let spread = |lo: f64, hi: f64, n: usize| -> Vec<f64> {
+        (0..n)
+            .map(|k| lo + (hi - lo) * k as f64 / (n - 1) as f64)
+            .collect()
+    };
+    let high = high.clamp(-1.0, 1.0);
+    let below = if high > -1.0 {
+        // Up to just below the threshold, which belongs to the upper band.
+        let mut v = spread(-1.0, high, 6);
+        v.pop();
+        v.push(high - 1e-9);
+        v
+    } else {
+        Vec::new()
+    };
+    [below, spread(high, 1.0, 5)]
+}
+
+/// Where `rule` can fire: a cell holds rows from its lower edge up to (not
+/// including) its upper one, so the rule is tried at the lower edge and the
+/// middle of each axis, at every tension of the band. Only valence,
+/// intimacy and tension are set: a rule on other fields (tags, text) fires
+/// nowhere here.
+fn region_cells(rule: &Predicate, high: f64) -> [[[bool; CELLS]; CELLS]; 2] {
+    let mut row = refinery_core::Row::new();
+    let mut cells = [[[false; CELLS]; CELLS]; 2];
+    for (band, tensions) in band_tensions(high).iter().enumerate() {
+        for (v, column) in cells[band].iter_mut().enumerate() {
+            for (i, cell) in column.iter_mut().enumerate() {
+                *cell = tensions.iter().any(|&t| {
+                    [cell_lo(v), cell_mid(v)].iter().any(|&x| {
+                        [cell_lo(i), cell_mid(i)].iter().any(|&y| {
+                            row.insert("valence".into(), x.into());
+                            row.insert("intimacy".into(), y.into());
+                            row.insert("tension".into(), t.into());
+                            rule.matches(&row)
+                        })
+                    })
+                });
+            }
+        }
+    }
+    cells
 }
 
 /// The font plotters measures and names its text with; the SVG names it,
@@ -53,20 +97,13 @@ fn plot_error(e: impl std::fmt::Display) -> Error {
 
 /// The middle of cell `k` of an axis over [-1, 1].
 fn cell_mid(k: usize) -> f64 {
-    -1.0 + (k as f64 + 0.5) * 2.0 / CELLS as f64
+    (2.0 * k as f64 + 1.0 - CELLS as f64) / CELLS as f64
 }
 
+/// The lower edge of cell `k`, as the decimal it is (-0.2, not
+/// -0.19999999999999996), so a rule's threshold falls where the rows do.
 fn cell_lo(k: usize) -> f64 {
-    -1.0 + k as f64 * 2.0 / CELLS as f64
-}
-
-/// Whether `rule` can fire in cell (v, i) of tension band `band`.
-fn fires(rule: &Predicate, band: usize, v: usize, i: usize) -> bool {
-    BAND_TENSIONS[band].iter().any(|&t| {
-        let row =
-            serde_json::json!({"valence": cell_mid(v), "intimacy": cell_mid(i), "tension": t});
-        rule.matches(row.as_object().expect("an object"))
-    })
+    (2.0 * k as f64 - CELLS as f64) / CELLS as f64
 }
 
 /// The SVG document: a title naming `input`, then one row of panels per
@@ -84,11 +121,21 @@ pub fn coverage_svg(
             let rule = t.axes.as_ref()?;
             Some(
                 Predicate::parse(&rule.rule)
-                    .map(|rule| Region { target: t, rule })
+                    .map(|rule| Region {
+                        target: t,
+                        cells: region_cells(&rule, thresholds.high_tension_min),
+                    })
                     .map_err(|e| Error::usage(format!("archetype `{}`: axes rule: {e}", t.name))),
             )
         })
         .collect::<Result<Vec<_>>>()?;
+    if summaries.len() > MAX_STRIPS {
+        return Err(Error::usage(format!(
+            "--plot draws a row of panels per group: {} groups are too many (at most {MAX_STRIPS}); \
+             pick fewer with --where or plot without --by",
+            summaries.len() - 1
+        )));
+    }
     let height = TITLE_H + PANEL_H * summaries.len() as u32;
     // One colour scale for every panel, so small multiples compare.
     let max = summaries
@@ -108,14 +155,16 @@ pub fn coverage_svg(
                 ("sans-serif", 20),
             )
             .map_err(plot_error)?;
+        let note = ("sans-serif", 12).into_font().color(&BLACK.mix(0.75));
         title
             .draw_text(
-                "darker = more rows (log scale), white = none; dashed: the baseline thresholds; \
-                 outlined: where each archetype's axes rule can fire, with its rows / target",
-                &("sans-serif", 12).into_font().color(&BLACK.mix(0.75)),
+                "dashed: the baseline thresholds; outlined: the cells where an archetype's axes rule \
+                 can fire, labelled with all its rows (both bands) / its target; white: no rows",
+                &note,
                 (10, 2),
             )
             .map_err(plot_error)?;
+        legend(&title, max)?;
         for (strip, (label, summary)) in body
             .split_evenly((summaries.len(), 1))
             .iter()
@@ -131,6 +180,40 @@ pub fn coverage_svg(
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
+}
+
+/// The colour of a cell holding `n` rows when the fullest holds `max`:
+/// viridis on a log scale, light (few) to dark (many).
+fn cell_color(n: u64, max: u64) -> RGBColor {
+    let h = ((n + 1) as f64).ln() / ((max + 1) as f64).ln().max(f64::MIN_POSITIVE);
+    ViridisRGB::get_color(1.0 - 0.85 * h.min(1.0))
+}
+
+/// The colour key: swatches for 1 row, the fullest cell, and counts between.
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    max: u64,
+) -> Result<()> {
+    let mut counts = vec![1, max];
+    if max > 3 {
+        let mid = ((max as f64).sqrt().round() as u64).clamp(2, max - 1);
+        counts.insert(1, mid);
+    }
+    counts.dedup();
+    let font = ("sans-serif", 12).into_font().color(&BLACK.mix(0.75));
+    area.draw_text("rows per cell (log scale):", &font, (10, 20))
+        .map_err(plot_error)?;
+    for (k, n) in counts.into_iter().filter(|&n| n > 0).enumerate() {
+        let x = 180 + 70 * k as i32;
+        area.draw(&Rectangle::new(
+            [(x, 20), (x + 14, 34)],
+            cell_color(n, max).filled(),
+        ))
+        .map_err(plot_error)?;
+        area.draw_text(&n.to_string(), &font, (x + 18, 20))
+            .map_err(plot_error)?;
+    }
+    Ok(())
 }
 
 fn heat_map<DB: DrawingBackend>(
@@ -165,7 +248,6 @@ fn heat_map<DB: DrawingBackend>(
         .y_labels(5)
         .draw()
         .map_err(plot_error)?;
-    let scale = ((max + 1) as f64).ln();
     let step = 2.0 / CELLS as f64;
     chart
         .draw_series(
@@ -173,10 +255,8 @@ fn heat_map<DB: DrawingBackend>(
                 .flat_map(|v| (0..CELLS).map(move |i| (v, i)))
                 .filter(|&(v, i)| cells[v][i] > 0)
                 .map(|(v, i)| {
-                    // Light (few rows) to dark (many): viridis reversed.
-                    let h = ((cells[v][i] + 1) as f64).ln() / scale;
-                    let color = ViridisRGB::get_color(1.0 - 0.85 * h);
                     let (x, y) = (cell_lo(v), cell_lo(i));
+                    let color = cell_color(cells[v][i], max);
                     Rectangle::new([(x, y), (x + step, y + step)], color.filled())
                 }),
         )
@@ -215,7 +295,7 @@ fn outline<DB: DrawingBackend>(
             && i >= 0
             && (v as usize) < CELLS
             && (i as usize) < CELLS
-            && fires(&region.rule, band, v as usize, i as usize)
+            && region.cells[band][v as usize][i as usize]
     };
     let step = 2.0 / CELLS as f64;
     let mut edges = Vec::new();
@@ -357,15 +437,42 @@ mod tests {
     }
 
     #[test]
-    fn a_rule_fires_in_the_cells_and_band_it_names() {
+    fn a_region_is_where_its_rule_fires_in_each_band() {
         let rule =
             Predicate::parse("valence <= -0.2 and intimacy >= 0.3 and tension >= 0.4").unwrap();
+        let cells = region_cells(&rule, 0.4);
         // Cell 5 of valence is [-0.5, -0.4); cell 15 of intimacy [0.5, 0.6).
-        assert!(fires(&rule, 1, 5, 15));
-        assert!(!fires(&rule, 0, 5, 15), "not below the tension threshold");
-        assert!(!fires(&rule, 1, 12, 15), "valence 0.25 is not negative");
+        assert!(cells[1][5][15]);
+        assert!(!cells[0][5][15], "not below the tension threshold");
+        assert!(!cells[1][12][15], "valence 0.25 is not negative");
+        // A row at valence -0.2 exactly lies in cell [-0.2, -0.1): inside.
+        assert!(cells[1][8][15]);
+        assert!(!cells[1][9][15]);
+        // The bands follow the threshold.
+        let at_07 = region_cells(&Predicate::parse("tension >= 0.5").unwrap(), 0.7);
+        assert!(at_07[0][0][0], "0.5 is below 0.7");
         let calm = Predicate::parse("tension <= 0.2 and abs(valence) < 0.2").unwrap();
-        assert!(fires(&calm, 0, 10, 0));
-        assert!(!fires(&calm, 1, 10, 0));
+        let calm = region_cells(&calm, 0.4);
+        assert!(calm[0][10][0] && !calm[1][10][0]);
+        let tags = region_cells(&Predicate::parse("tags has \"care\"").unwrap(), 0.4);
+        assert!(
+            tags.iter().flatten().flatten().all(|&c| !c),
+            "no axes, no region"
+        );
+    }
+
+    #[test]
+    fn colours_darken_with_rows() {
+        let lum = |c: RGBColor| 0.3 * c.0 as f64 + 0.59 * c.1 as f64 + 0.11 * c.2 as f64;
+        let (one, some, most) = (
+            cell_color(1, 100),
+            cell_color(10, 100),
+            cell_color(100, 100),
+        );
+        assert!(
+            lum(one) > lum(some) && lum(some) > lum(most),
+            "ordered in greyscale"
+        );
+        assert_eq!(cell_color(1, 1), cell_color(5, 5));
     }
 }

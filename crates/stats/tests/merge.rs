@@ -230,3 +230,55 @@ fn reports_that_do_not_fit_together_are_refused_by_name() {
     let r = run(BIN, &["--merge", "--where", "valence > 0", &a], None);
     assert_eq!(r.status, 2, "{}", r.stderr);
 }
+
+#[test]
+fn targets_gate_the_merged_counts_and_spearman_is_refused() {
+    let (parts, _) = sample_shards();
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let r = run(
+            BIN,
+            &[
+                "--quiet",
+                "--format",
+                "json",
+                "--compare",
+                "intimacy=valence",
+                "--measure",
+                "spearman(intimacy, valence) >= 0.5",
+            ],
+            Some(part.as_bytes()),
+        );
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let p = dir.path().join(format!("{i}.json"));
+        std::fs::write(&p, r.stdout).unwrap();
+        paths.push(p.to_str().unwrap().to_string());
+    }
+    let merge = |extra: &[&str]| {
+        let mut a = vec!["--merge", "--quiet", "--format", "json"];
+        a.extend_from_slice(extra);
+        a.extend(paths.iter().map(String::as_str));
+        run(BIN, &a, None)
+    };
+    // One row of each archetype in all: 1 of 600 is 0.2% of its target.
+    let r = merge(&["--require-targets", "0.001"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    let gates = report["gates"].as_array().unwrap();
+    assert!(gates.iter().any(
+        |g| g["gate"] == "count(archetype == \"hostile_intimacy\") >= 1" && g["actual"] == 1.0
+    ));
+    let r = merge(&["--require-targets", "0.01"]);
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("gate failed: count(archetype == \"hostile_intimacy\") >= 6 (actual 1)"),
+        "{}",
+        r.stderr
+    );
+    // Measured on the shards, Spearman cannot be gated on the merge.
+    let r = merge(&["--require", "spearman(intimacy, valence) >= 0.5"]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("needs every pair"), "{}", r.stderr);
+}

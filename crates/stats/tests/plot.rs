@@ -102,7 +102,7 @@ fn the_map_renders_to_png() {
     opt.fontdb_mut().set_sans_serif_family("DejaVu Sans");
     let tree = resvg::usvg::Tree::from_str(&svg, &opt).unwrap();
     let size = tree.size().to_int_size();
-    assert_eq!((size.width(), size.height()), (1290, 450));
+    assert_eq!((size.width(), size.height()), (1290, 464));
     let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).unwrap();
     resvg::render(
         &tree,
