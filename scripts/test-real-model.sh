@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${REFINERY_CACHE:-$PWD/.cache/refinery}
 python3 scripts/models.py runtime venv smollm2 minilm
-cargo build --release --locked -q -p refinery-generate -p refinery-vet-score -p refinery-expand-scenarios
+cargo build --release --locked -q -p refinery-generate -p refinery-vet-score -p refinery-expand-scenarios -p refinery-first-tokens
 "$cache/venv/bin/python" scripts/lm/parity.py target/release/generate \
   "$cache/models/smollm2-135m-instruct" testdata/parity/prompts.jsonl
 # The Qwen2 graph (biases, untied 8-bit head: what the converter writes for the
@@ -46,5 +46,26 @@ assert all(r["generated"]["model"] == "smollm2-135m-instruct" and r["generated"]
 for side, pol in (("positive.txt", "positive"), ("negative.txt", "negative")):
     lines = open(f"{sys.argv[2]}/{side}").read().splitlines()
     assert lines == [r["prompt"] for r in rows if r["polarity"] == pol], (side, lines)
+EOF
+# Rewrites of an ignored lock-in on SmolLM2 (writer, generator and judge):
+# real rewrites are written and each suggestion obeys its checks.
+smol="$cache/models/smollm2-135m-instruct"
+target/release/first-tokens --quiet --model "$smol" --generator "$smol" --definition "$definition" --trait sycophancy \
+  --suggest "$tmp/rewrites.jsonl" --rewrites 2 testdata/first_tokens/lock_in.jsonl > /dev/null
+python3 - "$tmp/rewrites.jsonl" <<'EOF' || { echo "test-real-model: rewrite suggestions are wrong"; exit 1; }
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 3 and all(r["kind"] == "ignored_lock_in" for r in rows), rows
+assert sum(r["rewrites_tried"] for r in rows) >= 1, "SmolLM2 wrote no usable rewrite"
+for r in rows:
+    if r["after"] is None:
+        assert r["accept"] is False, r
+        continue
+    assert r["after"] != r["before"] and "\n" not in r["after"], r
+    assert r["after_prompt_score"] >= 60, r
+    b = r["before_response_score"]
+    assert b is None or r["after_response_score"] > b, r
+    assert r["accept"] == (r["express"] and r["after_response_score"] >= 60), r
+print(f"test-real-model: rewrites tried {sum(r['rewrites_tried'] for r in rows)}, suggested {sum(r['after'] is not None for r in rows)}, accepted {sum(r['accept'] for r in rows)}")
 EOF
 echo "real model: ok"

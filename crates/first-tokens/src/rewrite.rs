@@ -20,7 +20,7 @@
 
 use refinery_core::text::text_key;
 use refinery_core::Result;
-use refinery_lm::{CausalLm, GenerateParams, PromptMode, Sampling};
+use refinery_lm::{CausalLm, Finish, GenerateParams, PromptMode, Sampling};
 use serde_json::{json, Value};
 
 use crate::report::Checked;
@@ -31,9 +31,10 @@ use crate::suggest::{lock_in_flag, round3, Generator, Scorer};
 pub const RESPONSE_TOKENS: usize = 50;
 /// Sampling temperature of the rewrites after the first (greedy) one.
 pub const TEMPERATURE: f32 = 0.8;
-/// Most tokens of one rewrite.
-const REWRITE_TOKENS: usize = 120;
-/// A rewrite longer than this many characters is dropped.
+/// A rewrite may run to twice the scenario's tokens and this many more.
+const EXTRA_TOKENS: usize = 32;
+/// A rewrite longer than this many characters, or twice the scenario's, is
+/// dropped.
 const MAX_CHARS: usize = 400;
 
 /// What the rewriting model is told: the trait and the task.
@@ -87,8 +88,8 @@ pub fn clean(answer: &str) -> Option<String> {
 }
 
 /// The rewrites of `prompt` the model writes: the greedy one first, then
-/// sampled ones; empty, over-long and repeated texts (or the prompt
-/// itself) dropped.
+/// sampled ones; empty, cut-off, over-long and repeated texts (or the
+/// prompt itself) dropped.
 fn rewrites(lm: &mut CausalLm, rewriter: &Rewriter, c: &Checked) -> Result<Vec<String>> {
     let mode = if lm.has_chat_template() {
         PromptMode::Chat
@@ -97,8 +98,10 @@ fn rewrites(lm: &mut CausalLm, rewriter: &Rewriter, c: &Checked) -> Result<Vec<S
     };
     let message = request(&c.prompt, c.response.as_deref().unwrap_or(&c.test.text));
     let pair = c.pair.as_deref().and_then(|p| p.parse::<u64>().ok());
-    // A small model's context must still hold some of the request.
-    let tokens = REWRITE_TOKENS.min(lm.context_length() / 2);
+    // Room for a rewrite somewhat longer than the scenario; a small model's
+    // context must still hold some of the request.
+    let tokens = (2 * lm.tokenize(&c.prompt)?.len() + EXTRA_TOKENS).min(lm.context_length() / 2);
+    let max_chars = MAX_CHARS.max(2 * c.prompt.chars().count());
     let mut answers = Vec::new();
     for (i, temperature) in [(0, 0.0), (1, TEMPERATURE)] {
         let n = if i == 0 {
@@ -126,13 +129,20 @@ fn rewrites(lm: &mut CausalLm, rewriter: &Rewriter, c: &Checked) -> Result<Vec<S
             stop: Vec::new(),
             use_cache: true,
         };
-        answers.extend(lm.generate(&requests, &params)?.into_iter().map(|g| g.text));
+        // An answer stopped by the token limit before its first line ended
+        // is a rewrite cut off.
+        answers.extend(
+            lm.generate(&requests, &params)?
+                .into_iter()
+                .filter(|g| g.finish != Finish::Length || g.text.trim_start().contains('\n'))
+                .map(|g| g.text),
+        );
     }
     let mut seen = std::collections::HashSet::from([text_key(&c.prompt)]);
     Ok(answers
         .iter()
         .filter_map(|a| clean(a))
-        .filter(|t| t.chars().count() <= MAX_CHARS)
+        .filter(|t| t.chars().count() <= max_chars)
         .filter(|t| seen.insert(text_key(t)))
         .collect())
 }
@@ -199,6 +209,7 @@ pub fn suggestion(
                 .partial_cmp(&b.response_score)
                 .expect("scores are numbers")
         });
+    row["rewrites_asked"] = json!(rewriter.candidates);
     row["rewrites_tried"] = json!(tried.len());
     row["before_response_score"] = json!(before.map(round3));
     if let Some(t) = best {
