@@ -17,6 +17,16 @@ pub struct Location {
     pub line: u64,
 }
 
+impl Location {
+    /// Line `line` (1-based) of the file at `path`.
+    pub fn in_file(path: &std::path::Path, line: u64) -> Location {
+        Location {
+            source: Arc::from(path.display().to_string()),
+            line,
+        }
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.source, self.line)

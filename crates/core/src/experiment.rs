@@ -345,15 +345,18 @@ mod tests {
         assert!(!vetting_passed(&row(r#"{"scenario_vet": {"score": 3}}"#)));
     }
 
-    #[test]
-    fn a_summary_counts_failures_and_errors() {
-        let r = |idx, positive, score, passed| VettingResult {
+    fn r(idx: u64, positive: bool, score: Option<f64>, passed: bool) -> VettingResult {
+        VettingResult {
             idx,
             scenario: None,
             positive,
             score,
             passed,
-        };
+        }
+    }
+
+    #[test]
+    fn a_summary_counts_failures_and_errors() {
         let results = [
             r(0, true, Some(80.004), true),
             r(1, true, None, false),
@@ -377,13 +380,6 @@ mod tests {
 
     #[test]
     fn a_summary_lists_positives_first_and_failures_before_errors() {
-        let r = |idx, positive, score, passed| VettingResult {
-            idx,
-            scenario: None,
-            positive,
-            score,
-            passed,
-        };
         let results = [
             r(1, false, Some(50.0), false),
             r(0, true, None, false),

@@ -4,7 +4,6 @@
 //! `polarity`, `pair` and `trait`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde_json::json;
 
@@ -27,7 +26,7 @@ pub fn scenario_lines(path: &Path) -> Result<Vec<(u64, String)>> {
     let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = String::from_utf8(text).map_err(|e| {
         let line = text_line_of(e.as_bytes(), e.utf8_error().valid_up_to());
-        Error::data(location(path, line), "not valid UTF-8")
+        Error::data(Location::in_file(path, line), "not valid UTF-8")
     })?;
     Ok(text
         .lines()
@@ -40,13 +39,6 @@ pub fn scenario_lines(path: &Path) -> Result<Vec<(u64, String)>> {
 
 fn text_line_of(bytes: &[u8], offset: usize) -> u64 {
     bytes[..offset].iter().filter(|&&b| b == b'\n').count() as u64 + 1
-}
-
-fn location(path: &Path, line: u64) -> Location {
-    Location {
-        source: Arc::from(path.display().to_string()),
-        line,
-    }
 }
 
 /// The trait's name: `--trait`, else the directory holding positive.txt
@@ -107,7 +99,7 @@ pub fn pair_rows(
             let row =
                 json!({"prompt": prompt, "polarity": polarity, "pair": pair, "trait": trait_name});
             rows.push(ScenarioLine {
-                location: location(path, line),
+                location: Location::in_file(path, line),
                 bytes: serde_json::to_vec(&row).expect("a row serialises"),
                 too_long: None,
             });

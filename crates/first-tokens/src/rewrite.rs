@@ -181,11 +181,10 @@ pub fn suggestion(
         let first = generator
             .lm
             .decode(&g.token_ids[..k.min(g.token_ids.len())])?;
-        let prompt_score = scorer.score(&prompt)?;
-        let with_first = scorer.score(&format!("{prompt}{first}"))?;
+        let (prompt_score, signal) = scorer.delete_test(&prompt, &first)?;
         let response_score = scorer.score(&format!("{prompt}{}", g.text))?;
         tried.push(Candidate {
-            signal: prompt_score.zip(with_first).map(|(a, b)| (b - a) / 100.0),
+            signal,
             prompt,
             first,
             response: g.text,

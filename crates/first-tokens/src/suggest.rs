@@ -66,6 +66,19 @@ impl Scorer<'_> {
             _ => j.score,
         })
     }
+
+    /// The delete test on `prompt` continued by `first`: the prompt's own
+    /// score and the signal the first tokens carry, (with − without) / 100.
+    pub(crate) fn delete_test(
+        &mut self,
+        prompt: &str,
+        first: &str,
+    ) -> Result<(Option<f64>, Option<f64>)> {
+        let prompt_score = self.score(prompt)?;
+        let with_first = self.score(&format!("{prompt}{first}"))?;
+        let signal = prompt_score.zip(with_first).map(|(a, b)| (b - a) / 100.0);
+        Ok((prompt_score, signal))
+    }
 }
 
 /// The generator: the model under study, continuing a cut for k tokens.
@@ -177,9 +190,7 @@ fn cut_suggestion(
     let firsts = generator.first_tokens(&prompts)?;
     let mut tried = Vec::new();
     for (prompt, first) in candidates.into_iter().zip(firsts) {
-        let prompt_score = scorer.score(&prompt)?;
-        let with_first = scorer.score(&format!("{prompt}{first}"))?;
-        let signal = prompt_score.zip(with_first).map(|(a, b)| (b - a) / 100.0);
+        let (prompt_score, signal) = scorer.delete_test(&prompt, &first)?;
         tried.push(Tried {
             prompt,
             first,

@@ -248,13 +248,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     let targets = load_targets(cli.targets.as_deref())?;
     let predicate = where_predicate(&cli)?;
     let mut gate_texts = cli.require.clone();
-    if let Some(share) = cli.require_targets {
-        if !(share.is_finite() && share >= 0.0) {
-            return Err(flag_error(
-                "--require-targets",
-                "SHARE must be a number >= 0",
-            ));
-        }
+    if let Some(share) = target_share(&cli)? {
         gate_texts.extend(target_gates(&targets, share));
     }
     let enforced = gate_texts.len();
@@ -376,6 +370,17 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     gated
 }
 
+/// `--require-targets SHARE`, checked.
+fn target_share(cli: &Cli) -> Result<Option<f64>> {
+    match cli.require_targets {
+        Some(share) if !(share.is_finite() && share >= 0.0) => Err(flag_error(
+            "--require-targets",
+            "SHARE must be a number >= 0",
+        )),
+        share => Ok(share),
+    }
+}
+
 fn where_predicate(cli: &Cli) -> Result<Option<Predicate>> {
     match &cli.where_ {
         Some(src) => Ok(Some(
@@ -481,13 +486,7 @@ fn run_merge(cli: &Cli, tool: &mut Tool) -> Result<()> {
     let mut gate_results: Vec<GateResult> = all.gates.iter().map(GateMeter::result).collect();
     // Targets are archetype counts, which every report carries: no shard
     // needs to have measured them.
-    if let Some(share) = cli.require_targets {
-        if !(share.is_finite() && share >= 0.0) {
-            return Err(flag_error(
-                "--require-targets",
-                "SHARE must be a number >= 0",
-            ));
-        }
+    if let Some(share) = target_share(cli)? {
         for (text, t) in target_gates(&all.targets, share)
             .into_iter()
             .zip(&all.targets)

@@ -36,13 +36,7 @@ pub struct Shard {
 }
 
 fn bad(path: &Path, message: impl Into<String>) -> Error {
-    Error::data(
-        Location {
-            source: path.display().to_string().into(),
-            line: 1,
-        },
-        message,
-    )
+    Error::data(Location::in_file(path, 1), message)
 }
 
 /// Reads one report written by `stats --format json`.

@@ -57,6 +57,12 @@ fn band_tensions(high: f64) -> [Vec<f64>; 2] {
 /// nowhere here.
 fn region_cells(rule: &Predicate, high: f64) -> [[[bool; CELLS]; CELLS]; 2] {
     let mut row = refinery_core::Row::new();
+    for axis in ["valence", "intimacy", "tension"] {
+        row.insert(axis.into(), 0.0.into());
+    }
+    let set = |row: &mut refinery_core::Row, axis: &str, x: f64| {
+        *row.get_mut(axis).expect("inserted above") = x.into();
+    };
     let mut cells = [[[false; CELLS]; CELLS]; 2];
     for (band, tensions) in band_tensions(high).iter().enumerate() {
         for (v, column) in cells[band].iter_mut().enumerate() {
@@ -64,9 +70,9 @@ fn region_cells(rule: &Predicate, high: f64) -> [[[bool; CELLS]; CELLS]; 2] {
                 *cell = tensions.iter().any(|&t| {
                     [cell_lo(v), cell_mid(v)].iter().any(|&x| {
                         [cell_lo(i), cell_mid(i)].iter().any(|&y| {
-                            row.insert("valence".into(), x.into());
-                            row.insert("intimacy".into(), y.into());
-                            row.insert("tension".into(), t.into());
+                            set(&mut row, "valence", x);
+                            set(&mut row, "intimacy", y);
+                            set(&mut row, "tension", t);
                             rule.matches(&row)
                         })
                     })
