@@ -162,17 +162,18 @@ def _rope(g, x, cos, sin, half):
     return g.op("Add", [g.op("Mul", [x, cos]), g.op("Mul", [_rotate_half(g, x, half), sin])])
 
 
-def _rotary_tables(g, hp):
-    """cos/sin [B,1,S,D] from position_ids."""
+def _rotary_tables(g, hp, head_axis=1):
+    """cos/sin from position_ids, broadcast over heads: [B,1,S,D] for the
+    [B,H,S,D] layout (head_axis 1), [B,S,1,D] for [B,S,H,D] (head_axis 2)."""
     half = hp.head_dim // 2
     inv_freq = 1.0 / (hp.rope_base ** (np.arange(0, half, dtype=np.float64) * 2 / hp.head_dim))
     pos = g.op("Cast", ["position_ids"], to=TensorProto.FLOAT)
     pos = g.op("Unsqueeze", [pos, g.const(np.int64([-1]))])
     freqs = g.op("Mul", [pos, g.const(inv_freq.astype(np.float32).reshape(1, 1, half))])
     emb = g.op("Concat", [freqs, freqs], axis=-1)
-    axis1 = g.const(np.int64([1]))
-    cos = g.op("Unsqueeze", [g.op("Cos", [emb]), axis1])
-    sin = g.op("Unsqueeze", [g.op("Sin", [emb]), axis1])
+    axis = g.const(np.int64([head_axis]))
+    cos = g.op("Unsqueeze", [g.op("Cos", [emb]), axis])
+    sin = g.op("Unsqueeze", [g.op("Sin", [emb]), axis])
     return cos, sin
 
 
@@ -230,6 +231,61 @@ def _attention(g, hp, x, w, layer, cos, sin, bias):
     return g.linear(out, w["o"])
 
 
+def _packed_lengths(g):
+    """What GroupQueryAttention reads from the mask: seqlens_k [B] int32 (each
+    row's real tokens, past and new, minus one) and total_sequence_length []
+    int32 (the mask's width)."""
+    real = g.op("ReduceSum", ["attention_mask", g.const(np.int64([1]))], keepdims=0)
+    seqlens = g.op("Cast", [g.op("Sub", [real, g.const(np.int64(1))])], to=TensorProto.INT32)
+    width = g.op("Gather", [g.op("Shape", ["attention_mask"]), g.const(np.int64(1))], axis=0)
+    return seqlens, g.op("Cast", [width], to=TensorProto.INT32)
+
+
+def _attention_packed(g, hp, x, w, layer, cos, sin, lengths):
+    """Attention by com.microsoft GroupQueryAttention over a cache whose rows
+    are packed to the left (right padding): each row attends to exactly its
+    own keys, so its arithmetic is the same whatever else is in the batch."""
+    d = hp.head_dim
+
+    def rotated(t, n):  # [B,S,n*d], rotary applied over [B,S,n,d]
+        t = g.op("Reshape", [t, g.const(np.int64([0, 0, n, d]))])
+        t = _rope(g, t, cos, sin, d // 2)
+        return g.op("Reshape", [t, g.const(np.int64([0, 0, n * d]))])
+
+    def project(name):
+        y = g.linear(x, w[name])
+        return g.op("Add", [y, w[name + "_bias"]]) if name + "_bias" in w else y
+
+    seqlens, total = lengths
+    inputs = [rotated(project("q"), hp.heads), rotated(project("k"), hp.kv_heads), project("v"),
+              f"past_key_values.{layer}.key", f"past_key_values.{layer}.value", seqlens, total]
+    out = g.name("gqa")
+    g.nodes.append(helper.make_node("GroupQueryAttention", inputs,
+                                    [out, f"present.{layer}.key", f"present.{layer}.value"],
+                                    domain="com.microsoft", num_heads=hp.heads, kv_num_heads=hp.kv_heads,
+                                    scale=float(1.0 / np.sqrt(d))))
+    return g.linear(out, w["o"])
+
+
+def _kept_positions(g, x, hidden):
+    """The last `num_logits_to_keep` real positions of each row of x [B,S,H]
+    (all S when it is 0). Rows are right-padded, so a row's last real token
+    is at (its real tokens among the S new ones) - 1, counted from the mask's
+    last S columns; a cached prefix counts as real everywhere."""
+    seq = g.op("Gather", [g.op("Shape", ["input_ids"]), g.const(np.int64(1))], axis=0)
+    keep = g.op("Reshape", ["num_logits_to_keep", g.const(np.int64([]))])
+    keep = g.op("Where", [g.op("Equal", [keep, g.const(np.int64(0))]), seq, g.op("Min", [keep, seq])])
+    new_cols = g.op("Slice", ["attention_mask", g.op("Neg", [g.op("Unsqueeze", [seq, g.const(np.int64([0]))])]),
+                              g.const(np.int64([2**62])), g.const(np.int64([1]))])
+    count = g.op("ReduceSum", [new_cols, g.const(np.int64([1]))], keepdims=1)  # [B,1]
+    first = g.op("Max", [g.op("Sub", [count, keep]), g.const(np.int64(0))])
+    idx = g.op("Add", [g.op("Range", [g.const(np.int64(0)), keep, g.const(np.int64(1))]), first])  # [B,K]
+    idx = g.op("Min", [idx, g.op("Sub", [seq, g.const(np.int64(1))])])
+    idx = g.op("Unsqueeze", [idx, g.const(np.int64([2]))])
+    shape = g.op("Concat", [g.op("Shape", [idx], end=2), g.const(np.int64([hidden]))], axis=0)
+    return g.op("GatherElements", [x, g.op("Expand", [idx, shape])], axis=1)
+
+
 def _mlp(g, x, w):
     gate = g.linear(x, w["gate"])
     silu = g.op("Mul", [gate, g.op("Sigmoid", [gate])])
@@ -258,13 +314,20 @@ def _gather_block_quantized(g, table: BlockQuantized, hidden):
     return g.op("Reshape", [g.op("Add", [blocked, per_block]), g.const(np.int64([0, 0, hidden]))])
 
 
-def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer="refinery") -> onnx.ModelProto:
+def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer="refinery",
+                  packed=True) -> onnx.ModelProto:
     """weights: `embed` [V,H] (float, or a 4-bit BlockQuantized table, which
     needs `lm_head`); `norm` [H]; per layer i: `{i}.attn_norm`,
     `{i}.ffn_norm` [H] and `{i}.q/k/v/o/gate/up/down` stored [in, out]
     (or BlockQuantized [out, in]), optional `{i}.q_bias/k_bias/v_bias` [out];
     optional `lm_head`: a BlockQuantized output projection (a quantized copy
-    of the tied embedding, or an untied one)."""
+    of the tied embedding, or an untied one).
+
+    packed (the default): rows are right-padded and attention is
+    GroupQueryAttention (lm.json says `"padding_side": "right"`); a row's
+    logits do not depend on the other rows of its batch. packed=False: the
+    Hugging Face / optimum graph, left-padded, attention from standard
+    operators with an additive mask (the layout exported models have)."""
     g = _Graph(weight_dtype)
     head = weights.get("lm_head")
     if isinstance(weights["embed"], BlockQuantized):
@@ -282,8 +345,11 @@ def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer=
         x = g.op("Gather", ["embed_tokens", "input_ids"], axis=0)
         if weight_dtype != np.float32:
             x = g.op("Cast", [x], to=TensorProto.FLOAT)
-    cos, sin = _rotary_tables(g, hp)
-    bias = _attention_bias(g)
+    cos, sin = _rotary_tables(g, hp, head_axis=2 if packed else 1)
+    if packed:
+        lengths = _packed_lengths(g)
+    else:
+        bias = _attention_bias(g)
     for i in range(hp.layers):
         w = {}
         for k in ("q", "k", "v", "o", "gate", "up", "down"):
@@ -294,10 +360,17 @@ def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer=
                 w[k + "_bias"] = g.const(weights[f"{i}.{k}_bias"].astype(np.float32), f"{name}.bias")
         attn_norm = g.const(weights[f"{i}.attn_norm"].astype(np.float32), f"layers.{i}.attn_norm")
         ffn_norm = g.const(weights[f"{i}.ffn_norm"].astype(np.float32), f"layers.{i}.ffn_norm")
-        x = g.op("Add", [x, _attention(g, hp, g.rms_norm(x, attn_norm, hp.rms_eps), w, i, cos, sin, bias)])
+        h = g.rms_norm(x, attn_norm, hp.rms_eps)
+        if packed:
+            x = g.op("Add", [x, _attention_packed(g, hp, h, w, i, cos, sin, lengths)])
+        else:
+            x = g.op("Add", [x, _attention(g, hp, h, w, i, cos, sin, bias)])
         x = g.op("Add", [x, _mlp(g, g.rms_norm(x, ffn_norm, hp.rms_eps), w)])
-    keep = g.op("Neg", [g.op("Reshape", ["num_logits_to_keep", g.const(np.int64([1]))])])
-    x = g.op("Slice", [x, keep, g.const(np.int64([2**62])), g.const(np.int64([1]))])
+    if packed:
+        x = _kept_positions(g, x, hp.hidden)
+    else:
+        keep = g.op("Neg", [g.op("Reshape", ["num_logits_to_keep", g.const(np.int64([1]))])])
+        x = g.op("Slice", [x, keep, g.const(np.int64([2**62])), g.const(np.int64([1]))])
     x = g.rms_norm(x, g.const(weights["norm"].astype(np.float32), "norm"), hp.rms_eps)
     # Tied embeddings: logits = x @ embed^T, done as a 2-D Gemm with transB so
     # the embedding matrix is not stored twice.

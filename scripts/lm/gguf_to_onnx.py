@@ -221,6 +221,8 @@ def lm_config(reader, hp: Hparams, source_name, source_sha) -> dict:
         "bos_token_id": field(reader, "tokenizer.ggml.bos_token_id"),
         "eos_token_ids": stops,
         "pad_token_id": field(reader, "tokenizer.ggml.padding_token_id", eos),
+        # The graph's attention (GroupQueryAttention) reads rows packed to the left.
+        "padding_side": "right",
         "chat_template": field(reader, "tokenizer.chat_template"),
         "source": {"file": source_name, "sha256": source_sha},
     }

@@ -140,7 +140,7 @@ def tiny_qwen2(out_dir, hp: Hparams):
     shutil.copy(os.path.join(out_dir, "tokenizer.json"), target)
     with open(os.path.join(out_dir, "lm.json")) as f:
         config = json.load(f)
-    config.update(name="tiny-random-qwen2", architecture="qwen2")
+    config.update(name="tiny-random-qwen2", architecture="qwen2", padding_side="right")
     with open(os.path.join(target, "lm.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")
@@ -153,7 +153,9 @@ def main():
     hp = Hparams(layers=2, hidden=64, ffn=128, heads=4, kv_heads=2, vocab=tokenizer.get_vocab_size(),
                  rope_base=10000.0, rms_eps=1e-5, context_length=64)
     weights = random_weights(hp, np.random.default_rng(20261122))
-    model = build_decoder(hp, weights, np.float16, producer="refinery make_tiny_model")
+    # tiny keeps the left-padded Hugging Face / optimum graph (the layout of
+    # exported models); tiny-q4 and tiny-qwen2 are packed, as the converter writes.
+    model = build_decoder(hp, weights, np.float16, producer="refinery make_tiny_model", packed=False)
     os.makedirs(out_dir, exist_ok=True)
     onnx.save(model, os.path.join(out_dir, "model.onnx"))
     tokenizer.save(os.path.join(out_dir, "tokenizer.json"))
@@ -171,8 +173,10 @@ def main():
     os.makedirs(q4_dir, exist_ok=True)
     onnx.save(build_decoder(hp, quantized_copy(weights, hp), np.float16, producer="refinery make_tiny_model"),
               os.path.join(q4_dir, "model.onnx"))
-    for f in ("tokenizer.json", "lm.json"):
-        shutil.copy(os.path.join(out_dir, f), os.path.join(q4_dir, f))
+    shutil.copy(os.path.join(out_dir, "tokenizer.json"), q4_dir)
+    with open(os.path.join(q4_dir, "lm.json"), "w") as f:
+        json.dump(dict(config, padding_side="right"), f, indent=2)
+        f.write("\n")
     wrong_kind_models(out_dir, hp)
     tiny_qwen2(out_dir, hp)
 

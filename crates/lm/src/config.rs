@@ -43,6 +43,27 @@ pub struct LmConfig {
     pub pad_token_id: Option<u32>,
     #[serde(default)]
     pub chat_template: Option<String>,
+    /// Which side a batch's shorter prompts are padded on: what the graph's
+    /// attention expects (see [`PaddingSide`]).
+    #[serde(default)]
+    pub padding_side: PaddingSide,
+}
+
+/// How the rows of a batch line up in the graph's KV cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaddingSide {
+    /// Hugging Face / optimum exports: prompts end together at the right,
+    /// padding before them is masked out, new tokens are appended to every
+    /// row at the same column.
+    #[default]
+    Left,
+    /// refinery's converted graphs (GroupQueryAttention): each row's tokens
+    /// are packed from column 0, the mask marks a row's first `n` columns as
+    /// real, a new token goes to column `n`, and the graph returns logits at
+    /// each row's own last real positions. A row's arithmetic does not
+    /// depend on the other rows in its batch.
+    Right,
 }
 
 /// The files of one model directory.

@@ -1,8 +1,10 @@
-//! Batched generation: prompts left-padded to one length, an attention mask
-//! hiding the padding, position ids counted from each prompt's first real
-//! token, and the KV cache carried between steps. A row stops on an
-//! end-of-sequence token, a stop string or `max_new_tokens`; the others go on.
+//! Batched generation: prompts padded to one length on the side the graph
+//! expects (see [`PaddingSide`]), an attention mask hiding the padding,
+//! position ids counted from each prompt's first real token, and the KV
+//! cache carried between steps. A row stops on an end-of-sequence token, a
+//! stop string or `max_new_tokens`; the others go on.
 
+use crate::config::PaddingSide;
 use crate::decoder::{KvCache, Logits, StepInput};
 use crate::error::{LmError, Result};
 use crate::model::CausalLm;
@@ -177,30 +179,16 @@ impl CausalLm {
         Ok(None)
     }
 
-    /// Runs the left-padded prompts and returns the last position's logits.
+    /// Runs the padded prompts and returns each row's last logits.
     fn prefill(&mut self, requests: &[Request], width: usize) -> Result<(Logits, KvCache)> {
         let batch = requests.len();
-        let pad = self.pad_id() as i64;
-        let mut ids = Vec::with_capacity(batch * width);
-        let mut mask = Vec::with_capacity(batch * width);
-        let mut positions = Vec::with_capacity(batch * width);
+        let mut step = Padded::new(self.padding_side(), self.pad_id() as i64);
         for r in requests {
-            let padding = width - r.ids.len();
-            ids.extend(std::iter::repeat_n(pad, padding).chain(r.ids.iter().map(|&t| t as i64)));
-            mask.extend(std::iter::repeat_n(0, padding).chain(std::iter::repeat_n(1, r.ids.len())));
-            positions.extend(std::iter::repeat_n(0, padding).chain(0..r.ids.len() as i64));
+            let real: Vec<i64> = r.ids.iter().map(|&t| t as i64).collect();
+            step.push(&real, width - real.len(), width);
         }
         let cache = self.decoder.empty_cache(batch)?;
-        self.decoder.forward(
-            &StepInput {
-                batch,
-                input_ids: &ids,
-                attention_mask: &mask,
-                position_ids: &positions,
-                keep: 1,
-            },
-            cache,
-        )
+        self.decoder.forward(&step.input(batch), cache)
     }
 
     /// Feeds each row's newest token through the cache.
@@ -211,18 +199,30 @@ impl CausalLm {
         cache: KvCache,
     ) -> Result<(Logits, KvCache)> {
         let pad = self.pad_id() as i64;
+        let side = self.padding_side();
         let total = cache.len + 1;
         let mut ids = Vec::with_capacity(rows.len());
         let mut positions = Vec::with_capacity(rows.len());
         let mut mask = Vec::with_capacity(rows.len() * total);
         for row in rows {
             let prompt = row.request.ids.len();
+            // This row's real tokens once the one fed now is in the cache (a
+            // row that ended on its first token is fed a pad, and not read).
+            let real = prompt + row.out.len().max(1);
             ids.push(row.out.last().map_or(pad, |&t| t as i64));
-            positions.push((prompt + row.out.len()) as i64 - 1);
-            let padding = width - prompt;
-            mask.extend(
-                std::iter::repeat_n(0, padding).chain(std::iter::repeat_n(1, total - padding)),
-            );
+            positions.push(real as i64 - 1);
+            match side {
+                PaddingSide::Left => {
+                    let padding = width - prompt;
+                    mask.extend(
+                        std::iter::repeat_n(0, padding)
+                            .chain(std::iter::repeat_n(1, total - padding)),
+                    );
+                }
+                PaddingSide::Right => mask.extend(
+                    std::iter::repeat_n(1, real).chain(std::iter::repeat_n(0, total - real)),
+                ),
+            }
         }
         self.decoder.forward(
             &StepInput {
@@ -237,14 +237,11 @@ impl CausalLm {
     }
 
     /// Re-runs every row's whole sequence with no cache (rows that finished
-    /// early are padded on the right; their logits are not read).
+    /// early are shorter; their logits are not read).
     fn full_step(&mut self, rows: &[Row], width: usize) -> Result<(Logits, KvCache)> {
-        let pad = self.pad_id() as i64;
         let generated = rows.iter().map(|r| r.out.len()).max().unwrap_or(0);
-        let total = width + generated;
-        let (mut ids, mut mask, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+        let mut step = Padded::new(self.padding_side(), self.pad_id() as i64);
         for row in rows {
-            let padding = width - row.request.ids.len();
             let real: Vec<i64> = row
                 .request
                 .ids
@@ -252,29 +249,68 @@ impl CausalLm {
                 .chain(&row.out)
                 .map(|&t| t as i64)
                 .collect();
-            let tail = total - padding - real.len();
-            ids.extend(
-                std::iter::repeat_n(pad, padding)
-                    .chain(real.iter().copied())
-                    .chain(std::iter::repeat_n(pad, tail)),
-            );
-            mask.extend(
-                std::iter::repeat_n(0, padding)
-                    .chain(std::iter::repeat_n(1, real.len()))
-                    .chain(std::iter::repeat_n(0, tail)),
-            );
-            positions.extend(std::iter::repeat_n(0, padding).chain(0..(real.len() + tail) as i64));
+            step.push(&real, width - row.request.ids.len(), width + generated);
         }
         let cache = self.decoder.empty_cache(rows.len())?;
-        self.decoder.forward(
-            &StepInput {
-                batch: rows.len(),
-                input_ids: &ids,
-                attention_mask: &mask,
-                position_ids: &positions,
-                keep: 1,
-            },
-            cache,
-        )
+        self.decoder.forward(&step.input(rows.len()), cache)
+    }
+}
+
+/// Rows of tokens padded to one width, with no cache before them.
+struct Padded {
+    side: PaddingSide,
+    pad: i64,
+    ids: Vec<i64>,
+    mask: Vec<i64>,
+    positions: Vec<i64>,
+}
+
+impl Padded {
+    fn new(side: PaddingSide, pad: i64) -> Self {
+        Padded {
+            side,
+            pad,
+            ids: Vec::new(),
+            mask: Vec::new(),
+            positions: Vec::new(),
+        }
+    }
+
+    /// Adds a row of `real` tokens in a row `width` wide. Left padding puts
+    /// `lead` pad tokens before them (a prompt's own padding, so that a row's
+    /// prompt ends at the same column as the longest one) and the rest after;
+    /// right padding puts them all after.
+    fn push(&mut self, real: &[i64], lead: usize, width: usize) {
+        let lead = match self.side {
+            PaddingSide::Left => lead,
+            PaddingSide::Right => 0,
+        };
+        let tail = width - lead - real.len();
+        let pads = |n| std::iter::repeat_n(self.pad, n);
+        let ids: Vec<i64> = pads(lead)
+            .chain(real.iter().copied())
+            .chain(pads(tail))
+            .collect();
+        self.ids.extend(ids);
+        self.mask.extend(
+            std::iter::repeat_n(0, lead)
+                .chain(std::iter::repeat_n(1, real.len()))
+                .chain(std::iter::repeat_n(0, tail)),
+        );
+        self.positions.extend(
+            std::iter::repeat_n(0, lead)
+                .chain(0..real.len() as i64)
+                .chain(std::iter::repeat_n(0, tail)),
+        );
+    }
+
+    fn input(&self, batch: usize) -> StepInput<'_> {
+        StepInput {
+            batch,
+            input_ids: &self.ids,
+            attention_mask: &self.mask,
+            position_ids: &self.positions,
+            keep: 1,
+        }
     }
 }

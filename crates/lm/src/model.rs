@@ -88,6 +88,11 @@ impl CausalLm {
         self.config.eos_token_ids.contains(&id)
     }
 
+    /// The side the graph wants a batch's shorter rows padded on.
+    pub fn padding_side(&self) -> crate::config::PaddingSide {
+        self.config.padding_side
+    }
+
     pub fn pad_id(&self) -> u32 {
         self.config
             .pad_token_id

@@ -3,6 +3,7 @@
 //! KV cache is shared by every continuation. The judge uses both: the score
 //! of a number is the probability of its digit tokens in order.
 
+use crate::config::PaddingSide;
 use crate::decoder::StepInput;
 use crate::error::{LmError, Result};
 use crate::model::CausalLm;
@@ -146,7 +147,8 @@ impl CausalLm {
             .clamp(1, CONTINUATION_BATCH)
     }
 
-    /// Feeds right-padded token rows after a cached prefix; logits at every position.
+    /// Feeds token rows, padded after their end, behind a cached prefix;
+    /// logits at every position.
     fn run_after_prefix(
         &mut self,
         prefix_len: usize,
@@ -154,6 +156,9 @@ impl CausalLm {
         rows: &[Vec<u32>],
         width: usize,
     ) -> Result<crate::decoder::Logits> {
+        if self.padding_side() == PaddingSide::Right && width > 1 {
+            return self.step_after_prefix(prefix_len, cache, rows, width);
+        }
         let pad = self.pad_id() as i64;
         let (mut ids, mut mask, mut positions) = (Vec::new(), Vec::new(), Vec::new());
         for row in rows {
@@ -163,10 +168,10 @@ impl CausalLm {
                     .map(|&t| t as i64)
                     .chain(std::iter::repeat_n(pad, padding)),
             );
-            mask.extend(
-                std::iter::repeat_n(1, prefix_len + row.len())
-                    .chain(std::iter::repeat_n(0, padding)),
-            );
+            // The padding follows the row's tokens, so causal attention keeps
+            // it out of their logits; marking it real keeps every row as wide
+            // as the batch, which a packed (right-padded) cache needs.
+            mask.extend(std::iter::repeat_n(1, prefix_len + width));
             positions.extend((prefix_len as i64..).take(width));
         }
         let shared = self.decoder.repeat_cache(cache, rows.len())?;
@@ -178,6 +183,55 @@ impl CausalLm {
             keep: 0,
         };
         Ok(self.decoder.forward(&input, shared)?.0)
+    }
+
+    /// [`Self::run_after_prefix`] a token at a time: GroupQueryAttention runs
+    /// a batch of several rows over a cache only one token per row per pass.
+    /// A single row goes the same way, so its scores are the same bits alone
+    /// or in a batch. Paths are short (an answer, a number's digits): a pass
+    /// per token of the longest one.
+    fn step_after_prefix(
+        &mut self,
+        prefix_len: usize,
+        cache: &crate::decoder::KvCache,
+        rows: &[Vec<u32>],
+        width: usize,
+    ) -> Result<crate::decoder::Logits> {
+        let pad = self.pad_id() as i64;
+        let batch = rows.len();
+        let mut cache = self.decoder.repeat_cache(cache, batch)?;
+        let mut steps = Vec::with_capacity(width);
+        for j in 0..width {
+            let ids: Vec<i64> = rows
+                .iter()
+                .map(|r| r.get(j).map_or(pad, |&t| t as i64))
+                .collect();
+            let mask = vec![1; batch * (prefix_len + j + 1)];
+            let positions = vec![(prefix_len + j) as i64; batch];
+            let input = StepInput {
+                batch,
+                input_ids: &ids,
+                attention_mask: &mask,
+                position_ids: &positions,
+                keep: 1,
+            };
+            let (logits, grown) = self.decoder.forward(&input, cache)?;
+            steps.push(logits);
+            cache = grown;
+        }
+        let vocab = self.vocab_size();
+        let mut data = Vec::with_capacity(batch * width * vocab);
+        for b in 0..batch {
+            for step in &steps {
+                data.extend_from_slice(step.last(b));
+            }
+        }
+        Ok(crate::decoder::Logits {
+            data,
+            batch,
+            positions: width,
+            vocab,
+        })
     }
 
     /// Runs a prefix alone: its last logits and its cache (batch of one).

@@ -362,3 +362,62 @@ fn the_qwen2_graph_keeps_its_cache_exact_and_its_biases_count() {
     let llama_answers = llama.generate(&reqs, &params(0.0, 8)).unwrap();
     assert_ne!(with, llama_answers);
 }
+
+/// The packed graphs the converter writes (4-bit tiny-q4, 8-bit tiny-qwen2:
+/// MatMulNBits quantizes activations to 8 bits, so the smallest difference
+/// in a row's arithmetic can move a token): a prompt gets the same tokens,
+/// greedy or sampled, and a continuation the same log-probabilities to the
+/// bit, whatever else is in its batch (prompts of 3 to 40 tokens, so most
+/// rows are padded). The tiny model is too small for a left-padded graph to
+/// show the difference (it does on SmolLM2: scripts/test-real-model.sh
+/// checks batch 1 against batch 8 there); here this checks that packed rows,
+/// their masks and the logits gathered per row give what each prompt gets
+/// alone.
+#[test]
+fn quantized_packed_graphs_do_not_depend_on_the_batch() {
+    for name in ["tiny-q4", "tiny-qwen2"] {
+        let mut lm =
+            CausalLm::load(Some(&models().join(name)), &LoadOptions { threads: 2 }).unwrap();
+        assert_eq!(lm.padding_side(), refinery_lm::config::PaddingSide::Right);
+        let reqs: Vec<Request> = (0..6)
+            .map(|i| {
+                let text = PROMPTS[i % 4].repeat(1 + 2 * i);
+                let mut ids = lm.encode(&text).unwrap();
+                ids.truncate(40);
+                Request {
+                    ids,
+                    stream: i as u64,
+                }
+            })
+            .collect();
+        for temperature in [0.0, 0.9] {
+            let batched = lm.generate(&reqs, &params(temperature, 20)).unwrap();
+            for (req, expected) in reqs.iter().zip(&batched) {
+                let alone = lm
+                    .generate(std::slice::from_ref(req), &params(temperature, 20))
+                    .unwrap();
+                assert_eq!(&alone[0], expected, "{name} at temperature {temperature}");
+            }
+        }
+        let prefix = lm.encode(PROMPTS[0]).unwrap();
+        let continuations: Vec<Vec<u32>> =
+            PROMPTS[1..].iter().map(|p| lm.encode(p).unwrap()).collect();
+        let together = lm.score_continuations(&prefix, &continuations).unwrap();
+        for (c, expected) in continuations.iter().zip(&together) {
+            let alone = lm
+                .score_continuations(&prefix, std::slice::from_ref(c))
+                .unwrap();
+            let bits = |s: &refinery_lm::ContinuationScore| {
+                s.token_logprobs
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                bits(&alone[0]),
+                bits(expected),
+                "{name}: scores moved with the batch"
+            );
+        }
+    }
+}
