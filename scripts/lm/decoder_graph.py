@@ -22,138 +22,16 @@ Shared by the GGUF converter (real weights) and the tiny test-model script
 (random weights), so tests exercise the same graph as the real model.
 """
 
-from dataclasses import dataclass
+import os
+import sys
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-OPSET = 17
-
-
-@dataclass
-class BlockQuantized:
-    """A [out, in] matrix in blocks of 32 along `in`, kept quantized:
-    w = scale * (q - zero) + offset per block, q unsigned `bits`-bit.
-    Run by ONNX Runtime's com.microsoft MatMulNBits (zero point 8 for 4 bits,
-    128 for 8 bits); a per-block `offset` (the value at the zero point: from
-    GGUF Q4_1's minimum or Q4_K's scaled minimum) is added as (sum of x over
-    the block) @ offset, a small matmul."""
-
-    bits: int
-    q: np.ndarray  # [out, blocks, 32] uint8
-    scale: np.ndarray  # [out, blocks] float32
-    offset: np.ndarray = None  # [out, blocks] float32, or None
-
-    def packed(self):
-        """4-bit q two to a byte, as MatMulNBits and GatherBlockQuantized read
-        it: element 2i in the low nibble, 2i + 1 in the high one."""
-        return (self.q[:, :, 0::2] | (self.q[:, :, 1::2] << 4)).astype(np.uint8)
-
-    @property
-    def shape(self):
-        return (self.q.shape[0], self.q.shape[1] * 32)
-
-
-def q8_blocks(w):
-    """A float [out, in] matrix as symmetric 8-bit blocks of 32 along `in`
-    (scale = max |w| / 127 per block; zero point 128)."""
-    rows, cols = w.shape
-    b = w.reshape(rows, cols // 32, 32)
-    scale = np.abs(b).max(axis=-1) / 127.0
-    safe = np.where(scale == 0, 1.0, scale)
-    q = np.clip(np.rint(b / safe[..., None]), -127, 127).astype(np.int16) + 128
-    return BlockQuantized(bits=8, q=q.astype(np.uint8), scale=scale.astype(np.float32))
-
-
-@dataclass
-class Hparams:
-    layers: int
-    hidden: int
-    ffn: int
-    heads: int
-    kv_heads: int
-    vocab: int
-    rope_base: float
-    rms_eps: float
-    context_length: int
-    # Qwen2: biases on the Q, K and V projections.
-    qkv_bias: bool = False
-    # Rope scaling as llama.cpp stores it (the `rope_freqs` tensor of Llama
-    # 3.1/3.2 GGUFs, or a linear factor): [head_dim / 2] divisors of the
-    # rotary frequencies; None for none.
-    rope_freq_factors: np.ndarray = None
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden // self.heads
-
-
-class _Graph:
-    """Just enough of a graph builder to keep the decoder readable."""
-
-    def __init__(self, weight_dtype):
-        self.nodes, self.inits, self.weight_dtype = [], [], weight_dtype
-        self.count = 0
-
-    def name(self, hint):
-        self.count += 1
-        return f"{hint}_{self.count}"
-
-    def op(self, op_type, inputs, hint=None, **attrs):
-        out = self.name(hint or op_type.lower())
-        self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
-        return out
-
-    def const(self, array, hint="const"):
-        name = self.name(hint)
-        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
-        return name
-
-    def weight(self, array, name):
-        """A float weight, stored in weight_dtype and cast to float32."""
-        stored = np.ascontiguousarray(array, dtype=self.weight_dtype)
-        self.inits.append(numpy_helper.from_array(stored, name))
-        if self.weight_dtype == np.float32:
-            return name
-        return self.op("Cast", [name], hint=name + ".f32", to=TensorProto.FLOAT)
-
-    def rms_norm(self, x, weight, eps):
-        sq = self.op("Mul", [x, x])
-        mean = self.op("ReduceMean", [sq], axes=[-1], keepdims=1)
-        denom = self.op("Sqrt", [self.op("Add", [mean, self.const(np.float32(eps))])])
-        return self.op("Mul", [self.op("Div", [x, denom]), weight])
-
-    def linear(self, x, w):
-        if isinstance(w, tuple):  # a quantized weight, see quantized()
-            return self.quantized_matmul(x, *w)
-        return self.op("MatMul", [x, w])
-
-    def quantized(self, wq: BlockQuantized, name):
-        """Initializers for MatMulNBits; returns what linear() needs."""
-        n, blocks = wq.q.shape[:2]
-        if wq.bits == 4:
-            packed = wq.packed()
-            zero = None
-        else:
-            packed = wq.q.astype(np.uint8)
-            zero = self.const(np.full(n * blocks, 128, np.uint8), name + ".zero")
-        b = self.const(np.ascontiguousarray(packed), name + ".q")
-        scale = self.const(wq.scale.reshape(-1).astype(np.float32), name + ".scale")
-        offset = None if wq.offset is None else self.const(np.ascontiguousarray(wq.offset.T.astype(np.float32)), name + ".offset")
-        return (b, scale, zero, offset, n, blocks * 32, wq.bits)
-
-    def quantized_matmul(self, x, b, scale, zero, offset, n, k, bits):
-        inputs = [x, b, scale] + ([zero] if zero else [])
-        out = self.name("matmul_nbits")
-        self.nodes.append(helper.make_node("MatMulNBits", inputs, [out], domain="com.microsoft",
-                                           K=k, N=n, bits=bits, block_size=32, accuracy_level=4))
-        if offset is None:
-            return out
-        blocks = self.op("Reshape", [x, self.const(np.int64([0, 0, k // 32, 32]))])
-        sums = self.op("ReduceSum", [blocks, self.const(np.int64([-1]))], keepdims=0)
-        return self.op("Add", [out, self.op("MatMul", [sums, offset])])
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from graph_builder import OPSET, BlockQuantized, Graph, Hparams, inv_freq, q8_blocks  # noqa: E402,F401
+from packed_layers import packed_layers  # noqa: E402
 
 def _rotate_half(g, x, half):
     """[x1, x2] -> [-x2, x1] over the last axis (the Hugging Face rotary layout)."""
@@ -166,18 +44,14 @@ def _rope(g, x, cos, sin, half):
     return g.op("Add", [g.op("Mul", [x, cos]), g.op("Mul", [_rotate_half(g, x, half), sin])])
 
 
-def _rotary_tables(g, hp, head_axis=1):
-    """cos/sin from position_ids, broadcast over heads: [B,1,S,D] for the
-    [B,H,S,D] layout (head_axis 1), [B,S,1,D] for [B,S,H,D] (head_axis 2)."""
+def _rotary_tables(g, hp):
+    """cos/sin [B,1,S,D] from position_ids, broadcast over heads."""
     half = hp.head_dim // 2
-    inv_freq = 1.0 / (hp.rope_base ** (np.arange(0, half, dtype=np.float64) * 2 / hp.head_dim))
-    if hp.rope_freq_factors is not None:
-        inv_freq = inv_freq / np.asarray(hp.rope_freq_factors, np.float64)
     pos = g.op("Cast", ["position_ids"], to=TensorProto.FLOAT)
     pos = g.op("Unsqueeze", [pos, g.const(np.int64([-1]))])
-    freqs = g.op("Mul", [pos, g.const(inv_freq.astype(np.float32).reshape(1, 1, half))])
+    freqs = g.op("Mul", [pos, g.const(inv_freq(hp).astype(np.float32).reshape(1, 1, half))])
     emb = g.op("Concat", [freqs, freqs], axis=-1)
-    axis = g.const(np.int64([head_axis]))
+    axis = g.const(np.int64([1]))
     cos = g.op("Unsqueeze", [g.op("Cos", [emb]), axis])
     sin = g.op("Unsqueeze", [g.op("Sin", [emb]), axis])
     return cos, sin
@@ -237,65 +111,33 @@ def _attention(g, hp, x, w, layer, cos, sin, bias):
     return g.linear(out, w["o"])
 
 
-def _packed_lengths(g):
-    """What GroupQueryAttention reads from the mask: seqlens_k [B] int32 (each
-    row's real tokens, past and new, minus one) and total_sequence_length []
-    int32 (the mask's width)."""
-    real = g.op("ReduceSum", ["attention_mask", g.const(np.int64([1]))], keepdims=0)
-    seqlens = g.op("Cast", [g.op("Sub", [real, g.const(np.int64(1))])], to=TensorProto.INT32)
-    width = g.op("Gather", [g.op("Shape", ["attention_mask"]), g.const(np.int64(1))], axis=0)
-    return seqlens, g.op("Cast", [width], to=TensorProto.INT32)
-
-
-def _attention_packed(g, hp, x, w, layer, cos, sin, lengths):
-    """Attention by com.microsoft GroupQueryAttention over a cache whose rows
-    are packed to the left (right padding): each row attends to exactly its
-    own keys, so its arithmetic is the same whatever else is in the batch."""
-    d = hp.head_dim
-
-    def rotated(t, n):  # [B,S,n*d], rotary applied over [B,S,n,d]
-        t = g.op("Reshape", [t, g.const(np.int64([0, 0, n, d]))])
-        t = _rope(g, t, cos, sin, d // 2)
-        return g.op("Reshape", [t, g.const(np.int64([0, 0, n * d]))])
-
-    def project(name):
-        y = g.linear(x, w[name])
-        return g.op("Add", [y, w[name + "_bias"]]) if name + "_bias" in w else y
-
-    seqlens, total = lengths
-    inputs = [rotated(project("q"), hp.heads), rotated(project("k"), hp.kv_heads), project("v"),
-              f"past_key_values.{layer}.key", f"past_key_values.{layer}.value", seqlens, total]
-    out = g.name("gqa")
-    g.nodes.append(helper.make_node("GroupQueryAttention", inputs,
-                                    [out, f"present.{layer}.key", f"present.{layer}.value"],
-                                    domain="com.microsoft", num_heads=hp.heads, kv_num_heads=hp.kv_heads,
-                                    scale=float(1.0 / np.sqrt(d))))
-    return g.linear(out, w["o"])
-
-
-def _kept_positions(g, x, hidden):
-    """The last `num_logits_to_keep` real positions of each row of x [B,S,H]
-    (all S when it is 0). Rows are right-padded, so a row's last real token
-    is at (its real tokens among the S new ones) - 1, counted from the mask's
-    last S columns; a cached prefix counts as real everywhere."""
-    seq = g.op("Gather", [g.op("Shape", ["input_ids"]), g.const(np.int64(1))], axis=0)
-    keep = g.op("Reshape", ["num_logits_to_keep", g.const(np.int64([]))])
-    keep = g.op("Where", [g.op("Equal", [keep, g.const(np.int64(0))]), seq, g.op("Min", [keep, seq])])
-    new_cols = g.op("Slice", ["attention_mask", g.op("Neg", [g.op("Unsqueeze", [seq, g.const(np.int64([0]))])]),
-                              g.const(np.int64([2**62])), g.const(np.int64([1]))])
-    count = g.op("ReduceSum", [new_cols, g.const(np.int64([1]))], keepdims=1)  # [B,1]
-    first = g.op("Max", [g.op("Sub", [count, keep]), g.const(np.int64(0))])
-    idx = g.op("Add", [g.op("Range", [g.const(np.int64(0)), keep, g.const(np.int64(1))]), first])  # [B,K]
-    idx = g.op("Min", [idx, g.op("Sub", [seq, g.const(np.int64(1))])])
-    idx = g.op("Unsqueeze", [idx, g.const(np.int64([2]))])
-    shape = g.op("Concat", [g.op("Shape", [idx], end=2), g.const(np.int64([hidden]))], axis=0)
-    return g.op("GatherElements", [x, g.op("Expand", [idx, shape])], axis=1)
-
-
 def _mlp(g, x, w):
     gate = g.linear(x, w["gate"])
     silu = g.op("Mul", [gate, g.op("Sigmoid", [gate])])
     return g.linear(g.op("Mul", [silu, g.linear(x, w["up"])]), w["down"])
+
+
+def _left_padded_layers(g, hp, weights, x):
+    """The Hugging Face / optimum layers over left-padded rows: x [B,S,H]
+    embeddings -> the final-normed hidden states of the last
+    num_logits_to_keep positions."""
+    cos, sin = _rotary_tables(g, hp)
+    bias = _attention_bias(g)
+    for i in range(hp.layers):
+        w = {}
+        for k in ("q", "k", "v", "o", "gate", "up", "down"):
+            wk = weights[f"{i}.{k}"]
+            name = f"layers.{i}.{k}"
+            w[k] = g.quantized(wk, name) if isinstance(wk, BlockQuantized) else g.weight(wk, name)
+            if f"{i}.{k}_bias" in weights:
+                w[k + "_bias"] = g.const(weights[f"{i}.{k}_bias"].astype(np.float32), f"{name}.bias")
+        attn_norm = g.const(weights[f"{i}.attn_norm"].astype(np.float32), f"layers.{i}.attn_norm")
+        ffn_norm = g.const(weights[f"{i}.ffn_norm"].astype(np.float32), f"layers.{i}.ffn_norm")
+        x = g.op("Add", [x, _attention(g, hp, g.rms_norm(x, attn_norm, hp.rms_eps), w, i, cos, sin, bias)])
+        x = g.op("Add", [x, _mlp(g, g.rms_norm(x, ffn_norm, hp.rms_eps), w)])
+    keep = g.op("Neg", [g.op("Reshape", ["num_logits_to_keep", g.const(np.int64([1]))])])
+    x = g.op("Slice", [x, keep, g.const(np.int64([2**62])), g.const(np.int64([1]))])
+    return g.rms_norm(x, g.const(weights["norm"].astype(np.float32), "norm"), hp.rms_eps)
 
 
 def _gather_block_quantized(g, table: BlockQuantized, hidden):
@@ -334,7 +176,7 @@ def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer=
     logits do not depend on the other rows of its batch. packed=False: the
     Hugging Face / optimum graph, left-padded, attention from standard
     operators with an additive mask (the layout exported models have)."""
-    g = _Graph(weight_dtype)
+    g = Graph(weight_dtype)
     head = weights.get("lm_head")
     if isinstance(weights["embed"], BlockQuantized):
         if head is None:
@@ -351,33 +193,10 @@ def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer=
         x = g.op("Gather", ["embed_tokens", "input_ids"], axis=0)
         if weight_dtype != np.float32:
             x = g.op("Cast", [x], to=TensorProto.FLOAT)
-    cos, sin = _rotary_tables(g, hp, head_axis=2 if packed else 1)
     if packed:
-        lengths = _packed_lengths(g)
+        x = packed_layers(g, hp, weights, x)
     else:
-        bias = _attention_bias(g)
-    for i in range(hp.layers):
-        w = {}
-        for k in ("q", "k", "v", "o", "gate", "up", "down"):
-            wk = weights[f"{i}.{k}"]
-            name = f"layers.{i}.{k}"
-            w[k] = g.quantized(wk, name) if isinstance(wk, BlockQuantized) else g.weight(wk, name)
-            if f"{i}.{k}_bias" in weights:
-                w[k + "_bias"] = g.const(weights[f"{i}.{k}_bias"].astype(np.float32), f"{name}.bias")
-        attn_norm = g.const(weights[f"{i}.attn_norm"].astype(np.float32), f"layers.{i}.attn_norm")
-        ffn_norm = g.const(weights[f"{i}.ffn_norm"].astype(np.float32), f"layers.{i}.ffn_norm")
-        h = g.rms_norm(x, attn_norm, hp.rms_eps)
-        if packed:
-            x = g.op("Add", [x, _attention_packed(g, hp, h, w, i, cos, sin, lengths)])
-        else:
-            x = g.op("Add", [x, _attention(g, hp, h, w, i, cos, sin, bias)])
-        x = g.op("Add", [x, _mlp(g, g.rms_norm(x, ffn_norm, hp.rms_eps), w)])
-    if packed:
-        x = _kept_positions(g, x, hp.hidden)
-    else:
-        keep = g.op("Neg", [g.op("Reshape", ["num_logits_to_keep", g.const(np.int64([1]))])])
-        x = g.op("Slice", [x, keep, g.const(np.int64([2**62])), g.const(np.int64([1]))])
-    x = g.rms_norm(x, g.const(weights["norm"].astype(np.float32), "norm"), hp.rms_eps)
+        x = _left_padded_layers(g, hp, weights, x)
     # Tied embeddings: logits = x @ embed^T, done as a 2-D Gemm with transB so
     # the embedding matrix is not stored twice.
     if head is not None:
