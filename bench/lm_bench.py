@@ -131,7 +131,7 @@ def side_by_side(out, prompts):
             stops = [str(t) for t in json.load(f)["eos_token_ids"]]
         size_mb = weight_bytes(model_dir) / 1e6
         target = os.path.join(out, "llama-cpp.jsonl")
-        wall, peak, _ = run([llama_python, os.path.join(ROOT, "bench", "llama_cpp_generate.py"), gguf, prompts,
+        wall, peak, _ = run([llama_python, os.path.join(ROOT, "scripts", "llama_generate.py"), gguf, prompts,
                              "--max-new-tokens", str(NEW_TOKENS), "--threads", "2", "--stop", *stops], target)
         with open(target) as f:
             results = [json.loads(line) for line in f]

@@ -1,11 +1,12 @@
-"""Greedy generation with llama.cpp in process (PyPI llama-cpp-python), the
-way a user would time a GGUF on a CPU: one prompt at a time, prompt
-evaluation included, model load excluded. Run by the `lm` suite of
-`make bench` with the llama-server virtualenv's Python.
+"""Greedy generation with llama.cpp in process (PyPI llama-cpp-python), raw
+prompts, one at a time: the `lm` suite of `make bench` times it (prompt
+evaluation included, model load excluded) and `make test-api` compares its
+tokens with `generate` on converted models. Runs with the llama-server
+virtualenv's Python (scripts/llama_server.py install).
 
-usage: llama_cpp_generate.py MODEL.gguf PROMPTS.jsonl --max-new-tokens N --threads T --stop ID...
-       prints one JSON object per prompt: {"tokens": n, "seconds": s}; then
-       {"load_seconds": s} last
+usage: llama_generate.py MODEL.gguf PROMPTS.jsonl --max-new-tokens N --threads T --stop ID...
+       prints one JSON object per prompt: {"token_ids": [...], "tokens": n, "seconds": s};
+       then {"load_seconds": s} last
 """
 
 import argparse
@@ -35,15 +36,16 @@ def main():
                            special=False)
         llm.reset()
         start = time.perf_counter()
-        n = 0
+        out = []
         # temp 0: greedy; the same end-of-sequence tokens as refinery's lm.json.
         for token in llm.generate(ids, temp=0.0, top_k=1, reset=True):
             if token in args.stop:
                 break
-            n += 1
-            if n == args.max_new_tokens:
+            out.append(int(token))
+            if len(out) == args.max_new_tokens:
                 break
-        print(json.dumps({"tokens": n, "seconds": time.perf_counter() - start}), flush=True)
+        seconds = time.perf_counter() - start
+        print(json.dumps({"token_ids": out, "tokens": len(out), "seconds": seconds}), flush=True)
     print(json.dumps({"load_seconds": load}))
 
 
