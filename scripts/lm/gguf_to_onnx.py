@@ -53,7 +53,7 @@ from gguf.quants import dequantize
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from decoder_graph import BlockQuantized, Hparams, build_decoder, q8_blocks  # noqa: E402
 from gguf import GGMLQuantizationType  # noqa: E402
-from tokenizer_files import build_bpe_tokenizer  # noqa: E402
+from tokenizer_files import build_bpe_tokenizer, build_spm_tokenizer  # noqa: E402
 
 
 def field(reader, key, default=None):
@@ -66,6 +66,7 @@ def field(reader, key, default=None):
 ARCHITECTURES = {
     "llama": {"permuted_qk": True, "qkv_bias": False},
     "qwen2": {"permuted_qk": False, "qkv_bias": True},
+    "gemma3": {"permuted_qk": False, "qkv_bias": False},
 }
 
 
@@ -97,7 +98,17 @@ def read_hparams(reader) -> Hparams:
     if arch not in ARCHITECTURES:
         sys.exit(f"gguf_to_onnx: architecture {arch!r} is not supported (known: {', '.join(ARCHITECTURES)})")
     hidden, heads = field(reader, f"{arch}.embedding_length"), field(reader, f"{arch}.attention.head_count")
-    return Hparams(
+    head_dim = field(reader, f"{arch}.attention.key_length", hidden // heads)
+    gemma3 = {}
+    if arch == "gemma3":
+        if field(reader, "general.size_label") == "27B":
+            sys.exit("gguf_to_onnx: Gemma 3 27B scales queries by hidden / heads; only the other sizes are supported")
+        # llama.cpp's Gemma 3: every 6th layer attends globally, the others to
+        # a sliding window with rope base 10000 (newer GGUFs name both).
+        gemma3 = dict(gemma3=True, sliding_window=field(reader, "gemma3.attention.sliding_window"),
+                      global_every=field(reader, "gemma3.attention.sliding_window_pattern", 6),
+                      rope_local_base=float(field(reader, "gemma3.rope.freq_base_swa", 10000.0)))
+    return Hparams(**gemma3, key_length=head_dim if head_dim != hidden // heads else 0,
         layers=field(reader, f"{arch}.block_count"),
         hidden=field(reader, f"{arch}.embedding_length"),
         ffn=field(reader, f"{arch}.feed_forward_length"),
@@ -108,7 +119,7 @@ def read_hparams(reader) -> Hparams:
         rms_eps=float(field(reader, f"{arch}.attention.layer_norm_rms_epsilon")),
         context_length=field(reader, f"{arch}.context_length"),
         qkv_bias=ARCHITECTURES[arch]["qkv_bias"],
-        rope_freq_factors=rope_freq_factors(reader, arch, hidden // heads),
+        rope_freq_factors=rope_freq_factors(reader, arch, head_dim),
     )
 
 
@@ -150,9 +161,10 @@ def q4k_blocks(data, rows):
 
 
 def blocks_of(t):
-    """GGUF Q4_1 / Q4_K / Q8_0 data as BlockQuantized (rows = output
+    """GGUF Q4_1 / Q4_K / Q5_0 / Q8_0 data as BlockQuantized (rows = output
     channels), or None for other types."""
-    if t.tensor_type not in (GGMLQuantizationType.Q4_1, GGMLQuantizationType.Q4_K, GGMLQuantizationType.Q8_0):
+    if t.tensor_type not in (GGMLQuantizationType.Q4_1, GGMLQuantizationType.Q4_K, GGMLQuantizationType.Q8_0,
+                             GGMLQuantizationType.Q5_0):
         return None
     rows = int(t.shape[1]) if len(t.shape) > 1 else 1
     data = np.asarray(t.data, dtype=np.uint8).reshape(rows, -1)
@@ -165,6 +177,17 @@ def blocks_of(t):
         qs = b[:, :, 4:20]
         q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # element j, then j + 16
         return BlockQuantized(bits=4, q=q, scale=d, offset=m + 8.0 * d)
+    if t.tensor_type == GGMLQuantizationType.Q5_0:
+        # 32 values d * (q - 16), q 5-bit: the low 4 bits in 16 bytes (element
+        # j, then j + 16), the fifth in a 32-bit mask. As 8-bit blocks with
+        # the same scale and q + 112 around 128 they are exact.
+        b = data.reshape(rows, -1, 22)
+        d = b[:, :, 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+        high = b[:, :, 2:6].copy().view(np.uint32)[..., 0]
+        qs = b[:, :, 6:22]
+        low = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)
+        bits = ((high[..., None] >> np.arange(32, dtype=np.uint32)) & 1).astype(np.uint8)
+        return BlockQuantized(bits=8, q=(low | (bits << 4)) + 112, scale=d)
     if t.tensor_type == GGMLQuantizationType.Q8_0:
         b = data.reshape(rows, -1, 34)
         d = b[:, :, 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
@@ -229,6 +252,11 @@ def read_weights(reader, hp: Hparams, keep_quantized=False, requantize8=False) -
                 weights[f"{i}.{key}_bias"] = get(f"blk.{i}.{gguf_name}.bias")
         weights[f"{i}.attn_norm"] = get(f"blk.{i}.attn_norm.weight")
         weights[f"{i}.ffn_norm"] = get(f"blk.{i}.ffn_norm.weight")
+        if hp.gemma3:
+            # llama.cpp's converter has already added Gemma's 1 to these weights.
+            for key, gguf_name in (("q_norm", "attn_q_norm"), ("k_norm", "attn_k_norm"),
+                                   ("post_attn_norm", "post_attention_norm"), ("post_ffn_norm", "post_ffw_norm")):
+                weights[f"{i}.{key}"] = get(f"blk.{i}.{gguf_name}.weight")
     return weights
 
 
@@ -237,7 +265,7 @@ def lm_config(reader, hp: Hparams, source_name, source_sha) -> dict:
     eos = field(reader, "tokenizer.ggml.eos_token_id")
     # End-of-turn and end-of-text tokens both end an answer (Qwen's
     # <|im_end|> is its eos; <|endoftext|> sits far into its vocabulary).
-    ends = {"<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>"}
+    ends = {"<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>"}
     stops = [eos] + [i for i, t in enumerate(tokens) if t in ends and i != eos]
     return {
         "format": "refinery.lm/1",
@@ -315,12 +343,20 @@ def main():
 
     os.makedirs(args.out_dir, exist_ok=True)
     save_model(model, args.out_dir)
-    tokenizer = build_bpe_tokenizer(
-        field(reader, "tokenizer.ggml.tokens"),
-        field(reader, "tokenizer.ggml.merges"),
-        field(reader, "tokenizer.ggml.token_type"),
-        field(reader, "tokenizer.ggml.pre", "default"),
-    )
+    if field(reader, "tokenizer.ggml.model") == "llama":  # SentencePiece (Gemma)
+        tokenizer = build_spm_tokenizer(
+            field(reader, "tokenizer.ggml.tokens"),
+            field(reader, "tokenizer.ggml.scores"),
+            field(reader, "tokenizer.ggml.token_type"),
+            field(reader, "tokenizer.ggml.unknown_token_id"),
+        )
+    else:
+        tokenizer = build_bpe_tokenizer(
+            field(reader, "tokenizer.ggml.tokens"),
+            field(reader, "tokenizer.ggml.merges"),
+            field(reader, "tokenizer.ggml.token_type"),
+            field(reader, "tokenizer.ggml.pre", "default"),
+        )
     tokenizer.save(os.path.join(args.out_dir, "tokenizer.json"))
     config = lm_config(reader, hp, os.path.basename(args.gguf), sha256(args.gguf))
     with open(os.path.join(args.out_dir, "lm.json"), "w") as f:

@@ -76,18 +76,35 @@ class Hparams:
     # 3.1/3.2 GGUFs, or a linear factor): [head_dim / 2] divisors of the
     # rotary frequencies; None for none.
     rope_freq_factors: np.ndarray = None
+    # Head width when it is not hidden / heads (Gemma 3: key_length).
+    key_length: int = 0
+    # Gemma 3's layer (packed graphs only): embeddings scaled by
+    # sqrt(hidden), RMSNorm of each Q and K head, norms after attention and
+    # after the MLP, GeLU (tanh) gating; layers whose index + 1 is not a
+    # multiple of `global_every` attend to the last `sliding_window` tokens
+    # with rope base `rope_local_base`, the others to all with `rope_base`
+    # (and the rope scaling, if any).
+    gemma3: bool = False
+    sliding_window: int = 0
+    global_every: int = 0
+    rope_local_base: float = 10000.0
+
+    def is_local(self, layer: int) -> bool:
+        return self.gemma3 and (layer + 1) % self.global_every != 0
 
     @property
     def head_dim(self) -> int:
-        return self.hidden // self.heads
+        return self.key_length or self.hidden // self.heads
 
 
-def inv_freq(hp: Hparams) -> np.ndarray:
+def inv_freq(hp: Hparams, local=False) -> np.ndarray:
     """The rotary frequencies [head_dim / 2] (float64), divided by the rope
-    scaling factors when the model has them."""
+    scaling factors when the model has them; local: Gemma 3's sliding-window
+    layers (their own base, no scaling)."""
     half = hp.head_dim // 2
-    freqs = 1.0 / (hp.rope_base ** (np.arange(0, half, dtype=np.float64) * 2 / hp.head_dim))
-    if hp.rope_freq_factors is not None:
+    base = hp.rope_local_base if local else hp.rope_base
+    freqs = 1.0 / (base ** (np.arange(0, half, dtype=np.float64) * 2 / hp.head_dim))
+    if hp.rope_freq_factors is not None and not local:
         freqs = freqs / np.asarray(hp.rope_freq_factors, np.float64)
     return freqs
 

@@ -27,16 +27,26 @@ def packed_layers(g: Graph, hp: Hparams, weights: dict, x: str) -> str:
     """x [B,S,H] embeddings -> the final-normed hidden states [B,K,H] at each
     row's last num_logits_to_keep real positions (all S when it is 0)."""
     lengths = _lengths(g)
-    rotary = _rotary_caches(g, hp)
+    rotary = {False: _rotary_caches(g, hp, local=False)}
+    if hp.gemma3:
+        rotary[True] = _rotary_caches(g, hp, local=True)
+        x = g.op("Mul", [x, g.const(np.float32(np.sqrt(hp.hidden)))])
 
     def gamma(name):
         return g.const(weights[name].astype(np.float32), name)
 
-    h = g.op("SimplifiedLayerNormalization", [x, gamma("0.attn_norm")], axis=-1, epsilon=hp.rms_eps)
+    def norm(t, name):
+        return g.op("SimplifiedLayerNormalization", [t, gamma(name)], axis=-1, epsilon=hp.rms_eps)
+
+    h = norm(x, "0.attn_norm")
     for i in range(hp.layers):
-        attn = _attention(g, hp, h, weights, i, lengths, rotary)
+        attn = _attention(g, hp, h, weights, i, lengths, rotary[hp.is_local(i)])
+        if hp.gemma3:
+            attn = norm(attn, f"{i}.post_attn_norm")
         h, x = _skip_norm(g, x, attn, gamma(f"{i}.ffn_norm"), hp.rms_eps)
         mlp = _mlp(g, hp, h, weights, i)
+        if hp.gemma3:
+            mlp = norm(mlp, f"{i}.post_ffn_norm")
         after = gamma(f"{i + 1}.attn_norm") if i + 1 < hp.layers else gamma("norm")
         h, x = _skip_norm(g, x, mlp, after, hp.rms_eps)
     return _kept_positions(g, h, hp.hidden)
@@ -60,12 +70,20 @@ def _lengths(g):
     return seqlens, g.op("Cast", [width], to=TensorProto.INT32)
 
 
-def _rotary_caches(g, hp):
+def _rotary_caches(g, hp, local):
     """cos/sin [context_length, head_dim / 2] for GroupQueryAttention's
     rotary (the rotate-half layout), computed in float64."""
-    angles = np.arange(hp.context_length, dtype=np.float64)[:, None] * inv_freq(hp)[None, :]
-    return (g.const(np.cos(angles).astype(np.float32), "rotary.cos"),
-            g.const(np.sin(angles).astype(np.float32), "rotary.sin"))
+    angles = np.arange(hp.context_length, dtype=np.float64)[:, None] * inv_freq(hp, local)[None, :]
+    name = "rotary_local" if local else "rotary"
+    return (g.const(np.cos(angles).astype(np.float32), name + ".cos"),
+            g.const(np.sin(angles).astype(np.float32), name + ".sin"))
+
+
+def _head_norm(g, hp, t, heads, gamma):
+    """Gemma 3's RMSNorm of each head of t [B,S,heads*d]."""
+    t = g.op("Reshape", [t, g.const(np.int64([0, 0, heads, hp.head_dim]))])
+    t = g.op("SimplifiedLayerNormalization", [t, gamma], axis=-1, epsilon=hp.rms_eps)
+    return g.op("Reshape", [t, g.const(np.int64([0, 0, heads * hp.head_dim]))])
 
 
 def _project(g, x, parts, name, biases=None):
@@ -93,14 +111,26 @@ def _attention(g, hp, h, weights, i, lengths, rotary):
     qkv = _project(g, h, [weights[n] for n in names], f"layers.{i}.qkv", biases)
     # One output: Q, K and V side by side, which GroupQueryAttention takes packed.
     q, k, v = (qkv[0], "", "") if len(qkv) == 1 else qkv
+    if hp.gemma3:
+        if len(qkv) == 1:
+            q, k, v = g.name("q"), g.name("k"), g.name("v")
+            kv = hp.kv_heads * hp.head_dim
+            g.nodes.append(helper.make_node("Split", [qkv[0], g.const(np.int64([hp.heads * hp.head_dim, kv, kv]))],
+                                            [q, k, v], axis=-1))
+        q = _head_norm(g, hp, q, hp.heads, g.const(weights[f"{i}.q_norm"].astype(np.float32), f"{i}.q_norm"))
+        k = _head_norm(g, hp, k, hp.kv_heads, g.const(weights[f"{i}.k_norm"].astype(np.float32), f"{i}.k_norm"))
     seqlens, total = lengths
     out = g.name("attention")
+    # A query sees the last sliding_window tokens, itself included, in Gemma 3
+    # and in ONNX Runtime 1.31's local_window_size (checked by the tiny
+    # Gemma 3 parity test against transformers' definition and llama.cpp).
+    window = {"local_window_size": hp.sliding_window} if hp.is_local(i) else {}
     g.nodes.append(helper.make_node(
         "GroupQueryAttention",
         [q, k, v, f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens, total, *rotary],
         [out, f"present.{i}.key", f"present.{i}.value"], domain="com.microsoft",
         num_heads=hp.heads, kv_num_heads=hp.kv_heads, scale=float(1.0 / np.sqrt(hp.head_dim)),
-        do_rotary=1, rotary_interleaved=0))
+        do_rotary=1, rotary_interleaved=0, **window))
     o = weights[f"{i}.o"]
     return g.linear(out, g.quantized(o, f"layers.{i}.o") if isinstance(o, BlockQuantized) else g.weight(o, f"layers.{i}.o"))
 
@@ -113,7 +143,10 @@ def _mlp(g, hp, h, weights, i):
                                         axis=-1))
     else:
         gate, up = gate_up
-    silu = g.op("Mul", [gate, g.op("Sigmoid", [gate])])
+    if hp.gemma3:  # GeLU with the tanh approximation (gelu_pytorch_tanh)
+        silu = g.op("FastGelu", [gate], domain="com.microsoft")
+    else:
+        silu = g.op("Mul", [gate, g.op("Sigmoid", [gate])])
     down = weights[f"{i}.down"]
     down = g.quantized(down, f"layers.{i}.down") if isinstance(down, BlockQuantized) else g.weight(down, f"layers.{i}.down")
     return g.linear(g.op("Mul", [silu, up]), down)

@@ -2,7 +2,7 @@
 rebuilt from a GGUF vocabulary (the converter) or trained on a small text
 (the tiny test model)."""
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 CONTROL = 3  # GGUF token type of special tokens
 
@@ -60,4 +60,41 @@ def train_tiny_tokenizer(texts, vocab_size, specials) -> Tokenizer:
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer)
+    return tok
+
+
+NORMAL, USER_DEFINED, BYTE = 1, 4, 6  # GGUF token types besides CONTROL
+
+
+def spm_merges(tokens, scores, token_types):
+    """Merges for a SentencePiece BPE vocabulary, which a GGUF stores as
+    pieces and scores only: every split of a normal piece into two pieces of
+    the vocabulary, ranked by the merged piece's score (highest first), the
+    way llama.cpp's SPM tokenizer picks which pair to merge next."""
+    vocab = {t: i for i, t in enumerate(tokens)}
+    merges = []
+    for i, piece in enumerate(tokens):
+        if token_types[i] != NORMAL or len(piece) < 2:
+            continue
+        splits = [(piece[:j], piece[j:]) for j in range(1, len(piece)) if piece[:j] in vocab and piece[j:] in vocab]
+        splits.sort(key=lambda lr: (vocab[lr[0]], vocab[lr[1]]))
+        merges.extend((-scores[i], i, lr) for lr in splits)
+    merges.sort(key=lambda m: (m[0], m[1]))
+    return [lr for _, _, lr in merges]
+
+
+def build_spm_tokenizer(tokens, scores, token_types, unk_id) -> Tokenizer:
+    """A SentencePiece BPE vocabulary (GGUF tokenizer model `llama`: Gemma,
+    Llama 2) as a Hugging Face BPE: spaces become "▁", pieces merge by score,
+    characters outside the vocabulary fall back to <0xNN> byte tokens; no
+    space is added in front (Gemma 3's add_space_prefix is false)."""
+    vocab = {t: i for i, t in enumerate(tokens)}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=spm_merges(tokens, scores, token_types), byte_fallback=True,
+                               fuse_unk=True, unk_token=tokens[unk_id]))
+    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                            for t, kind in zip(tokens, token_types) if kind == CONTROL])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False)
+                    for t, kind in zip(tokens, token_types) if kind == USER_DEFINED])
     return tok
