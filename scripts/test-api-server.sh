@@ -5,11 +5,12 @@
 # `expand-scenarios` over the completions endpoint,
 # and `vet-score` over the API against the same judge on ONNX Runtime; the
 # judges' Qwen2 model as converted against llama.cpp on its GGUF; converted
-# Llama 3.1 (tiny) and SmolLM2 against llama.cpp in process.
+# Llama 3.1 and Gemma 3 (tiny), SmolLM2 and Gemma 3 270M against llama.cpp
+# in process.
 # The first run builds llama-cpp-python (about 4 minutes); later runs reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 scripts/models.py runtime venv smollm2 judge
+python3 scripts/models.py runtime venv smollm2 judge gemma3
 cache=${REFINERY_CACHE:-$PWD/.cache/refinery}
 python3 scripts/llama_server.py install
 cargo build --release --locked -q -p refinery-generate -p refinery-vet-score -p refinery-expand-scenarios
@@ -175,16 +176,21 @@ assert all(r["generated"]["model"] == "smollm2-135m-instruct" for r in rows), ro
 print(f"test-api-server: expand-scenarios wrote {len(rows) // 2} new pairs over the API")
 EOF
 # 9. Converted models decode like llama.cpp on their GGUF, token for token
-#    (raw prompts, greedy, in process): a tiny random Llama 3.1-style model
-#    (its rope scaling as llama.cpp stores it, the llama-bpe tokenizer, float
-#    weights), and 4-bit SmolLM2 (same blocks; llama.cpp's own kernels).
-"$cache/venv/bin/python" scripts/lm/tiny_llama3.py gguf "$tmp/tiny-llama3.gguf"
-"$cache/venv/bin/python" scripts/lm/gguf_to_onnx.py "$tmp/tiny-llama3.gguf" "$tmp/tiny-llama3" --weights f32 2> /dev/null
+#    (raw prompts, greedy, in process): tiny random Llama 3.1 and Gemma 3
+#    models (float weights: the same arithmetic up to rounding), and the
+#    real 4-bit SmolLM2 and Gemma 3 270M (the same blocks; both sides
+#    quantize activations to 8 bits, each its own way, so continuations can
+#    part after a few tokens).
 python3 -c 'import json,sys; [print(json.dumps({"prompt": json.loads(l)["prompt"]})) for f in sys.argv[1:] for l in open(f) if l.strip()]' \
   testdata/generate/scenarios.jsonl testdata/parity/prompts.jsonl > "$tmp/raw_prompts.jsonl"
-for model in tiny-llama3 smollm2; do
-  if [ $model = tiny-llama3 ]; then gguf="$tmp/tiny-llama3.gguf"; dir="$tmp/tiny-llama3"
-  else gguf="$cache/gguf/SmolLM2-135M-Instruct.Q4_1.gguf"; dir="$cache/models/smollm2-135m-instruct"; fi
+for model in tiny-llama3 tiny-gemma3 smollm2 gemma3; do
+  case $model in
+    tiny-*) gguf="$tmp/$model.gguf"; dir="$tmp/$model"
+            "$cache/venv/bin/python" scripts/lm/tiny_gguf.py ${model#tiny-} gguf "$gguf"
+            "$cache/venv/bin/python" scripts/lm/gguf_to_onnx.py "$gguf" "$dir" --weights f32 2> /dev/null ;;
+    smollm2) gguf="$cache/gguf/SmolLM2-135M-Instruct.Q4_1.gguf"; dir="$cache/models/smollm2-135m-instruct" ;;
+    gemma3) gguf="$cache/gguf/gemma-3-270m-q4_k_m.gguf"; dir="$cache/models/gemma-3-270m" ;;
+  esac
   stops=$(python3 -c 'import json,sys; print(*json.load(open(sys.argv[1]))["eos_token_ids"])' "$dir/lm.json")
   "$cache/llama-server/bin/python" scripts/llama_generate.py "$gguf" "$tmp/raw_prompts.jsonl" --max-new-tokens 16 \
     --stop $stops 2> /dev/null | head -n -1 > "$tmp/llama_$model.jsonl"
@@ -197,9 +203,7 @@ same = sum(a == b for a, b in zip(llama, onnx))
 first = sum(a[:4] == b[:4] for a, b in zip(llama, onnx))
 print(f"test-api-server: {sys.argv[3]} vs llama.cpp: {same}/{len(llama)} prompts token for token (16 tokens), {first} on the first 4")
 assert len(llama) == len(onnx) >= 10
-# Float weights: the same arithmetic up to rounding. 4-bit: both quantize
-# activations to 8 bits, each its own way, so long continuations can part.
-assert same == len(llama) if sys.argv[3] == "tiny-llama3" else first >= len(llama) * 3 // 4, (llama, onnx)
+assert same == len(llama) if sys.argv[3].startswith("tiny-") else first >= len(llama) * 3 // 4, (llama, onnx)
 EOF
 done
 echo "api server: ok"

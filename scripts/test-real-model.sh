@@ -75,25 +75,28 @@ python3 -c 'import json,sys; [print(json.dumps({"prompt": l.strip()})) for l in 
 target/release/generate --quiet --raw --batch-size 1 "$tmp/scenarios.jsonl" > "$tmp/b1.jsonl"
 target/release/generate --quiet --raw --batch-size 8 "$tmp/scenarios.jsonl" > "$tmp/b8.jsonl"
 cmp -s "$tmp/b1.jsonl" "$tmp/b8.jsonl" || { echo "test-real-model: 4-bit output changes with the batch size"; exit 1; }
-# Llama 3: a tiny random Llama 3.1-style GGUF (rope scaling "llama3"),
-# converted, decodes greedy token for token as the numpy reference written
-# from the Hugging Face definition, and not as it does without the scaling.
-"$cache/venv/bin/python" scripts/lm/tiny_llama3.py gguf "$tmp/tiny-llama3.gguf"
-"$cache/venv/bin/python" scripts/lm/gguf_to_onnx.py "$tmp/tiny-llama3.gguf" "$tmp/tiny-llama3" --weights f32 2> /dev/null
+# Llama 3 and Gemma 3: tiny random GGUFs (Llama 3.1's rope scaling; Gemma
+# 3's layer and sliding window), converted, decode greedy token for token as
+# numpy references written from the Hugging Face definitions, and not as
+# they do without what sets the family apart.
 python3 -c 'import json,sys; [print(json.dumps({"prompt": json.loads(l)["prompt"]})) for f in sys.argv[1:] for l in open(f) if l.strip()]' \
-  testdata/generate/scenarios.jsonl testdata/parity/prompts.jsonl > "$tmp/l3_prompts.jsonl"
-target/release/generate --quiet --raw --model "$tmp/tiny-llama3" --max-new-tokens 16 "$tmp/l3_prompts.jsonl" > "$tmp/l3_gen.jsonl"
-"$cache/venv/bin/python" scripts/lm/tiny_llama3.py reference "$tmp/tiny-llama3" "$tmp/l3_prompts.jsonl" > "$tmp/l3_ref.jsonl"
-"$cache/venv/bin/python" scripts/lm/tiny_llama3.py reference "$tmp/tiny-llama3" "$tmp/l3_prompts.jsonl" --no-scaling > "$tmp/l3_plain.jsonl"
-python3 - "$tmp/l3_gen.jsonl" "$tmp/l3_ref.jsonl" "$tmp/l3_plain.jsonl" <<'EOF' || { echo "test-real-model: Llama 3 parity failed"; exit 1; }
+  testdata/generate/scenarios.jsonl testdata/parity/prompts.jsonl > "$tmp/raw_prompts.jsonl"
+for family in llama3 gemma3; do
+  "$cache/venv/bin/python" scripts/lm/tiny_gguf.py $family gguf "$tmp/tiny-$family.gguf"
+  "$cache/venv/bin/python" scripts/lm/gguf_to_onnx.py "$tmp/tiny-$family.gguf" "$tmp/tiny-$family" --weights f32 2> /dev/null
+  target/release/generate --quiet --raw --model "$tmp/tiny-$family" --max-new-tokens 16 "$tmp/raw_prompts.jsonl" > "$tmp/gen.jsonl"
+  "$cache/venv/bin/python" scripts/lm/tiny_gguf.py $family reference "$tmp/tiny-$family" "$tmp/raw_prompts.jsonl" > "$tmp/ref.jsonl"
+  "$cache/venv/bin/python" scripts/lm/tiny_gguf.py $family reference "$tmp/tiny-$family" "$tmp/raw_prompts.jsonl" --plain > "$tmp/plain.jsonl"
+  python3 - "$tmp/gen.jsonl" "$tmp/ref.jsonl" "$tmp/plain.jsonl" $family <<'EOF' || { echo "test-real-model: $family parity failed"; exit 1; }
 import json, sys
-gen, ref, plain = ([json.loads(l)["response_token_ids"] for l in open(f)] for f in sys.argv[1:])
+gen, ref, plain = ([json.loads(l)["response_token_ids"] for l in open(f)] for f in sys.argv[1:4])
 assert len(gen) == len(ref) >= 10 and sum(map(len, gen)) >= 50, (gen, ref)
 bad = [i for i, (a, b) in enumerate(zip(gen, ref)) if a != b]
 assert not bad, f"prompts {bad} differ: {[(gen[i], ref[i]) for i in bad]}"
-unscaled = sum(a != b for a, b in zip(gen, plain))
-assert unscaled >= len(gen) // 2, f"only {unscaled} prompts change without the rope scaling"
-print(f"test-real-model: Llama 3.1 tiny model = numpy reference on {len(gen)} prompts ({sum(map(len, gen))} tokens); "
-      f"{unscaled} differ without rope scaling")
+apart = sum(a != b for a, b in zip(gen, plain))
+assert apart >= len(gen) // 2, f"only {apart} prompts change without the family's feature"
+print(f"test-real-model: tiny {sys.argv[4]} = numpy reference on {len(gen)} prompts ({sum(map(len, gen))} tokens); "
+      f"{apart} differ without its rope scaling / sliding window")
 EOF
+done
 echo "real model: ok"
