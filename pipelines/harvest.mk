@@ -1,4 +1,4 @@
-# Harvest (seed 000, "Harvest Pipeline" steps 1-2): candidates from the chat log
+# Harvest (steps 1-2 of the affect plan): candidates from the chat log
 # joined with the affect head's predictions, and GoEmotions rows mapped to
 # archetypes. Every input is a variable; the defaults are the bundled samples.
 HARVEST_DIR ?= $(OUT)/fine_tune/harvest
@@ -26,7 +26,7 @@ $(HARVEST_DIR)/candidates_manual.jsonl: $(CHAT_LOG) $(AFFECT_HEAD) $(MAPPING) | 
 	  | map-archetype --mapping $(MAPPING) --use-predictions > $@.tmp
 	mv $@.tmp $@
 
-# The seed's pull list (anger, annoyance, disgust; fear and nervousness for the
+# The pull list (anger, annoyance, disgust; fear and nervousness for the
 # 'cautious'/'apprehension' it names, which GoEmotions lacks), mapped and balanced.
 $(HARVEST_DIR)/candidates_goemotions.jsonl: $(GOEMOTIONS) $(MAPPING) | tools
 	@mkdir -p $(@D)

@@ -1,4 +1,4 @@
-# Synthetic probes (seed 000, harvest steps 3-4): the probe files under
+# Synthetic probes (harvest steps 3-4): the probe files under
 # pipelines/probes/scenarios/affect_archetypes/ expanded with seeded slot
 # values, answered by the default instruct model (seeded sampling, several
 # rollouts), and cleaned into candidate rows (source "synthetic_probe", the

@@ -1,4 +1,4 @@
-# run003 (seed 000, "Integration Steps" 1-3 and the coverage goals): new labels
+# run003 (integration steps 1-3 and the coverage goals): new labels
 # under fine_tune/harvest/run003/, concatenated with run002_plus_goe, validated,
 # split per archetype, and reported on with coverage gates.
 RUN002 ?= pipelines/sample/run002_plus_goe.sample.jsonl
@@ -12,8 +12,8 @@ LABELS_DIR ?= $(HARVEST_DIR)/run003
 DATASET := $(RUN003_DIR)/affect_dataset_run003.jsonl
 SPLITS := $(RUN003_DIR)/splits/train.jsonl $(RUN003_DIR)/splits/dev.jsonl $(RUN003_DIR)/splits/test.jsonl
 SPLIT_SEED ?= 3
-# The share of each archetype's target the dataset must reach: 1 is the seed's
-# goal; the bundled sample is about 5% of a real dataset.
+# The share of each archetype's target the dataset must reach: 1 is the whole
+# target; the bundled sample is about 5% of a real dataset.
 TARGET_SHARE ?= 0.05
 COVERAGE_GATES ?= --require 'count(intimacy <= -0.1) >= 1' --require-targets $(TARGET_SHARE)
 

@@ -6,8 +6,8 @@
   make_sample.py overlap  > pipelines/sample/run003_overlap/rater2.jsonl
 
 
-A stand-in for the seed's run002_plus_goe: a few hundred rows in the seed's
-affect schema, warmth-heavy like the real baseline, with some rows in every
+A stand-in for a real labelled dataset (run002_plus_goe): a few hundred rows
+in the affect schema, warmth-heavy like the real baseline, with some rows in every
 archetype. Deterministic: the same script writes the same bytes.
 The labels stand in for a rater's first run003 batch: new rows for the
 archetypes the baseline lacks, including distant ones; the overlap, for a

@@ -2,7 +2,7 @@
 //! benchmarks (`make bench`): the same seed gives the same bytes.
 //!
 //! ```text
-//! refinery-synth affect --rows 1000000 > affect.jsonl   # rows in the seed's schema
+//! refinery-synth affect --rows 1000000 > affect.jsonl   # affect rows
 //! refinery-synth chat --messages 250000 > chat.jsonl     # interleaved chat messages
 //! ```
 
@@ -106,7 +106,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Kind {
-    /// Affect rows in the seed's schema (about 300 bytes each)
+    /// Affect rows (validate's affect schema, about 300 bytes each)
     Affect {
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,

@@ -1,4 +1,4 @@
-//! The shipped configuration: the seed's baseline thresholds and archetype
+//! The shipped configuration: the baseline block's thresholds and archetype
 //! targets. The files live in `pipelines/` and are compiled in as defaults,
 //! so a tool works from any directory; a user's own file overrides them.
 
@@ -13,7 +13,7 @@ pub const DEFAULT_BASELINE: &str = include_str!("../../../pipelines/baseline.jso
 /// `pipelines/archetypes.json`, compiled in.
 pub const DEFAULT_ARCHETYPES: &str = include_str!("../../../pipelines/archetypes.json");
 
-/// The thresholds of the seed's baseline block.
+/// The thresholds of the baseline block.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Baseline {

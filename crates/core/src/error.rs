@@ -1,6 +1,6 @@
 //! The one error type every tool returns, and how it maps to an exit status.
 //!
-//! Exit statuses (DESIGN.md): 0 success, 1 bad data or a failed check,
+//! Exit statuses (README, "Conventions every tool follows"): 0 success, 1 bad data or a failed check,
 //! 2 a usage or I/O error. A closed stdout is not an error for a filter: the
 //! reader downstream (`head`) has what it wanted, so it maps to 0.
 

@@ -41,7 +41,7 @@ cannot read the generator's ids).
 The first --tokens model tokens are split off, and the judge scores three texts
 0..100 for the trait: the prompt alone (prefix_score), the prompt followed by the
 first tokens (with_first_score), and the prompt followed by the completion without
-its first tokens (without_first_score: the seed's delete test).
+its first tokens (without_first_score: the delete test).
 
 --judge likelihood (default; see vet-score --help): how much more likely the model
 finds the definition's HIGH phrases than its LOW ones as a summing-up of the text,

@@ -1,5 +1,5 @@
 //! What a person reads after the test: the review listing (one line per row,
-//! like the seed's one-liner) and the Markdown report of every pair.
+//! as `--review` prints it) and the Markdown report of every pair.
 
 use refinery_core::experiment::vetting_passed;
 use refinery_core::Row;

@@ -29,7 +29,7 @@ pub struct Rater {
     pub suggestions: bool,
 }
 
-/// The seed's labelled row: the candidate's fields, then the rater's.
+/// A labelled row: the candidate's fields, then the rater's.
 pub fn labelled_row(candidate: &Row, answer: &Answer, rater: &Rater) -> Row {
     let mut row = candidate.clone();
     for (i, field) in ["valence", "intimacy", "tension", "confidence"]

@@ -1,5 +1,5 @@
 //! Reads a decoder's shape from its graph: the Hugging Face / optimum layout
-//! (DESIGN.md) with inputs `input_ids`, `attention_mask`, optional
+//! (what optimum exports; README "A model is a directory") with inputs `input_ids`, `attention_mask`, optional
 //! `position_ids` and `num_logits_to_keep`, and `past_key_values.N.key/.value`
 //! shaped `[batch, kv_heads, past, head_dim]`; outputs `logits` and
 //! `present.N.key/.value`. Anything else is refused with what was expected

@@ -1,4 +1,4 @@
-//! Synthetic probes for the archetypes the baseline lacks (seed 000, harvest
+//! Synthetic probes for the archetypes the baseline lacks (harvest
 //! steps 3–4): probe files whose setups lead a model to write the user's side
 //! of a dialogue in one archetype's cell, expanded with seeded slot values
 //! (`expand-probes`), run through `generate`, and turned back into candidate

@@ -40,17 +40,18 @@ use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
 pub use gates::{spearman, GateResult, PairStats};
 pub use numeric::{Histogram, Moments};
 pub use report::SCHEMA;
-pub use summary::{Summary, AXES};
+pub use summary::Summary;
+pub use view::AXES;
 
 use gates::GateMeter;
 use meters::{CompareSpec, Measure, Meters, RATER_FIELD};
 use report::{Comparison, Report};
-use summary::{SPLIT_FIELD, SUMMARY_FIELDS};
+use view::{SPLIT_FIELD, SUMMARY_FIELDS};
 
 const AFTER_HELP: &str = "\
 Report: per axis (valence, intimacy, tension on [-1, 1]; confidence on [0, 1]) the count,
 missing and non-numeric rows, mean, population std, min, max and a 10-bin histogram; the
-seed's baseline block (thresholds from pipelines/baseline.json, or --thresholds); the top
+baseline block (thresholds from pipelines/baseline.json, or --thresholds); the top
 tags; rows per archetype against the targets in pipelines/archetypes.json (or --targets)
 and how many more each needs; rows per source and per split when those fields exist.
 
@@ -93,7 +94,7 @@ pub enum Format {
     Markdown,
 }
 
-/// Summarise affect rows: axes, the seed's baseline, archetype gaps; gate them in CI
+/// Summarise affect rows: axes, the baseline block, archetype gaps; gate them in CI
 #[derive(Parser, Debug)]
 #[command(name = "stats", version, after_long_help = AFTER_HELP)]
 pub struct Cli {

@@ -18,7 +18,8 @@ use serde_json::Value;
 use crate::gates::{GateMeter, PairStats};
 use crate::numeric::{Histogram, Moments, BINS};
 use crate::report::{Comparison, SCHEMA};
-use crate::summary::{AxisSummary, Counts, Summary, AXES};
+use crate::summary::{AxisSummary, Counts, Summary};
+use crate::view::AXES;
 
 /// The figures that need every row and are left out of a merged report.
 pub const NOT_MERGED: [&str; 3] = ["spearman", "equal_to_prediction", "equal_by_chance"];

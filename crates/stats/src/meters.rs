@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use crate::gates::{number_at, GateMeter};
 use crate::report::Comparison;
-use crate::summary::{category_key, Summary, SPLIT_FIELD};
+use crate::summary::Summary;
+use crate::view::{category_key, SPLIT_FIELD};
 use crate::view::RowView;
 
 /// The field `label` names the rater in.

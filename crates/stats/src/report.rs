@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value};
 use crate::gates::{GateResult, PairStats};
 use crate::numeric::BINS;
 use crate::render::{bar, fixed, signed, Section};
-use crate::summary::{Counts, Summary, AXES};
+use crate::summary::{Counts, Summary};
+use crate::view::AXES;
 use refinery_core::expr::gate::PairedMetric;
 
 pub const SCHEMA: &str = "refinery.stats/1";

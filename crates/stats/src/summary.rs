@@ -1,55 +1,12 @@
-//! The per-row accumulation behind a report: axes, the seed's baseline
-//! counts, tags, archetypes against targets, sources and splits.
+//! The per-row accumulation behind a report: axes, the baseline
+//! block's counts, tags, archetypes against targets, sources and splits.
 
 use rustc_hash::FxHashMap;
 
 use refinery_core::config::Baseline;
-use serde_json::Value;
 
 use crate::numeric::{Histogram, Moments};
-use crate::view::{AxisValue, RowView};
-
-/// An axis the report always covers, with its histogram range.
-pub struct Axis {
-    pub name: &'static str,
-    pub lo: f64,
-    pub hi: f64,
-}
-
-pub const AXES: [Axis; 4] = [
-    Axis {
-        name: "valence",
-        lo: -1.0,
-        hi: 1.0,
-    },
-    Axis {
-        name: "intimacy",
-        lo: -1.0,
-        hi: 1.0,
-    },
-    Axis {
-        name: "tension",
-        lo: -1.0,
-        hi: 1.0,
-    },
-    Axis {
-        name: "confidence",
-        lo: 0.0,
-        hi: 1.0,
-    },
-];
-
-/// The fields a summary reads from each row.
-pub const SUMMARY_FIELDS: [&str; 7] = [
-    "valence",
-    "intimacy",
-    "tension",
-    "confidence",
-    "tags",
-    "archetype",
-    "source",
-];
-pub const SPLIT_FIELD: &str = "split";
+use crate::view::{AxisValue, RowView, AXES};
 
 /// One axis: numeric values summarised, the rest counted.
 #[derive(Clone, Debug)]
@@ -119,15 +76,7 @@ impl Counts {
     }
 }
 
-/// A categorical value as a key: a string as itself, anything else as JSON.
-pub fn category_key(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The seed's baseline counts.
+/// The baseline block's counts.
 #[derive(Clone, Debug, Default)]
 pub struct BaselineCounts {
     pub distant_intimacy: u64,

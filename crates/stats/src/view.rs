@@ -11,7 +11,55 @@ use refinery_core::Row;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::summary::{category_key, AXES, SPLIT_FIELD};
+/// An axis the report always covers, with its histogram range.
+pub struct Axis {
+    pub name: &'static str,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+pub const AXES: [Axis; 4] = [
+    Axis {
+        name: "valence",
+        lo: -1.0,
+        hi: 1.0,
+    },
+    Axis {
+        name: "intimacy",
+        lo: -1.0,
+        hi: 1.0,
+    },
+    Axis {
+        name: "tension",
+        lo: -1.0,
+        hi: 1.0,
+    },
+    Axis {
+        name: "confidence",
+        lo: 0.0,
+        hi: 1.0,
+    },
+];
+
+/// The fields a summary reads from each row.
+pub const SUMMARY_FIELDS: [&str; 7] = [
+    "valence",
+    "intimacy",
+    "tension",
+    "confidence",
+    "tags",
+    "archetype",
+    "source",
+];
+pub const SPLIT_FIELD: &str = "split";
+
+/// A categorical value as a key: a string as itself, anything else as JSON.
+pub fn category_key(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
 
 /// One axis value as the summary sees it.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -8,7 +8,7 @@ use serde_json::Value;
 /// The schemas `validate` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Schema {
-    /// The seed's affect row: text, valence, intimacy, tension, confidence, tags, source, context
+    /// The affect row: text, valence, intimacy, tension, confidence, tags, source, context
     Affect,
     /// A contrastive scenario: prompt, polarity, pair, optional trait and system_prompt
     Scenario,
