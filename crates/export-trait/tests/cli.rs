@@ -63,7 +63,7 @@ fn writes_the_passing_pairs_in_trait_interps_layout() {
         "{}",
         r.stderr
     );
-    assert_golden("golden/export/passed.jsonl", &r.stdout);
+    assert_golden("golden/export-trait/passed.jsonl", &r.stdout);
     for file in [
         "positive.txt",
         "negative.txt",
@@ -72,7 +72,7 @@ fn writes_the_passing_pairs_in_trait_interps_layout() {
         "vetting/scenario_scores.json",
         "vetting/response_scores.json",
     ] {
-        assert_golden(&format!("golden/export/{file}"), &read(&out.join(file)));
+        assert_golden(&format!("golden/export-trait/{file}"), &read(&out.join(file)));
     }
     // Same input, same bytes.
     let again = dir.path().join("again");
@@ -111,7 +111,7 @@ fn the_files_read_back_as_the_same_rows() {
         .collect();
     // The exported rows, in the files' order: positives then negatives,
     // rollout-major; pairs renumbered 0, 1.
-    let exported: Vec<Value> = read(&fixture("golden/export/passed.jsonl"))
+    let exported: Vec<Value> = read(&fixture("golden/export-trait/passed.jsonl"))
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

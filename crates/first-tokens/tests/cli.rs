@@ -36,9 +36,9 @@ fn splits_first_tokens_and_reports() {
     let report = dir.path().join("report.md");
     let r = lm_judge_run(&["--review", "--report", report.to_str().unwrap()]);
     assert_eq!(r.status, 1, "{}", r.stderr);
-    assert_golden("golden/first_tokens/out.jsonl", &r.stdout);
+    assert_golden("golden/first-tokens/out.jsonl", &r.stdout);
     assert_golden(
-        "golden/first_tokens/report.md",
+        "golden/first-tokens/report.md",
         &std::fs::read_to_string(report).unwrap(),
     );
     assert!(r.stderr.contains("  0 positive "), "{}", r.stderr);
@@ -173,7 +173,7 @@ fn each_run_adds_a_round_to_the_history() {
         assert_eq!(r.status, 1, "{}", r.stderr);
     }
     let text = std::fs::read_to_string(&history).unwrap();
-    assert_golden("golden/first_tokens/history.jsonl", &text);
+    assert_golden("golden/first-tokens/history.jsonl", &text);
     let rounds: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -206,7 +206,7 @@ fn committed_positives_get_a_checked_cut() {
     ]);
     assert_eq!(r.status, 1, "{}", r.stderr);
     let text = std::fs::read_to_string(&suggestions).unwrap();
-    assert_golden("golden/first_tokens/suggestions.jsonl", &text);
+    assert_golden("golden/first-tokens/suggestions.jsonl", &text);
     let rows: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -278,7 +278,7 @@ fn an_ignored_lock_in_gets_checked_rewrites() {
     let r = run(BIN, &args, None);
     assert_eq!(r.status, 0, "{}", r.stderr);
     let text = std::fs::read_to_string(&suggestions).unwrap();
-    assert_golden("golden/first_tokens/rewrites.jsonl", &text);
+    assert_golden("golden/first-tokens/rewrites.jsonl", &text);
     let rows: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

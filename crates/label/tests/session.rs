@@ -95,9 +95,9 @@ fn answers_become_rows_in_the_seed_schema() {
     assert_eq!(row["session_id"], "s01", "candidate fields are kept");
     assert_eq!(s.position, 1);
     assert_eq!(s.count_of("hostile_intimacy"), 1);
-    s.count_also(&[fixture("golden/map/goemotions.jsonl")])
+    s.count_also(&[fixture("golden/map-archetype/goemotions.jsonl")])
         .unwrap();
-    let in_dataset = std::fs::read_to_string(fixture("golden/map/goemotions.jsonl"))
+    let in_dataset = std::fs::read_to_string(fixture("golden/map-archetype/goemotions.jsonl"))
         .unwrap()
         .matches("\"archetype\":\"hostile_intimacy\"")
         .count() as u64;

@@ -7,24 +7,24 @@ const BIN: &str = env!("CARGO_BIN_EXE_map-archetype");
 #[test]
 fn maps_labels_axes_and_keywords() {
     let input = std::fs::read(refinery_testkit::fixture(
-        "golden/extract/goemotions_tsv.jsonl",
+        "golden/extract-candidates/goemotions_tsv.jsonl",
     ))
     .unwrap();
     let r = run(BIN, &[], Some(&input));
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert_golden("golden/map/goemotions.jsonl", &r.stdout);
+    assert_golden("golden/map-archetype/goemotions.jsonl", &r.stdout);
     let r = run(BIN, &["affect/small.jsonl"], None);
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert_golden("golden/map/small.jsonl", &r.stdout);
+    assert_golden("golden/map-archetype/small.jsonl", &r.stdout);
 }
 
 #[test]
 fn predictions_drive_the_axis_rules_when_asked() {
     let input =
-        std::fs::read(refinery_testkit::fixture("golden/extract/log_joined.jsonl")).unwrap();
+        std::fs::read(refinery_testkit::fixture("golden/extract-candidates/log_joined.jsonl")).unwrap();
     let r = run(BIN, &["--use-predictions", "--only-matched"], Some(&input));
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert_golden("golden/map/log_joined.jsonl", &r.stdout);
+    assert_golden("golden/map-archetype/log_joined.jsonl", &r.stdout);
 }
 
 #[test]
@@ -32,7 +32,7 @@ fn quotas_overflow_and_accounting() {
     let dir = tempfile::tempdir().unwrap();
     let overflow = dir.path().join("overflow.jsonl");
     let input = std::fs::read(refinery_testkit::fixture(
-        "golden/extract/goemotions_tsv.jsonl",
+        "golden/extract-candidates/goemotions_tsv.jsonl",
     ))
     .unwrap();
     let r = run(
@@ -80,6 +80,6 @@ fn every_mapping_error_names_file_archetype_and_problem() {
             "{}",
             r.stderr
         );
-        assert_golden(&format!("golden/map/errors/{case}.txt"), &r.stderr);
+        assert_golden(&format!("golden/map-archetype/errors/{case}.txt"), &r.stderr);
     }
 }

@@ -23,9 +23,9 @@ fn exact_split_with_report() {
         None,
     );
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert_golden("golden/split/sample.jsonl", &r.stdout);
+    assert_golden("golden/stratify-split/sample.jsonl", &r.stdout);
     assert_golden(
-        "golden/split/sample.report.json",
+        "golden/stratify-split/sample.report.json",
         &std::fs::read_to_string(&report).unwrap(),
     );
     let text = run(
@@ -33,7 +33,7 @@ fn exact_split_with_report() {
         &["--seed", "3", "--group-by", "session_id", SAMPLE],
         None,
     );
-    assert_golden("golden/split/sample.report.txt", &text.stderr);
+    assert_golden("golden/stratify-split/sample.report.txt", &text.stderr);
 }
 
 #[test]

@@ -52,9 +52,9 @@ fn scores_responses_with_verdicts_and_a_summary() {
         None,
     );
     assert_eq!(r.status, 1, "one row has no polarity: {}", r.stderr);
-    assert_golden("golden/vet/responses.jsonl", &r.stdout);
+    assert_golden("golden/vet-score/responses.jsonl", &r.stdout);
     assert_golden(
-        "golden/vet/response_scores.json",
+        "golden/vet-score/response_scores.json",
         &std::fs::read_to_string(&summary).unwrap(),
     );
     assert!(
@@ -185,7 +185,7 @@ fn scenario_stage_reads_trait_interp_files() {
         None,
     );
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert_golden("golden/vet/scenarios.jsonl", &r.stdout);
+    assert_golden("golden/vet-score/scenarios.jsonl", &r.stdout);
     assert!(
         r.stderr.contains("positive: ") && r.stderr.contains("negative: "),
         "{}",
@@ -293,8 +293,8 @@ fn a_judge_that_cannot_separate_gets_the_warning() {
 #[test]
 fn the_likelihood_judge_scores_scenarios_and_responses() {
     for (stage, golden) in [
-        ("scenario", "golden/vet/likelihood_scenarios.jsonl"),
-        ("response", "golden/vet/likelihood_responses.jsonl"),
+        ("scenario", "golden/vet-score/likelihood_scenarios.jsonl"),
+        ("response", "golden/vet-score/likelihood_responses.jsonl"),
     ] {
         let r = run(
             BIN,
