@@ -23,7 +23,7 @@ $(HARVEST_DIR)/candidates_manual.jsonl: $(CHAT_LOG) $(AFFECT_HEAD) $(MAPPING) | 
 	@mkdir -p $(@D)
 	extract-candidates --format log --line-pattern '$(LOG_PATTERN)' --continuation \
 	    --join $(AFFECT_HEAD) --role user $(CHAT_LOG) \
-	  | map-archetype --mapping $(MAPPING) --use-predictions > $@.tmp
+	  | map-archetype --targets $(MAPPING) --use-predictions > $@.tmp
 	mv $@.tmp $@
 
 # The pull list (anger, annoyance, disgust; fear and nervousness for the
@@ -31,6 +31,6 @@ $(HARVEST_DIR)/candidates_manual.jsonl: $(CHAT_LOG) $(AFFECT_HEAD) $(MAPPING) | 
 $(HARVEST_DIR)/candidates_goemotions.jsonl: $(GOEMOTIONS) $(MAPPING) | tools
 	@mkdir -p $(@D)
 	extract-candidates $(GOEMOTIONS) \
-	  | map-archetype --mapping $(MAPPING) --only-matched --per-archetype $(GOE_PER_ARCHETYPE) \
+	  | map-archetype --targets $(MAPPING) --only-matched --per-archetype $(GOE_PER_ARCHETYPE) \
 	      --seed $(SEED) --overflow $(@D)/goemotions_overflow.jsonl > $@.tmp
 	mv $@.tmp $@

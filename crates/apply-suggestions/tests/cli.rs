@@ -38,8 +38,14 @@ fn accepted_suggestions_replace_their_scenarios_and_pairs_stay_aligned() {
     );
     assert_golden("golden/apply-suggestions/applied.jsonl", &r.stdout);
     let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
-    assert_golden("golden/apply-suggestions/positive.txt", &read("positive.txt"));
-    assert_golden("golden/apply-suggestions/negative.txt", &read("negative.txt"));
+    assert_golden(
+        "golden/apply-suggestions/positive.txt",
+        &read("positive.txt"),
+    );
+    assert_golden(
+        "golden/apply-suggestions/negative.txt",
+        &read("negative.txt"),
+    );
     assert_eq!(read("positive.txt").lines().count(), 3);
     assert_eq!(
         read("negative.txt"),

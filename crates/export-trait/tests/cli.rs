@@ -72,7 +72,10 @@ fn writes_the_passing_pairs_in_trait_interps_layout() {
         "vetting/scenario_scores.json",
         "vetting/response_scores.json",
     ] {
-        assert_golden(&format!("golden/export-trait/{file}"), &read(&out.join(file)));
+        assert_golden(
+            &format!("golden/export-trait/{file}"),
+            &read(&out.join(file)),
+        );
     }
     // Same input, same bytes.
     let again = dir.path().join("again");

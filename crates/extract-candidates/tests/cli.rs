@@ -9,7 +9,10 @@ const LOG_PATTERN: &str =
 fn golden_run(args: &[&str], golden: &str) -> String {
     let r = run(BIN, args, None);
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert_golden(&format!("golden/extract-candidates/{golden}.jsonl"), &r.stdout);
+    assert_golden(
+        &format!("golden/extract-candidates/{golden}.jsonl"),
+        &r.stdout,
+    );
     r.stderr
 }
 
@@ -34,7 +37,10 @@ fn openai_tool_calls_and_content_parts() {
         None,
     );
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert_golden("golden/extract-candidates/openai_tool_calls.jsonl", &r.stdout);
+    assert_golden(
+        "golden/extract-candidates/openai_tool_calls.jsonl",
+        &r.stdout,
+    );
     let texts: Vec<String> = r
         .stdout
         .lines()

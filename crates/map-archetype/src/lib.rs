@@ -5,7 +5,7 @@
 //! map-archetype [OPTIONS] [FILE...]
 //! map-archetype candidates.jsonl > mapped.jsonl
 //! map-archetype --only-matched --per-archetype 100 --seed 3 --overflow rest.jsonl goe.jsonl
-//! map-archetype --targets --mapping my_archetypes.json goe.jsonl
+//! map-archetype --cap-at-target --targets my_archetypes.json goe.jsonl
 //! ```
 //!
 //! Adds `archetype` (null when no rule fired), the archetype to `tags`
@@ -30,14 +30,15 @@ pub use mapping::{Archetype, Clause, Mapping, Prior};
 pub use sample::Quota;
 
 const AFTER_HELP: &str = "\
-The mapping file (default pipelines/archetypes.json, built in) lists archetypes with
+The archetypes file (--targets FILE, the file every tool takes under that name;
+default pipelines/archetypes.json, built in) lists archetypes with
 a target count, an axes rule (a predicate such as 'valence <= -0.2 and intimacy >= 0.3'),
 GoEmotions rules (all_of: every label present; any_of: groups that each need one
 label; none_of: labels that must be absent), keyword regexes over `text`, and prior
 axes; `priority` orders them for rows that several rules match. Unknown fields and
 labels, empty rules and contradictory rules are errors naming the archetype.
 
-Sampling: --per-archetype N, or --targets for each archetype's target, keeps at most
+Sampling: --per-archetype N, or --cap-at-target for each archetype's target, keeps at most
 that many rows of each archetype: the rows with the lowest XXH3-64 hash of their
 input line under --seed, so the sample is uniform and does not depend on input order.
 Rows beyond a quota go to --overflow FILE (or are counted as filtered); kept rows are
@@ -50,21 +51,21 @@ pub struct Cli {
     #[command(flatten)]
     pub common: CommonArgs,
 
-    /// Mapping file [default: pipelines/archetypes.json, built in]
-    #[arg(long, value_name = "FILE")]
-    pub mapping: Option<PathBuf>,
+    /// Archetypes file: rules and targets [default: pipelines/archetypes.json, built in]
+    #[arg(long, value_name = "FILE", visible_alias = "mapping")]
+    pub targets: Option<PathBuf>,
 
     /// Leave out rows that no rule matched (counted as filtered)
     #[arg(long)]
     pub only_matched: bool,
 
     /// Keep at most N rows per archetype
-    #[arg(long, value_name = "N", conflicts_with = "targets")]
+    #[arg(long, value_name = "N", conflicts_with = "cap_at_target")]
     pub per_archetype: Option<u64>,
 
-    /// Keep at most each archetype's target count from the mapping file
+    /// Keep at most each archetype's target count from the archetypes file
     #[arg(long)]
-    pub targets: bool,
+    pub cap_at_target: bool,
 
     /// Seed for sampling
     #[arg(long, default_value_t = 0)]
@@ -109,13 +110,13 @@ pub fn run(tool: &mut Tool) -> Result<()> {
 
 pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     tool.quiet = cli.common.quiet;
-    let mapping = Mapping::load(cli.mapping.as_deref())?;
-    if cli.overflow.is_some() && cli.per_archetype.is_none() && !cli.targets {
+    let mapping = Mapping::load(cli.targets.as_deref())?;
+    if cli.overflow.is_some() && cli.per_archetype.is_none() && !cli.cap_at_target {
         return Err(Error::usage(
-            "--overflow needs --per-archetype or --targets",
+            "--overflow needs --per-archetype or --cap-at-target",
         ));
     }
-    let mut quotas: Option<Vec<Quota>> = if cli.targets {
+    let mut quotas: Option<Vec<Quota>> = if cli.cap_at_target {
         Some(
             mapping
                 .archetypes

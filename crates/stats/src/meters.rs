@@ -15,8 +15,8 @@ use serde_json::Value;
 use crate::gates::{number_at, GateMeter};
 use crate::report::Comparison;
 use crate::summary::Summary;
-use crate::view::{category_key, SPLIT_FIELD};
 use crate::view::RowView;
+use crate::view::{category_key, SPLIT_FIELD};
 
 /// The field `label` names the rater in.
 pub const RATER_FIELD: &str = "labelled_by";
