@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::reader::LineReader;
-use crate::{Error, Location, Result};
+use crate::{Error, Location, Result, Tool};
 
 /// One scenario as a row: where it came from and its JSON text.
 #[derive(Debug)]
@@ -41,13 +41,15 @@ fn text_line_of(bytes: &[u8], offset: usize) -> u64 {
     bytes[..offset].iter().filter(|&&b| b == b'\n').count() as u64 + 1
 }
 
-/// The trait's name: `--trait`, else the directory holding positive.txt
-/// (trait-interp keeps each trait in a directory named for it).
-pub fn trait_name(given: Option<&str>, positive: &Path) -> Result<String> {
+/// The trait's name: `--trait`, else the name of the directory holding
+/// `file` (trait-interp keeps each trait in a directory named for it; `flag`
+/// is the option that named the file). A name taken from a directory is
+/// said on stderr, since that directory may be any scratch folder.
+pub fn trait_name(given: Option<&str>, file: &Path, flag: &str, tool: &Tool) -> Result<String> {
     if let Some(name) = given {
         return Ok(name.to_string());
     }
-    positive
+    let name = file
         .canonicalize()
         .ok()
         .and_then(|p| {
@@ -56,10 +58,15 @@ pub fn trait_name(given: Option<&str>, positive: &Path) -> Result<String> {
                 .map(|n| n.to_string_lossy().into_owned())
         })
         .ok_or_else(|| {
-            Error::usage(
-                "cannot tell the trait's name from the path of --positive; give --trait NAME",
-            )
-        })
+            Error::usage(format!(
+                "cannot tell the trait's name from the path of {flag}; give --trait NAME"
+            ))
+        })?;
+    tool.note(&format!(
+        "trait \"{name}\", the name of the directory holding {flag} {} (--trait NAME to name it)",
+        file.display()
+    ));
+    Ok(name)
 }
 
 /// A line of a scenario file and its line number.
@@ -196,7 +203,14 @@ mod tests {
         std::fs::create_dir(&trait_dir).unwrap();
         let pos = trait_dir.join("positive.txt");
         std::fs::write(&pos, "a\n").unwrap();
-        assert_eq!(trait_name(None, &pos).unwrap(), "sycophancy");
-        assert_eq!(trait_name(Some("x"), &pos).unwrap(), "x");
+        let tool = crate::Tool::new("test");
+        assert_eq!(
+            trait_name(None, &pos, "--positive", &tool).unwrap(),
+            "sycophancy"
+        );
+        assert_eq!(
+            trait_name(Some("x"), &pos, "--positive", &tool).unwrap(),
+            "x"
+        );
     }
 }

@@ -200,7 +200,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
             cli.positive.display()
         )));
     }
-    let name = trait_name(cli.trait_name.as_deref(), &cli.positive)?;
+    let name = trait_name(cli.trait_name.as_deref(), &cli.positive, "--positive", tool)?;
     let mut known = Known::new(pos.iter().chain(&neg).map(String::as_str));
     for path in &cli.avoid {
         for (_, line) in scenario_lines(path)? {

@@ -181,7 +181,12 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     tool.quiet = cli.common.quiet;
     let definition =
         std::fs::read_to_string(&cli.definition).map_err(|e| Error::io(&cli.definition, e))?;
-    let name = trait_name(cli.trait_name.as_deref(), &cli.definition)?;
+    let name = trait_name(
+        cli.trait_name.as_deref(),
+        &cli.definition,
+        "--definition",
+        tool,
+    )?;
     let (mut reader, progress) = cli.common.reader(tool)?;
     let mut rejects = cli.common.rejects()?;
     let mut tally = Tally::default();

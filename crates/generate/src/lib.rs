@@ -204,7 +204,7 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
 pub(crate) fn open_scenarios(cli: &Cli, tool: &Tool) -> Result<Scenarios> {
     match (&cli.positive, &cli.negative) {
         (Some(pos), Some(neg)) => {
-            let name = trait_name(cli.trait_name.as_deref(), pos)?;
+            let name = trait_name(cli.trait_name.as_deref(), pos, "--positive", tool)?;
             Ok(Scenarios::Pairs(pair_rows(pos, neg, &name)?.into_iter()))
         }
         _ => Ok(Scenarios::Jsonl(LineReader::new(

@@ -16,14 +16,14 @@ mod judges;
 mod rows;
 mod verdict;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use refinery_api::{input_hash, ApiArgs, Followups, Output};
 use refinery_core::experiment::{python_json, response_rows};
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
-use refinery_core::trait_files::{pair_rows, ScenarioSource};
+use refinery_core::trait_files::{pair_rows, trait_name, ScenarioSource};
 use refinery_core::writer::write_file_atomically;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::{
@@ -298,7 +298,12 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
     }
     cli.api.check_backend()?;
     let definition = Definition::load(&cli.definition)?;
-    let trait_name = trait_name(cli.trait_name.as_deref(), &cli.definition)?;
+    let trait_name = trait_name(
+        cli.trait_name.as_deref(),
+        &cli.definition,
+        "--definition",
+        tool,
+    )?;
     let thresholds = Thresholds {
         positive: cli.pos_threshold,
         negative: cli.neg_threshold,
@@ -411,25 +416,6 @@ pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn trait_name(given: Option<&str>, definition: &Path) -> Result<String> {
-    if let Some(name) = given {
-        return Ok(name.to_string());
-    }
-    definition
-        .canonicalize()
-        .ok()
-        .and_then(|p| {
-            p.parent()
-                .and_then(|d| d.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .ok_or_else(|| {
-            Error::usage(
-                "cannot tell the trait's name from the definition's path; give --trait NAME",
-            )
-        })
 }
 
 /// Checks a row has what the stage needs; the error is the reason it is rejected.
