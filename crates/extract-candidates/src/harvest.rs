@@ -293,6 +293,11 @@ mod tests {
             "no text field (looked for text, content, message)"
         );
         assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":"hi"}]}"#),
+            "no text field (looked for text, content, message); the line has a `messages` list: \
+             an OpenAI conversation? add --format openai"
+        );
+        assert_eq!(
             err(r#"{"text":5}"#),
             "text: expected a string, found a number"
         );

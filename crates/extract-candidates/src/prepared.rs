@@ -417,10 +417,19 @@ impl Prep<'_> {
             }
             Some((k, raw)) => return Err(format!("{k}: expected a string, found {}", kind(raw))),
             None => {
+                // An OpenAI conversation piped in cannot be told by its name.
+                let hint = if fields
+                    .iter()
+                    .any(|(k, v)| k == "messages" && v.starts_with('['))
+                {
+                    "; the line has a `messages` list: an OpenAI conversation? add --format openai"
+                } else {
+                    ""
+                };
                 return Err(format!(
-                    "no text field (looked for {})",
+                    "no text field (looked for {}){hint}",
                     names.text.join(", ")
-                ))
+                ));
             }
         };
         let session = match session {
