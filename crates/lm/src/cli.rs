@@ -16,7 +16,9 @@ use crate::prompt::PromptMode;
 pub struct ModelArgs {
     /// Model directory holding model.onnx, tokenizer.json and lm.json
     /// [default: SmolLM2-135M-Instruct from the project cache, see `make
-    /// models`; the judges: Qwen2.5-Coder-1.5B-Instruct when fetched]
+    /// models`; the judges: Qwen2.5-Coder-1.5B-Instruct when fetched. The
+    /// cache is $REFINERY_CACHE, else ~/.cache/refinery if it exists, else
+    /// .cache/refinery in the source tree the tools were built from]
     #[arg(long, value_name = "DIR", help_heading = "Model options")]
     pub model: Option<PathBuf>,
 

@@ -3,8 +3,9 @@
 //! `ort` is built with `load-dynamic`, so nothing is linked at build time and
 //! the library is opened here, once per process, from the first of:
 //! 1. `ORT_DYLIB_PATH` (a file; it is an error if it is set and missing),
-//! 2. the project cache (`REFINERY_CACHE`, default `.cache/refinery` in the
-//!    repository the tools were built from), where `make models` puts it,
+//! 2. the project cache ([`cache_dir`]: `REFINERY_CACHE`, else
+//!    `~/.cache/refinery` when it exists, else `.cache/refinery` in the
+//!    repository the tools were built from, where `make models` puts it),
 //! 3. the system: `LD_LIBRARY_PATH`, then the usual library directories.
 //!
 //! Any `ort` call made before the library is opened would make `ort` look
@@ -25,11 +26,22 @@ const SYSTEM_DIRS: [&str; 5] = [
     "/lib/x86_64-linux-gnu",
 ];
 
-/// The project cache: `REFINERY_CACHE`, or `.cache/refinery` in the
-/// repository this crate was built from.
+/// The project cache, the first of: `REFINERY_CACHE`; the user's cache
+/// directory (`$XDG_CACHE_HOME/refinery` or `~/.cache/refinery`) when it
+/// exists, so installed tools keep finding their models after the checkout
+/// moves; `.cache/refinery` in the repository the tools were built from
+/// (where `make models` puts them).
 pub fn cache_dir() -> PathBuf {
-    match std::env::var_os("REFINERY_CACHE") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+    if let Some(dir) = std::env::var_os("REFINERY_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let user = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .map(|d| d.join("refinery"));
+    match user {
+        Some(dir) if dir.is_dir() => dir,
         _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/refinery"),
     }
 }
