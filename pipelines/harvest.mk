@@ -15,8 +15,18 @@ SEED ?= 3
 .PHONY: harvest tools
 harvest: $(HARVEST_DIR)/candidates_manual.jsonl $(HARVEST_DIR)/candidates_goemotions.jsonl ## candidates from the chat log and GoEmotions
 
+# The tools the pipelines run: built from this checkout when cargo is there
+# (TOOLS=auto), or the ones already on PATH, e.g. installed with
+# `cargo install` (TOOLS=path, or auto without cargo).
+TOOLS ?= auto
 tools:
-	@$(CARGO) build --release --workspace --locked --quiet
+	@if [ "$(TOOLS)" != path ] && command -v $(CARGO) > /dev/null; then \
+	  $(CARGO) build --release --workspace --locked --quiet; \
+	elif command -v extract-candidates > /dev/null; then \
+	  echo "using the refinery tools on PATH ($$(dirname "$$(command -v extract-candidates)"))"; \
+	else \
+	  echo "no refinery tools: install Rust (cargo) to build them, or put installed ones on PATH" >&2; exit 1; \
+	fi
 
 # The user's turns, with the head's predictions and the archetype they point at.
 $(HARVEST_DIR)/candidates_manual.jsonl: $(CHAT_LOG) $(AFFECT_HEAD) $(MAPPING) | tools
