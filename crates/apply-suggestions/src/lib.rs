@@ -19,7 +19,7 @@ use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
 use refinery_core::trait_files::paired_lines;
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
-use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
+use refinery_core::{Command, CommonArgs, Error, Result, Tally, Tool};
 use serde_json::Value;
 
 const AFTER_HELP: &str = "\
@@ -52,8 +52,14 @@ pub struct Cli {
     pub out: PathBuf,
 }
 
-pub fn run(tool: &mut Tool) -> Result<()> {
-    run_with(Cli::parse(), tool)
+impl Command for Cli {
+    fn quiet(&self) -> bool {
+        self.common.quiet
+    }
+
+    fn run(self, tool: &mut Tool) -> Result<()> {
+        run(self, tool)
+    }
 }
 
 /// The scenarios of one file, by pair.
@@ -107,8 +113,8 @@ pub fn apply(sides: &mut [Side; 2], row: &Value) -> std::result::Result<bool, St
     Ok(true)
 }
 
-pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
-    tool.quiet = cli.common.quiet;
+/// Runs the tool on a parsed command line.
+pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     let (pos, neg) = paired_lines(&cli.positive, &cli.negative)?;
     let side = |lines: Vec<(u64, String)>| Side {
         scenarios: lines.into_iter().map(|(_, s)| s).collect(),

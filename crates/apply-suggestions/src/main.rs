@@ -1,1 +1,1 @@
-refinery_core::tool_main!("apply-suggestions", refinery_apply_suggestions::run);
+refinery_core::tool_main!(refinery_apply_suggestions::Cli);

@@ -1,8 +1,10 @@
 //! The plumbing every binary shares: common options, messages on stderr
 //! prefixed with the tool's name, and one way to start, run and exit.
 //!
-//! Each tool's `main.rs` is one line, `refinery_core::tool_main!("name", run)`,
-//! so every tool exits, flushes and handles a closed pipe the same way.
+//! Each tool's `Cli` implements [`Command`] and its `main.rs` is one line,
+//! `refinery_core::tool_main!(refinery_stats::Cli)`, so every tool parses,
+//! exits, flushes and handles a closed pipe the same way, under the name
+//! clap knows it by.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -95,12 +97,36 @@ impl Tool {
     }
 }
 
-/// Runs a tool's body and turns its result into an exit status: errors are
-/// printed as `tool: message`, a closed stdout ends quietly with 0.
-pub fn run_tool(name: &'static str, body: fn(&mut Tool) -> Result<()>) -> ExitCode {
+/// A tool's command line: the one entry point every tool exposes (as each
+/// uutils utility exposes `uumain`). clap parses it; it says whether
+/// `--quiet` was given, and runs the tool.
+pub trait Command: clap::Parser {
+    /// `--quiet`: no messages and no progress bar on stderr.
+    fn quiet(&self) -> bool;
+
+    /// Runs the tool on its parsed command line.
+    fn run(self, tool: &mut Tool) -> Result<()>;
+}
+
+/// Parses `C` from `args` (clap prints `--help` and usage errors itself and
+/// exits 2), runs it under the name its `#[command(name)]` gives, and turns
+/// the result into an exit status: errors are printed as `tool: message`,
+/// a closed stdout ends quietly with 0.
+pub fn run_command<C, I, T>(args: I) -> ExitCode
+where
+    C: Command,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     tune_allocator();
-    let mut tool = Tool::new(name);
-    match body(&mut tool) {
+    let cli = C::parse_from(args);
+    // One name per process, for every message it prints.
+    let name: &'static str = Box::leak(C::command().get_name().to_owned().into_boxed_str());
+    let mut tool = Tool {
+        name,
+        quiet: cli.quiet(),
+    };
+    match cli.run(&mut tool) {
         Ok(()) | Err(Error::BrokenPipe) => ExitCode::SUCCESS,
         Err(e) => {
             tool.say(&e.to_string());
@@ -129,15 +155,16 @@ fn tune_allocator() {
     }
 }
 
-/// Generates a tool's `main`: `refinery_core::tool_main!("stats", refinery_stats::run);`
+/// Generates a tool's `main` from its command line type:
+/// `refinery_core::tool_main!(refinery_stats::Cli);`
 #[macro_export]
 macro_rules! tool_main {
-    ($name:literal, $run:path) => {
+    ($cli:path) => {
         #[global_allocator]
         static ALLOCATOR: $crate::cli::Allocator = $crate::cli::Allocator;
 
         fn main() -> ::std::process::ExitCode {
-            $crate::cli::run_tool($name, $run)
+            $crate::cli::run_command::<$cli, _, _>(::std::env::args_os())
         }
     };
 }

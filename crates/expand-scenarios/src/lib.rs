@@ -20,7 +20,7 @@ use refinery_api::ApiArgs;
 use refinery_core::text::text_key;
 use refinery_core::trait_files::{paired_lines, scenario_lines, trait_name};
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
-use refinery_core::{Error, Result, Tool};
+use refinery_core::{Command, Error, Result, Tool};
 use refinery_lm::Sampling;
 use serde_json::json;
 
@@ -120,8 +120,14 @@ pub struct Cli {
     pub quiet: bool,
 }
 
-pub fn run(tool: &mut Tool) -> Result<()> {
-    run_with(Cli::parse(), tool)
+impl Command for Cli {
+    fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    fn run(self, tool: &mut Tool) -> Result<()> {
+        run(self, tool)
+    }
 }
 
 /// The line every prompt opens with.
@@ -185,8 +191,8 @@ struct Attempt {
     prompt: String,
 }
 
-pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
-    tool.quiet = cli.quiet;
+/// Runs the tool on a parsed command line.
+pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     if cli.pairs == 0 {
         return Err(Error::usage("-n must be at least 1"));
     }

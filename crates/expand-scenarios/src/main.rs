@@ -1,1 +1,1 @@
-refinery_core::tool_main!("expand-scenarios", refinery_expand_scenarios::run);
+refinery_core::tool_main!(refinery_expand_scenarios::Cli);

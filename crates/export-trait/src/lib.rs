@@ -22,7 +22,7 @@ use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
 use refinery_core::trait_files::trait_name;
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
-use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
+use refinery_core::{Command, CommonArgs, Error, Result, Row, Tally, Tool};
 use serde_json::Value;
 
 const AFTER_HELP: &str = "\
@@ -76,8 +76,14 @@ pub struct Cli {
     pub neg_threshold: f64,
 }
 
-pub fn run(tool: &mut Tool) -> Result<()> {
-    run_with(Cli::parse(), tool)
+impl Command for Cli {
+    fn quiet(&self) -> bool {
+        self.common.quiet
+    }
+
+    fn run(self, tool: &mut Tool) -> Result<()> {
+        run(self, tool)
+    }
 }
 
 /// One valid input row.
@@ -177,8 +183,8 @@ pub fn passing_pairs(rows: &[PairRow]) -> Vec<u64> {
         .collect()
 }
 
-pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
-    tool.quiet = cli.common.quiet;
+/// Runs the tool on a parsed command line.
+pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     let definition =
         std::fs::read_to_string(&cli.definition).map_err(|e| Error::io(&cli.definition, e))?;
     let name = trait_name(

@@ -1,1 +1,1 @@
-refinery_core::tool_main!("export-trait", refinery_export_trait::run);
+refinery_core::tool_main!(refinery_export_trait::Cli);

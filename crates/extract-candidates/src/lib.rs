@@ -37,7 +37,7 @@ use refinery_core::reader::{too_long_reason, Input, LineReader};
 use refinery_core::rejects::BadLine;
 use refinery_core::text::NORMALIZATION_HELP;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{CommonArgs, Error, Rejects, Result, Tally, Tool};
+use refinery_core::{Command, CommonArgs, Error, Rejects, Result, Tally, Tool};
 use regex::Regex;
 
 pub use harvest::{Harvester, LeftOut, Selection};
@@ -177,8 +177,14 @@ pub struct Cli {
     pub source: Option<String>,
 }
 
-pub fn run(tool: &mut Tool) -> Result<()> {
-    run_with(Cli::parse(), tool)
+impl Command for Cli {
+    fn quiet(&self) -> bool {
+        self.common.quiet
+    }
+
+    fn run(self, tool: &mut Tool) -> Result<()> {
+        run(self, tool)
+    }
 }
 
 fn sniff(input: &Input, cli: &Cli) -> Result<Format> {
@@ -317,8 +323,8 @@ fn prepare_chunk(
     }
 }
 
-pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
-    tool.quiet = cli.common.quiet;
+/// Runs the tool on a parsed command line.
+pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     let names = FieldNames {
         text: cli.text_field.clone(),
         session: cli.session_field.clone(),

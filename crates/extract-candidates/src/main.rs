@@ -1,1 +1,1 @@
-refinery_core::tool_main!("extract-candidates", refinery_extract_candidates::run);
+refinery_core::tool_main!(refinery_extract_candidates::Cli);

@@ -1,1 +1,1 @@
-refinery_core::tool_main!("first-tokens", refinery_first_tokens::run);
+refinery_core::tool_main!(refinery_first_tokens::Cli);

@@ -1,1 +1,1 @@
-refinery_core::tool_main!("generate", refinery_generate::run);
+refinery_core::tool_main!(refinery_generate::Cli);

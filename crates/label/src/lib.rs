@@ -25,7 +25,7 @@ use clap::Parser;
 
 use refinery_core::config::load_targets;
 use refinery_core::writer::{AtomicFile, JsonlFile, JsonlWriter};
-use refinery_core::{Error, Result, Row, Tool};
+use refinery_core::{Command, Error, Result, Row, Tool};
 use serde_json::Value;
 
 use session::{utc_now, Rater, Session};
@@ -134,12 +134,18 @@ fn has_text(row: &Row) -> bool {
         .is_some_and(|t| !t.trim().is_empty())
 }
 
-pub fn run(tool: &mut Tool) -> Result<()> {
-    run_with(Cli::parse(), tool)
+impl Command for Cli {
+    fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    fn run(self, tool: &mut Tool) -> Result<()> {
+        run(self, tool)
+    }
 }
 
-pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
-    tool.quiet = cli.quiet;
+/// Runs the tool on a parsed command line.
+pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     let targets = load_targets(cli.targets.as_deref())?;
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     if let Some(sheet) = &cli.import_csv {

@@ -1,1 +1,1 @@
-refinery_core::tool_main!("label", refinery_label::run);
+refinery_core::tool_main!(refinery_label::Cli);

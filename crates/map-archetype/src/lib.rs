@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use refinery_core::record::with_fields;
 use refinery_core::writer::{JsonlFile, JsonlWriter};
-use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
+use refinery_core::{Command, CommonArgs, Error, Result, Tally, Tool};
 
 pub use assign::{assign, fields, Assignment};
 pub use mapping::{Archetype, Clause, Mapping, Prior};
@@ -104,12 +104,18 @@ fn with_predictions(row: &refinery_core::Row) -> std::borrow::Cow<'_, refinery_c
     view
 }
 
-pub fn run(tool: &mut Tool) -> Result<()> {
-    run_with(Cli::parse(), tool)
+impl Command for Cli {
+    fn quiet(&self) -> bool {
+        self.common.quiet
+    }
+
+    fn run(self, tool: &mut Tool) -> Result<()> {
+        run(self, tool)
+    }
 }
 
-pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
-    tool.quiet = cli.common.quiet;
+/// Runs the tool on a parsed command line.
+pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     let mapping = Mapping::load(cli.targets.as_deref())?;
     if cli.overflow.is_some() && cli.per_archetype.is_none() && !cli.cap_at_target {
         return Err(Error::usage(

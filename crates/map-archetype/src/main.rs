@@ -1,1 +1,1 @@
-refinery_core::tool_main!("map-archetype", refinery_map_archetype::run);
+refinery_core::tool_main!(refinery_map_archetype::Cli);

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use refinery_core::text::text_key;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{CommonArgs, Result, Row, Tally, Tool};
+use refinery_core::{Command, CommonArgs, Result, Row, Tally, Tool};
 
 use crate::utterance::{utterance, Utterance};
 
@@ -35,8 +35,14 @@ pub struct Cli {
     pub min_chars: usize,
 }
 
-pub fn run(tool: &mut Tool) -> Result<()> {
-    run_with(Cli::parse(), tool)
+impl Command for Cli {
+    fn quiet(&self) -> bool {
+        self.common.quiet
+    }
+
+    fn run(self, tool: &mut Tool) -> Result<()> {
+        run(self, tool)
+    }
 }
 
 /// Why replies were left out, for the summary.
@@ -68,8 +74,8 @@ impl Dropped {
     }
 }
 
-pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
-    tool.quiet = cli.common.quiet;
+/// Runs the tool on a parsed command line.
+pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     let (mut reader, progress) = cli.common.reader(tool)?;
     let mut rejects = cli.common.rejects()?;
     let mut out = JsonlWriter::stdout();

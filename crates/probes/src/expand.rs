@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use refinery_core::config::load_targets;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{Error, Result, Tool};
+use refinery_core::{Command, Error, Result, Tool};
 
 use crate::expansion::expand;
 use crate::probe::{fill, Probe};
@@ -48,12 +48,18 @@ pub struct Cli {
     pub quiet: bool,
 }
 
-pub fn run(tool: &mut Tool) -> Result<()> {
-    run_with(Cli::parse(), tool)
+impl Command for Cli {
+    fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    fn run(self, tool: &mut Tool) -> Result<()> {
+        run(self, tool)
+    }
 }
 
-pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
-    tool.quiet = cli.quiet;
+/// Runs the tool on a parsed command line.
+pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     if cli.per_setup == 0 {
         return Err(Error::usage("--per-setup must be at least 1"));
     }

@@ -35,7 +35,7 @@ use refinery_core::expr::{parse_path, Aggregate, Gate, Predicate};
 use refinery_core::parallel::{default_workers, for_each_chunk};
 use refinery_core::record::FieldSet;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
+use refinery_core::{Command, CommonArgs, Error, Result, Tally, Tool};
 
 pub use gates::{spearman, GateResult, PairStats};
 pub use numeric::{Histogram, Moments};
@@ -187,8 +187,14 @@ pub fn target_gates(targets: &[refinery_core::config::Target], share: f64) -> Ve
         .collect()
 }
 
-pub fn run(tool: &mut Tool) -> Result<()> {
-    run_with(Cli::parse(), tool)
+impl Command for Cli {
+    fn quiet(&self) -> bool {
+        self.common.quiet
+    }
+
+    fn run(self, tool: &mut Tool) -> Result<()> {
+        run(self, tool)
+    }
 }
 
 fn flag_error(flag: &str, e: impl std::fmt::Display) -> Error {
@@ -237,8 +243,8 @@ fn compare_specs(cli: &Cli) -> Result<Vec<CompareSpec>> {
     Ok(out)
 }
 
-pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
-    tool.quiet = cli.common.quiet;
+/// Runs the tool on a parsed command line.
+pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     if cli.agreement {
         return run_agreement(&cli, tool);
     }

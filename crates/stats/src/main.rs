@@ -1,1 +1,1 @@
-refinery_core::tool_main!("stats", refinery_stats::run);
+refinery_core::tool_main!(refinery_stats::Cli);

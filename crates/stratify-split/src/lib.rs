@@ -24,7 +24,7 @@ use refinery_core::progress::Progress;
 use refinery_core::reader::{total_size, Input, LineReader};
 use refinery_core::text::NORMALIZATION_HELP;
 use refinery_core::writer::{write_file_atomically, JsonlFile, JsonlWriter};
-use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
+use refinery_core::{Command, CommonArgs, Error, Result, Tally, Tool};
 use rustc_hash::FxHashSet;
 
 pub use exact::{leaked_texts, Store};
@@ -111,8 +111,14 @@ pub struct Cli {
     pub report: Option<PathBuf>,
 }
 
-pub fn run(tool: &mut Tool) -> Result<()> {
-    run_with(Cli::parse(), tool)
+impl Command for Cli {
+    fn quiet(&self) -> bool {
+        self.common.quiet
+    }
+
+    fn run(self, tool: &mut Tool) -> Result<()> {
+        run(self, tool)
+    }
 }
 
 fn check_splits(cli: &Cli) -> Result<()> {
@@ -243,8 +249,8 @@ fn write_again(
     Ok(row as u64)
 }
 
-pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
-    tool.quiet = cli.common.quiet;
+/// Runs the tool on a parsed command line.
+pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     check_splits(&cli)?;
     let path =
         |flag: &str, v: &str| parse_path(v).map_err(|e| Error::usage(format!("{flag}: {e}")));

@@ -1,1 +1,1 @@
-refinery_core::tool_main!("stratify-split", refinery_stratify_split::run);
+refinery_core::tool_main!(refinery_stratify_split::Cli);

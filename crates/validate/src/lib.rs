@@ -23,7 +23,7 @@ use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, type_name};
 use refinery_core::text::{text_key, NORMALIZATION_HELP};
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{CommonArgs, Location, Rejects, Result, Row, Tally, Tool};
+use refinery_core::{Command, CommonArgs, Location, Rejects, Result, Row, Tally, Tool};
 
 pub use schema::{check, duplicate_text, Rules, Schema};
 
@@ -80,8 +80,14 @@ pub struct Cli {
     pub max_messages: u64,
 }
 
-pub fn run(tool: &mut Tool) -> Result<()> {
-    run_with(Cli::parse(), tool)
+impl Command for Cli {
+    fn quiet(&self) -> bool {
+        self.common.quiet
+    }
+
+    fn run(self, tool: &mut Tool) -> Result<()> {
+        run(self, tool)
+    }
 }
 
 /// First sightings of texts and ids, to name the line a duplicate repeats.
@@ -143,8 +149,8 @@ impl Seen {
     }
 }
 
-pub fn run_with(cli: Cli, tool: &mut Tool) -> Result<()> {
-    tool.quiet = cli.common.quiet;
+/// Runs the tool on a parsed command line.
+pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     let rules = Rules {
         schema: cli.schema,
         sources: cli.sources.clone(),

@@ -1,1 +1,1 @@
-refinery_core::tool_main!("validate", refinery_validate::run);
+refinery_core::tool_main!(refinery_validate::Cli);

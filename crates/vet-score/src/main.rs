@@ -1,1 +1,1 @@
-refinery_core::tool_main!("vet-score", refinery_vet_score::run);
+refinery_core::tool_main!(refinery_vet_score::Cli);

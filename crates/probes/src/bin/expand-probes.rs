@@ -1,1 +1,1 @@
-refinery_core::tool_main!("expand-probes", refinery_probes::expand::run);
+refinery_core::tool_main!(refinery_probes::expand::Cli);

@@ -1,1 +1,1 @@
-refinery_core::tool_main!("probe-candidates", refinery_probes::collect::run);
+refinery_core::tool_main!(refinery_probes::collect::Cli);
