@@ -66,6 +66,11 @@ impl Error {
         Error::Usage(message.into())
     }
 
+    /// A usage error about one option's value: `--flag: what is wrong`.
+    pub fn flag(flag: &str, e: impl std::fmt::Display) -> Self {
+        Error::Usage(format!("{flag}: {e}"))
+    }
+
     pub fn data(location: Location, message: impl Into<String>) -> Self {
         Error::Data {
             location,

@@ -238,10 +238,6 @@ fn default_source(format: Format) -> &'static str {
     }
 }
 
-fn usage(flag: &str, e: impl std::fmt::Display) -> Error {
-    Error::usage(format!("{flag}: {e}"))
-}
-
 /// The state of one run: where candidates and bad lines go, and the counts.
 struct Output {
     out: JsonlWriter<std::io::Stdout>,
@@ -337,10 +333,10 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
         .as_deref()
         .map(Predicate::parse)
         .transpose()
-        .map_err(|e| usage("--where", e))?;
+        .map_err(|e| Error::flag("--where", e))?;
     let pattern = match &cli.line_pattern {
         Some(p) => {
-            let re = Regex::new(p).map_err(|e| usage("--line-pattern", e))?;
+            let re = Regex::new(p).map_err(|e| Error::flag("--line-pattern", e))?;
             sources::check_log_pattern(&re).map_err(Error::usage)?;
             Some(re)
         }

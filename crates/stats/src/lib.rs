@@ -197,14 +197,13 @@ impl Command for Cli {
     }
 }
 
-fn flag_error(flag: &str, e: impl std::fmt::Display) -> Error {
-    Error::usage(format!("{flag}: {e}"))
-}
-
 fn parse_compare(spec: &str) -> Result<Vec<(String, String)>> {
     if let Some(prefix) = spec.strip_suffix('*') {
         if prefix.is_empty() || prefix.contains('=') {
-            return Err(flag_error("--compare", format!("bad prefix form `{spec}`")));
+            return Err(Error::flag(
+                "--compare",
+                format!("bad prefix form `{spec}`"),
+            ));
         }
         return Ok(["valence", "intimacy", "tension"]
             .iter()
@@ -215,7 +214,7 @@ fn parse_compare(spec: &str) -> Result<Vec<(String, String)>> {
         Some((p, l)) if !p.trim().is_empty() && !l.trim().is_empty() => {
             Ok(vec![(p.trim().to_string(), l.trim().to_string())])
         }
-        _ => Err(flag_error(
+        _ => Err(Error::flag(
             "--compare",
             format!("expected PRED=LABEL or PREFIX*, got `{spec}`"),
         )),
@@ -227,8 +226,8 @@ fn compare_specs(cli: &Cli) -> Result<Vec<CompareSpec>> {
     for spec in &cli.compare {
         for (p, l) in parse_compare(spec)? {
             out.push(CompareSpec {
-                prediction: parse_path(&p).map_err(|e| flag_error("--compare", e))?,
-                label: parse_path(&l).map_err(|e| flag_error("--compare", e))?,
+                prediction: parse_path(&p).map_err(|e| Error::flag("--compare", e))?,
+                label: parse_path(&l).map_err(|e| Error::flag("--compare", e))?,
                 stats: Comparison {
                     prediction: p,
                     label: l,
@@ -265,13 +264,13 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
         .iter()
         .find(|g| matches!(g.aggregate, Aggregate::Alpha(_)))
     {
-        return Err(flag_error(
+        return Err(Error::flag(
             "--require",
             format!("`{g}` is measured between raters: add --agreement"),
         ));
     }
     let by = match &cli.by {
-        Some(f) => Some(parse_path(f).map_err(|e| flag_error("--by", e))?),
+        Some(f) => Some(parse_path(f).map_err(|e| Error::flag("--by", e))?),
         None => None,
     };
     let compares = compare_specs(&cli)?;
@@ -380,7 +379,7 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
 /// `--require-targets SHARE`, checked.
 fn target_share(cli: &Cli) -> Result<Option<f64>> {
     match cli.require_targets {
-        Some(share) if !(share.is_finite() && share >= 0.0) => Err(flag_error(
+        Some(share) if !(share.is_finite() && share >= 0.0) => Err(Error::flag(
             "--require-targets",
             "SHARE must be a number >= 0",
         )),
@@ -391,7 +390,7 @@ fn target_share(cli: &Cli) -> Result<Option<f64>> {
 fn where_predicate(cli: &Cli) -> Result<Option<Predicate>> {
     match &cli.where_ {
         Some(src) => Ok(Some(
-            Predicate::parse(src).map_err(|e| flag_error("--where", e))?,
+            Predicate::parse(src).map_err(|e| Error::flag("--where", e))?,
         )),
         None => Ok(None),
     }
@@ -400,7 +399,7 @@ fn where_predicate(cli: &Cli) -> Result<Option<Predicate>> {
 fn parse_gates(texts: &[String]) -> Result<Vec<Gate>> {
     texts
         .iter()
-        .map(|g| Gate::parse(g).map_err(|e| flag_error("--require", e)))
+        .map(|g| Gate::parse(g).map_err(|e| Error::flag("--require", e)))
         .collect()
 }
 
@@ -464,11 +463,11 @@ fn run_merge(cli: &Cli, tool: &mut Tool) -> Result<()> {
     let count = shards.len();
     let mut all = merge::merge(shards)?;
     for text in &cli.require {
-        let wanted = Gate::parse(text).map_err(|e| flag_error("--require", e))?;
+        let wanted = Gate::parse(text).map_err(|e| Error::flag("--require", e))?;
         match all.gates.iter_mut().find(|g| g.gate.source.trim() == wanted.source.trim()) {
             Some(g) => g.enforced = true,
             None => {
-                return Err(flag_error(
+                return Err(Error::flag(
                     "--require",
                     format!("the shard reports did not measure `{text}`: give it to each shard's stats with --measure (or --require)"),
                 ))
@@ -482,7 +481,7 @@ fn run_merge(cli: &Cli, tool: &mut Tool) -> Result<()> {
                 Aggregate::Paired(refinery_core::expr::gate::PairedMetric::Spearman, ..)
             )
     }) {
-        return Err(flag_error(
+        return Err(Error::flag(
             "--require",
             format!(
                 "`{}`: Spearman's correlation needs every pair, which shard reports do not carry; gate it on the whole data",
@@ -498,7 +497,7 @@ fn run_merge(cli: &Cli, tool: &mut Tool) -> Result<()> {
             .into_iter()
             .zip(&all.targets)
         {
-            let gate = Gate::parse(&text).map_err(|e| flag_error("--require-targets", e))?;
+            let gate = Gate::parse(&text).map_err(|e| Error::flag("--require-targets", e))?;
             let actual = Some(all.summary.archetypes.get(&t.name) as f64);
             gate_results.push(GateResult {
                 passed: gate.passes(actual),
@@ -542,8 +541,8 @@ fn run_merge(cli: &Cli, tool: &mut Tool) -> Result<()> {
 fn run_agreement(cli: &Cli, tool: &mut Tool) -> Result<()> {
     let gates = parse_gates(&cli.require)?;
     let predicate = where_predicate(cli)?;
-    let key = parse_path(&cli.key).map_err(|e| flag_error("--key", e))?;
-    let rater = parse_path(&cli.rater_field).map_err(|e| flag_error("--rater-field", e))?;
+    let key = parse_path(&cli.key).map_err(|e| Error::flag("--key", e))?;
+    let rater = parse_path(&cli.rater_field).map_err(|e| Error::flag("--rater-field", e))?;
     let (mut reader, progress) = cli.common.reader(tool)?;
     let mut rejects = cli.common.rejects()?;
     let mut tally = Tally::default();
