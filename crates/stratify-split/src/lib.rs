@@ -252,8 +252,7 @@ fn write_again(
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     check_splits(&cli)?;
-    let path =
-        |flag: &str, v: &str| parse_path(v).map_err(|e| Error::usage(format!("{flag}: {e}")));
+    let path = |flag: &str, v: &str| parse_path(v).map_err(|e| Error::flag(flag, e));
     let fields = Fields::new(
         path("--by", &cli.by)?,
         cli.group_by
