@@ -19,7 +19,7 @@ use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
 use refinery_core::trait_files::paired_lines;
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
-use refinery_core::{Command, CommonArgs, Error, Result, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
 use serde_json::Value;
 
 const AFTER_HELP: &str = "\
@@ -52,15 +52,7 @@ pub struct Cli {
     pub out: PathBuf,
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.common.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, common.quiet, run);
 
 /// The scenarios of one file, by pair.
 pub struct Side {

@@ -108,6 +108,25 @@ pub trait Command: clap::Parser {
     fn run(self, tool: &mut Tool) -> Result<()>;
 }
 
+/// Implements [`Command`] for a tool's `Cli` in one line: the path of its
+/// `--quiet` field and the function that runs it.
+///
+/// `refinery_core::impl_command!(Cli, common.quiet, run);`
+#[macro_export]
+macro_rules! impl_command {
+    ($cli:ty, $($quiet:ident).+, $run:path) => {
+        impl $crate::Command for $cli {
+            fn quiet(&self) -> bool {
+                self.$($quiet).+
+            }
+
+            fn run(self, tool: &mut $crate::Tool) -> $crate::Result<()> {
+                $run(self, tool)
+            }
+        }
+    };
+}
+
 /// Parses `C` from `args` (clap prints `--help` and usage errors itself and
 /// exits 2), runs it under the name its `#[command(name)]` gives, and turns
 /// the result into an exit status: errors are printed as `tool: message`,

@@ -20,7 +20,7 @@ use refinery_api::ApiArgs;
 use refinery_core::text::text_key;
 use refinery_core::trait_files::{paired_lines, scenario_lines, trait_name};
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
-use refinery_core::{Command, Error, Result, Tool};
+use refinery_core::{Error, Result, Tool};
 use refinery_lm::Sampling;
 use serde_json::json;
 
@@ -120,15 +120,7 @@ pub struct Cli {
     pub quiet: bool,
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, quiet, run);
 
 /// The line every prompt opens with.
 pub fn preamble(trait_name: &str) -> String {

@@ -22,7 +22,7 @@ use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
 use refinery_core::trait_files::trait_name;
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
-use refinery_core::{Command, CommonArgs, Error, Result, Row, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use serde_json::Value;
 
 const AFTER_HELP: &str = "\
@@ -76,15 +76,7 @@ pub struct Cli {
     pub neg_threshold: f64,
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.common.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, common.quiet, run);
 
 /// One valid input row.
 #[derive(Clone, Debug)]

@@ -37,7 +37,7 @@ use refinery_core::reader::{too_long_reason, Input, LineReader};
 use refinery_core::rejects::BadLine;
 use refinery_core::text::NORMALIZATION_HELP;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{Command, CommonArgs, Error, Rejects, Result, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Rejects, Result, Tally, Tool};
 use regex::Regex;
 
 pub use harvest::{Harvester, LeftOut, Selection};
@@ -177,15 +177,7 @@ pub struct Cli {
     pub source: Option<String>,
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.common.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, common.quiet, run);
 
 fn sniff(input: &Input, cli: &Cli) -> Result<Format> {
     if cli.format != Format::Auto {

@@ -23,7 +23,7 @@ use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, type_name, with_fields};
 use refinery_core::trait_files::ScenarioSource;
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
-use refinery_core::{Command, CommonArgs, Error, Result, Row, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::judge::RESPONSE_NO_PREFIX_TEMPLATE;
 use refinery_lm::{
     Calibration, CausalLm, Definition, DigitTokens, Item, Judgement, LikelihoodJudge, LmJudge,
@@ -260,15 +260,7 @@ impl Judge {
     }
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.common.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, common.quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {

@@ -23,7 +23,7 @@ use refinery_api::ApiArgs;
 use refinery_core::reader::{too_long_reason, LineReader};
 use refinery_core::record::parse_row;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{Command, CommonArgs, Error, Result, Row, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::{CausalLm, GenerateParams, ModelArgs, PromptMode, Sampling};
 
 use batch::{Batch, Counts, Scenario};
@@ -134,15 +134,7 @@ pub struct Cli {
     pub no_kv_cache: bool,
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.common.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, common.quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {

@@ -25,7 +25,7 @@ use clap::Parser;
 
 use refinery_core::config::load_targets;
 use refinery_core::writer::{AtomicFile, JsonlFile, JsonlWriter};
-use refinery_core::{Command, Error, Result, Row, Tool};
+use refinery_core::{Error, Result, Row, Tool};
 use serde_json::Value;
 
 use session::{utc_now, Rater, Session};
@@ -134,15 +134,7 @@ fn has_text(row: &Row) -> bool {
         .is_some_and(|t| !t.trim().is_empty())
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use refinery_core::record::with_fields;
 use refinery_core::writer::{JsonlFile, JsonlWriter};
-use refinery_core::{Command, CommonArgs, Error, Result, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
 
 pub use assign::{assign, fields, Assignment};
 pub use mapping::{Archetype, Clause, Mapping, Prior};
@@ -104,15 +104,7 @@ fn with_predictions(row: &refinery_core::Row) -> std::borrow::Cow<'_, refinery_c
     view
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.common.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, common.quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use refinery_core::text::text_key;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{Command, CommonArgs, Result, Row, Tally, Tool};
+use refinery_core::{CommonArgs, Result, Row, Tally, Tool};
 
 use crate::utterance::{utterance, Utterance};
 
@@ -35,15 +35,7 @@ pub struct Cli {
     pub min_chars: usize,
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.common.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, common.quiet, run);
 
 /// Why replies were left out, for the summary.
 #[derive(Default)]

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use refinery_core::config::load_targets;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{Command, Error, Result, Tool};
+use refinery_core::{Error, Result, Tool};
 
 use crate::expansion::expand;
 use crate::probe::{fill, Probe};
@@ -48,15 +48,7 @@ pub struct Cli {
     pub quiet: bool,
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {

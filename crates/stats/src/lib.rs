@@ -35,7 +35,7 @@ use refinery_core::expr::{parse_path, Aggregate, Gate, Predicate};
 use refinery_core::parallel::{default_workers, for_each_chunk};
 use refinery_core::record::FieldSet;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{Command, CommonArgs, Error, Result, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
 
 pub use gates::{spearman, GateResult, PairStats};
 pub use numeric::{Histogram, Moments};
@@ -187,15 +187,7 @@ pub fn target_gates(targets: &[refinery_core::config::Target], share: f64) -> Ve
         .collect()
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.common.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, common.quiet, run);
 
 fn parse_compare(spec: &str) -> Result<Vec<(String, String)>> {
     if let Some(prefix) = spec.strip_suffix('*') {

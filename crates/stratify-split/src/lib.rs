@@ -24,7 +24,7 @@ use refinery_core::progress::Progress;
 use refinery_core::reader::{total_size, Input, LineReader};
 use refinery_core::text::NORMALIZATION_HELP;
 use refinery_core::writer::{write_file_atomically, JsonlFile, JsonlWriter};
-use refinery_core::{Command, CommonArgs, Error, Result, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Result, Tally, Tool};
 use rustc_hash::FxHashSet;
 
 pub use exact::{leaked_texts, Store};
@@ -111,15 +111,7 @@ pub struct Cli {
     pub report: Option<PathBuf>,
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.common.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, common.quiet, run);
 
 fn check_splits(cli: &Cli) -> Result<()> {
     if cli.splits.len() != cli.ratios.len() {

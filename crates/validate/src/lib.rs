@@ -23,7 +23,7 @@ use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, type_name};
 use refinery_core::text::{text_key, NORMALIZATION_HELP};
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{Command, CommonArgs, Location, Rejects, Result, Row, Tally, Tool};
+use refinery_core::{CommonArgs, Location, Rejects, Result, Row, Tally, Tool};
 
 pub use schema::{check, duplicate_text, Rules, Schema};
 
@@ -80,15 +80,7 @@ pub struct Cli {
     pub max_messages: u64,
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.common.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, common.quiet, run);
 
 /// First sightings of texts and ids, to name the line a duplicate repeats.
 #[derive(Default)]

@@ -25,7 +25,7 @@ use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
 use refinery_core::trait_files::{pair_rows, trait_name, ScenarioSource};
 use refinery_core::writer::write_file_atomically;
-use refinery_core::{Command, CommonArgs, Error, Result, Row, Tally, Tool};
+use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::{
     first_words, Calibration, Definition, Judgement, ModelArgs, PairOrder, RunCalibration,
     Separation,
@@ -280,15 +280,7 @@ struct Pending {
     coherence: Option<Value>,
 }
 
-impl Command for Cli {
-    fn quiet(&self) -> bool {
-        self.common.quiet
-    }
-
-    fn run(self, tool: &mut Tool) -> Result<()> {
-        run(self, tool)
-    }
-}
+refinery_core::impl_command!(Cli, common.quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
