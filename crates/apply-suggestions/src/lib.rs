@@ -52,7 +52,7 @@ pub struct Cli {
     pub out: PathBuf,
 }
 
-refinery_core::impl_command!(Cli, common.quiet, run);
+refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 /// The scenarios of one file, by pair.
 pub struct Side {

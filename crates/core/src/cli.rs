@@ -33,6 +33,14 @@ pub struct CommonArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES, help_heading = "Common options")]
     pub max_line_bytes: usize,
 
+    #[command(flatten)]
+    pub messages: MessageArgs,
+}
+
+/// The option every tool takes, also one whose inputs are not JSON Lines
+/// (probe files, scenario files).
+#[derive(Args, Clone, Debug, Default)]
+pub struct MessageArgs {
     /// No messages and no progress bar on stderr (errors are still printed)
     #[arg(short, long, help_heading = "Common options")]
     pub quiet: bool,
@@ -53,7 +61,7 @@ impl CommonArgs {
 
     pub fn reader(&self, tool: &Tool) -> Result<(LineReader, Progress)> {
         let inputs = self.inputs(tool)?;
-        let progress = Progress::new(self.quiet, total_size(&inputs));
+        let progress = Progress::new(self.messages.quiet, total_size(&inputs));
         Ok((LineReader::new(inputs, self.max_line_bytes), progress))
     }
 
@@ -111,7 +119,7 @@ pub trait Command: clap::Parser {
 /// Implements [`Command`] for a tool's `Cli` in one line: the path of its
 /// `--quiet` field and the function that runs it.
 ///
-/// `refinery_core::impl_command!(Cli, common.quiet, run);`
+/// `refinery_core::impl_command!(Cli, common.messages.quiet, run);`
 #[macro_export]
 macro_rules! impl_command {
     ($cli:ty, $($quiet:ident).+, $run:path) => {

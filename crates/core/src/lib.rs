@@ -28,7 +28,7 @@ pub mod text;
 pub mod trait_files;
 pub mod writer;
 
-pub use cli::{Command, CommonArgs, Tool};
+pub use cli::{Command, CommonArgs, MessageArgs, Tool};
 pub use error::{Error, Location, Result};
 pub use record::Row;
 pub use rejects::{Rejects, Tally};

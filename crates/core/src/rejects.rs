@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Location, Result};
-use crate::reader::{too_long_reason, RawLine};
+use crate::reader::{too_long_reason, Input, LineReader, RawLine, DEFAULT_MAX_LINE_BYTES};
 use crate::record::{parse_row, Row};
 use crate::writer::JsonlFile;
 
@@ -140,6 +140,42 @@ impl Rejects {
         }
         Ok(self.count)
     }
+}
+
+/// Every row `reader` gives, with its place, for a tool that needs them
+/// all at once; a bad line goes to `rejects` (an error when failing fast).
+/// Counts the lines read and the blank lines in `tally`.
+pub fn read_rows(
+    reader: &mut LineReader,
+    max_line_bytes: usize,
+    rejects: &mut Rejects,
+    tally: &mut Tally,
+) -> Result<Vec<(Location, Row)>> {
+    let mut rows = Vec::new();
+    while let Some(line) = reader.next_line()? {
+        tally.read += 1;
+        if let Some(row) = rejects.parse_or_reject(&line, max_line_bytes)? {
+            rows.push((line.location, row));
+        }
+    }
+    tally.blank = reader.blank_lines();
+    Ok(rows)
+}
+
+/// Every row of a JSONL file with its place; the first bad line is an
+/// error naming it (for a file a tool loads whole, like a dataset to count).
+pub fn read_file_rows(path: &Path) -> Result<Vec<(Location, Row)>> {
+    let mut reader = LineReader::new(
+        vec![Input::File(path.to_path_buf())],
+        DEFAULT_MAX_LINE_BYTES,
+    );
+    let mut tally = Tally::default();
+    read_rows(
+        &mut reader,
+        DEFAULT_MAX_LINE_BYTES,
+        &mut Rejects::fail_fast(),
+        &mut tally,
+    )
 }
 
 /// Rows in and where they went.

@@ -115,6 +115,50 @@ pub fn pair_rows(
     Ok(rows)
 }
 
+/// `--positive FILE --negative FILE`: trait-interp's scenario files, read
+/// instead of JSON Lines (the tool's FILE arguments or stdin).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ScenarioArgs {
+    /// Read trait-interp's positive scenarios (one per line), with --negative
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "negative",
+        conflicts_with = "files"
+    )]
+    pub positive: Option<PathBuf>,
+
+    /// trait-interp's negative scenarios, paired with --positive by order
+    #[arg(long, value_name = "FILE", requires = "positive")]
+    pub negative: Option<PathBuf>,
+}
+
+impl ScenarioArgs {
+    /// The two files, when given.
+    pub fn files(&self) -> Option<(&PathBuf, &PathBuf)> {
+        self.positive.as_ref().zip(self.negative.as_ref())
+    }
+
+    /// The rows to process: the pairs as rows (`trait` named by
+    /// `trait_name` of the positive file, asked only when the files are
+    /// given), else the JSON Lines of `common`'s inputs.
+    pub fn open(
+        &self,
+        common: &crate::CommonArgs,
+        tool: &Tool,
+        trait_name: impl FnOnce(&Path) -> Result<String>,
+    ) -> Result<ScenarioSource> {
+        Ok(match self.files() {
+            Some((pos, neg)) => {
+                ScenarioSource::Pairs(pair_rows(pos, neg, &trait_name(pos)?)?.into_iter())
+            }
+            None => {
+                ScenarioSource::Jsonl(LineReader::new(common.inputs(tool)?, common.max_line_bytes))
+            }
+        })
+    }
+}
+
 /// Rows to process: JSON Lines, or rows made from trait-interp's files
 /// (scenario files, responses files).
 pub enum ScenarioSource {

@@ -20,7 +20,7 @@ use refinery_api::ApiArgs;
 use refinery_core::text::text_key;
 use refinery_core::trait_files::{paired_lines, scenario_lines, trait_name};
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
-use refinery_core::{Error, Result, Tool};
+use refinery_core::{Error, MessageArgs, Result, Tool};
 use refinery_lm::Sampling;
 use serde_json::json;
 
@@ -115,12 +115,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub batch_size: u16,
 
-    /// No messages on stderr (errors are still printed)
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub messages: MessageArgs,
 }
 
-refinery_core::impl_command!(Cli, quiet, run);
+refinery_core::impl_command!(Cli, messages.quiet, run);
 
 /// The line every prompt opens with.
 pub fn preamble(trait_name: &str) -> String {

@@ -76,7 +76,7 @@ pub struct Cli {
     pub neg_threshold: f64,
 }
 
-refinery_core::impl_command!(Cli, common.quiet, run);
+refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 /// One valid input row.
 #[derive(Clone, Debug)]

@@ -21,12 +21,12 @@ use refinery_core::experiment::response_rows;
 use refinery_core::progress::Progress;
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, type_name, with_fields};
-use refinery_core::trait_files::ScenarioSource;
+use refinery_core::trait_files::{trait_name, ScenarioSource};
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
-use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
+use refinery_core::{CommonArgs, Result, Row, Tally, Tool};
 use refinery_lm::judge::RESPONSE_NO_PREFIX_TEMPLATE;
 use refinery_lm::{
-    Calibration, CausalLm, Definition, DigitTokens, Item, Judgement, LikelihoodJudge, LmJudge,
+    Calibration, CausalLm, Definition, Item, JudgeQuestion, Judgement, LikelihoodJudge, LmJudge,
     ModelArgs, PromptMode, RunCalibration, Separation,
 };
 use serde_json::{json, Value};
@@ -196,43 +196,29 @@ enum Judge {
 }
 
 impl Judge {
+    /// The judge and the name rows record in `judge`.
     fn open(
         cli: &Cli,
         definition: &Definition,
         trait_name: &str,
         tool: &Tool,
     ) -> Result<(Self, String)> {
-        let (lm, model, fallback) = cli.model.load_judge()?;
-        fallback.inspect(|n| tool.note(n));
         if cli.judge == JudgeKind::Likelihood {
-            let judge = LikelihoodJudge::new(lm, definition, &cli.definition)?;
-            return Ok((Judge::Likelihood(Box::new(judge)), model));
+            let (judge, name) = cli
+                .model
+                .likelihood_judge(tool, definition, &cli.definition)?;
+            return Ok((Judge::Likelihood(Box::new(judge)), name));
         }
-        let mut judge = LmJudge {
-            digits: DigitTokens::of(&lm)?,
-            mode: cli.model.prompt_mode(&lm),
-            lm,
-            template: match &cli.template {
-                Some(path) => std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
-                None => RESPONSE_NO_PREFIX_TEMPLATE.to_string(),
-            }
-            .trim_end()
-            .to_string(),
+        let question = JudgeQuestion {
+            template: JudgeQuestion::template(
+                cli.template.as_deref(),
+                RESPONSE_NO_PREFIX_TEMPLATE,
+            )?,
             answer_lead: "Score:".into(),
             min_mass: cli.min_mass,
-            trait_name: trait_name.to_string(),
-            definition: definition.text.clone(),
         };
-        judge.warm_up()?;
-        Ok((Judge::Lm(Box::new(judge)), model))
-    }
-
-    /// What rows record in `judge`: the kind and the model.
-    fn name(&self, model: &str) -> String {
-        match self {
-            Judge::Lm(_) => format!("lm:{model}"),
-            Judge::Likelihood(_) => format!("likelihood:{model}"),
-        }
+        let (judge, name) = cli.model.lm_judge(tool, question, trait_name, definition)?;
+        Ok((Judge::Lm(Box::new(judge)), name))
     }
 
     fn lm(&self) -> &CausalLm {
@@ -260,36 +246,33 @@ impl Judge {
     }
 }
 
-refinery_core::impl_command!(Cli, common.quiet, run);
+refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     let definition = Definition::load(&cli.definition)?;
-    let trait_name = match &cli.trait_name {
-        Some(t) => t.clone(),
-        None => cli
-            .definition
-            .canonicalize()
-            .ok()
-            .and_then(|p| {
-                p.parent()
-                    .and_then(|d| d.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-            })
-            .ok_or_else(|| Error::usage("cannot tell the trait's name; give --trait NAME"))?,
-    };
+    let trait_name = trait_name(
+        cli.trait_name.as_deref(),
+        &cli.definition,
+        "--definition",
+        tool,
+    )?;
     let (mut reader, progress) = match &cli.responses {
         Some(dir) => (
             ScenarioSource::Pairs(response_rows(dir, &trait_name)?.into_iter()),
-            Progress::new(cli.common.quiet, None),
+            Progress::new(cli.common.messages.quiet, None),
         ),
         None => {
             let (reader, progress) = cli.common.reader(tool)?;
             (ScenarioSource::Jsonl(reader), progress)
         }
     };
-    let (mut judge, judge_model) = Judge::open(&cli, &definition, &trait_name, tool)?;
-    let judge_name = judge.name(&judge_model);
+    let (mut judge, judge_name) = Judge::open(&cli, &definition, &trait_name, tool)?;
+    // The model after the judge's kind ("lm:MODEL"), to know rows it generated.
+    let judge_model = judge_name
+        .split_once(':')
+        .map_or("", |(_, m)| m)
+        .to_string();
     let mut rejects = cli.common.rejects()?;
     let mut out = JsonlWriter::stdout();
     let mut tally = Tally::default();

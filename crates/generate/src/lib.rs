@@ -16,11 +16,9 @@
 mod batch;
 mod remote;
 
-use std::path::PathBuf;
-
 use clap::Parser;
 use refinery_api::ApiArgs;
-use refinery_core::reader::{too_long_reason, LineReader};
+use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
 use refinery_core::writer::JsonlWriter;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
@@ -28,7 +26,7 @@ use refinery_lm::{CausalLm, GenerateParams, ModelArgs, PromptMode, Sampling};
 
 use batch::{Batch, Counts, Scenario};
 use refinery_core::trait_files::{
-    pair_rows, trait_name, ScenarioLine, ScenarioSource as Scenarios,
+    trait_name, ScenarioArgs, ScenarioLine, ScenarioSource as Scenarios,
 };
 
 const AFTER_HELP: &str = "\
@@ -72,18 +70,8 @@ pub struct Cli {
     #[command(flatten)]
     pub api: ApiArgs,
 
-    /// trait-interp's positive scenarios (one per line), with --negative
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "negative",
-        conflicts_with = "files"
-    )]
-    pub positive: Option<PathBuf>,
-
-    /// trait-interp's negative scenarios, paired with --positive by order
-    #[arg(long, value_name = "FILE", requires = "positive")]
-    pub negative: Option<PathBuf>,
+    #[command(flatten)]
+    pub scenarios: ScenarioArgs,
 
     /// The trait, for rows from --positive/--negative [default: the name of
     /// the directory holding the positive file]
@@ -134,7 +122,7 @@ pub struct Cli {
     pub no_kv_cache: bool,
 }
 
-refinery_core::impl_command!(Cli, common.quiet, run);
+refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
@@ -167,7 +155,7 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     let mut lm = cli.model.load()?;
     let mode = cli.model.prompt_mode(&lm);
     let model_name = cli.model.model_name(&lm);
-    let progress = refinery_core::progress::Progress::new(cli.common.quiet, None);
+    let progress = refinery_core::progress::Progress::new(cli.common.messages.quiet, None);
     let mut rejects = cli.common.rejects()?;
     let mut out = JsonlWriter::stdout();
     let mut tally = Tally::default();
@@ -200,16 +188,9 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
 }
 
 pub(crate) fn open_scenarios(cli: &Cli, tool: &Tool) -> Result<Scenarios> {
-    match (&cli.positive, &cli.negative) {
-        (Some(pos), Some(neg)) => {
-            let name = trait_name(cli.trait_name.as_deref(), pos, "--positive", tool)?;
-            Ok(Scenarios::Pairs(pair_rows(pos, neg, &name)?.into_iter()))
-        }
-        _ => Ok(Scenarios::Jsonl(LineReader::new(
-            cli.common.inputs(tool)?,
-            cli.common.max_line_bytes,
-        ))),
-    }
+    cli.scenarios.open(&cli.common, tool, |positive| {
+        trait_name(cli.trait_name.as_deref(), positive, "--positive", tool)
+    })
 }
 
 /// Checks a scenario line and tokenises its prompt; the error is the reason

@@ -13,6 +13,7 @@
 //! [`tui`] the screen, [`assign`] the share of candidates each rater gets.
 
 pub mod assign;
+pub mod clock;
 pub mod form;
 pub mod session;
 pub mod sheet;
@@ -24,11 +25,13 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use refinery_core::config::load_targets;
+use refinery_core::rejects::{read_rows, rejected_error, Tally};
 use refinery_core::writer::{AtomicFile, JsonlFile, JsonlWriter};
-use refinery_core::{Error, Result, Row, Tool};
+use refinery_core::{CommonArgs, Error, Location, Result, Row, Tool};
 use serde_json::Value;
 
-use session::{utc_now, Rater, Session};
+use clock::utc_now;
+use session::{Rater, Session};
 
 const AFTER_HELP: &str = "\
 Blind by default: the rater sees the text, its context turns and its provenance,
@@ -69,9 +72,10 @@ cells empty are left out and counted.";
 #[derive(Parser, Debug)]
 #[command(name = "label", version, after_long_help = AFTER_HELP)]
 pub struct Cli {
-    /// Candidate rows (JSONL, e.g. from extract-candidates or map-archetype)
-    #[arg(value_name = "CANDIDATES")]
-    pub candidates: Option<PathBuf>,
+    /// Candidate rows (FILE: JSONL, e.g. from extract-candidates or
+    /// map-archetype; one file when labelling in the terminal)
+    #[command(flatten)]
+    pub common: CommonArgs,
 
     /// Labelled rows: appended to (interactive) or written (import; stdout if absent)
     #[arg(short, long, value_name = "OUT")]
@@ -121,10 +125,6 @@ pub struct Cli {
     /// Seed of the share-out (the same for every rater of a sprint)
     #[arg(long, value_name = "N", default_value_t = 0, requires = "raters")]
     pub seed: u64,
-
-    /// No summary line on stderr
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 /// Whether a candidate has text a rater can label (not missing, not blank).
@@ -134,7 +134,7 @@ fn has_text(row: &Row) -> bool {
         .is_some_and(|t| !t.trim().is_empty())
 }
 
-refinery_core::impl_command!(Cli, quiet, run);
+refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
@@ -143,14 +143,10 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     if let Some(sheet) = &cli.import_csv {
         return import(&cli, sheet, &names, tool);
     }
-    let candidates = cli
-        .candidates
-        .as_deref()
-        .ok_or_else(|| Error::usage("give the CANDIDATES file (see label --help)"))?;
     if let Some(sheet) = &cli.export_csv {
         // A candidate without text could not be labelled, and the sheet
         // would not import: it is left out and named.
-        let mut located = session::read_located_rows(candidates)?;
+        let (mut located, rejects) = read_candidates(&cli, tool)?;
         if let Some(assignment) = assignment(&cli)? {
             located = assignment.keep(located);
         }
@@ -179,8 +175,14 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
                 places.join(", ")
             ));
         }
-        return Ok(());
+        return rejected_error(rejects, cli.common.rejects.as_deref());
     }
+    let candidates = match cli.common.files.as_slice() {
+        [file] if file.as_os_str() != "-" => file.clone(),
+        _ => return Err(Error::usage(
+            "labelling in the terminal takes one candidates FILE (the keyboard is standard input)",
+        )),
+    };
     let out = cli
         .output
         .as_deref()
@@ -191,7 +193,16 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
         ));
     }
     let assignment = assignment(&cli)?;
-    let mut session = Session::open(candidates, out, targets, rater(&cli)?, assignment.as_ref())?;
+    let (located, rejects) = read_candidates(&cli, tool)?;
+    let name = candidates.display().to_string();
+    let mut session = Session::open(
+        located,
+        name,
+        out,
+        targets,
+        rater(&cli)?,
+        assignment.as_ref(),
+    )?;
     session.count_also(&cli.dataset)?;
     tui::run(&mut session)?;
     tool.note(&format!(
@@ -201,7 +212,20 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
         session.candidates.len() - session.position.min(session.candidates.len()),
         session.candidates.len()
     ));
-    Ok(())
+    rejected_error(rejects, cli.common.rejects.as_deref())
+}
+
+/// The candidates with their places, and how many lines went to --rejects.
+fn read_candidates(cli: &Cli, tool: &Tool) -> Result<(Vec<(Location, Row)>, u64)> {
+    let (mut reader, _) = cli.common.reader(tool)?;
+    let mut rejects = cli.common.rejects()?;
+    let located = read_rows(
+        &mut reader,
+        cli.common.max_line_bytes,
+        &mut rejects,
+        &mut Tally::default(),
+    )?;
+    Ok((located, rejects.finish()?))
 }
 
 fn rater(cli: &Cli) -> Result<Rater> {

@@ -6,13 +6,12 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde_json::Value;
 
 use refinery_core::config::Target;
-use refinery_core::reader::{too_long_reason, Input, LineReader, DEFAULT_MAX_LINE_BYTES};
 use refinery_core::record::parse_row;
+use refinery_core::rejects::read_file_rows;
 use refinery_core::text::text_key;
 use refinery_core::{Error, Location, Result, Row};
 
@@ -130,13 +129,13 @@ impl Session {
     /// Opens the candidates (those `assignment` gives this rater, when
     /// there is one) and the output, resuming after the last answer.
     pub fn open(
-        candidates: &Path,
+        mut located: Vec<(Location, Row)>,
+        candidates_name: String,
         out: &Path,
         targets: Vec<Target>,
         rater: Rater,
         assignment: Option<&crate::assign::Assignment>,
     ) -> Result<Self> {
-        let mut located = read_located_rows(candidates)?;
         if let Some(assignment) = assignment {
             located = assignment.keep(located);
         }
@@ -155,7 +154,7 @@ impl Session {
         let mut session = Session {
             labelled: vec![false; rows.len()],
             candidates: rows,
-            candidates_name: candidates.display().to_string(),
+            candidates_name,
             index_of_text,
             out_path: out.to_path_buf(),
             saved: Vec::new(),
@@ -187,14 +186,14 @@ impl Session {
         };
         if !bytes.is_empty() && !bytes.ends_with(b"\n") {
             return Err(Error::data(
-                location(&self.out_path, bytes.split(|&b| b == b'\n').count() as u64),
+                Location::in_file(&self.out_path, bytes.split(|&b| b == b'\n').count() as u64),
                 "the last answer is cut short; remove that line and start again",
             ));
         }
         let mut offset = 0u64;
         for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
             let row = parse_row(line.trim_ascii_end())
-                .map_err(|e| Error::data(location(&self.out_path, n as u64 + 1), e.0))?;
+                .map_err(|e| Error::data(Location::in_file(&self.out_path, n as u64 + 1), e.0))?;
             let candidate = row
                 .get("text")
                 .and_then(Value::as_str)
@@ -255,7 +254,7 @@ impl Session {
     /// by their `archetype` field, as `stats` does.
     pub fn count_also(&mut self, datasets: &[PathBuf]) -> Result<()> {
         for path in datasets {
-            for row in read_rows(path)? {
+            for (_, row) in read_file_rows(path)? {
                 if let Some(a) = row.get("archetype").and_then(Value::as_str) {
                     *self.counted_elsewhere.entry(a.to_string()).or_default() += 1;
                 }
@@ -314,8 +313,12 @@ impl Session {
             return Ok(());
         };
         let bytes = std::fs::read(&self.out_path).map_err(|e| Error::io(&self.out_path, e))?;
-        let undone = parse_row(bytes[last.offset as usize..].trim_ascii_end())
-            .map_err(|e| Error::data(location(&self.out_path, self.saved.len() as u64 + 1), e.0))?;
+        let undone = parse_row(bytes[last.offset as usize..].trim_ascii_end()).map_err(|e| {
+            Error::data(
+                Location::in_file(&self.out_path, self.saved.len() as u64 + 1),
+                e.0,
+            )
+        })?;
         File::options()
             .write(true)
             .open(&self.out_path)
@@ -357,88 +360,4 @@ fn extra_tags(candidate: &Row, labelled: &Row) -> Vec<String> {
         .filter(|t| !had(t))
         .map(str::to_string)
         .collect()
-}
-
-fn location(path: &Path, line: u64) -> Location {
-    Location {
-        source: Arc::from(path.display().to_string()),
-        line,
-    }
-}
-
-/// Reads a whole JSONL file of rows with core's reader (BOM, CRLF, blank
-/// lines, the line cap), naming the line of a bad one.
-pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
-    Ok(read_located_rows(path)?
-        .into_iter()
-        .map(|(_, row)| row)
-        .collect())
-}
-
-/// [`read_rows`] with each row's place in the file (blank lines are skipped,
-/// so a row's index is not its line).
-pub fn read_located_rows(path: &Path) -> Result<Vec<(Location, Row)>> {
-    let mut reader = LineReader::new(
-        vec![Input::File(path.to_path_buf())],
-        DEFAULT_MAX_LINE_BYTES,
-    );
-    let mut rows = Vec::new();
-    while let Some(line) = reader.next_line()? {
-        if let Some(len) = line.too_long {
-            return Err(Error::data(
-                line.location,
-                too_long_reason(len, DEFAULT_MAX_LINE_BYTES),
-            ));
-        }
-        let row = parse_row(line.bytes).map_err(|e| Error::data(line.location.clone(), e.0))?;
-        rows.push((line.location, row));
-    }
-    Ok(rows)
-}
-
-/// Now as RFC 3339 UTC, or SOURCE_DATE_EPOCH when set (reproducible builds' convention).
-pub fn utc_now() -> String {
-    let seconds = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64)
-        });
-    rfc3339(seconds)
-}
-
-/// Formats seconds since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian).
-pub fn rfc3339(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let secs = seconds.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_377_600), "2026-11-22T20:00:00Z");
-    }
 }

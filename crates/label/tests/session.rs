@@ -2,6 +2,7 @@
 //! resume after a restart, undo.
 
 use refinery_core::config::load_targets;
+use refinery_core::rejects::read_file_rows;
 use refinery_label::form::Key;
 use refinery_label::session::{Rater, Session};
 use refinery_testkit::fixture;
@@ -21,7 +22,8 @@ fn rater() -> Rater {
 
 fn open_as(out: &std::path::Path, rater: Rater) -> Session {
     Session::open(
-        &fixture("label/candidates.jsonl"),
+        read_file_rows(&fixture("label/candidates.jsonl")).unwrap(),
+        "candidates.jsonl".into(),
         out,
         load_targets(None).unwrap(),
         rater,
@@ -196,7 +198,8 @@ fn a_cut_short_output_file_is_refused_with_its_line() {
     let out = dir.path().join("labelled.jsonl");
     std::fs::write(&out, "{\"text\": \"a\"}\n{\"text\": ").unwrap();
     let err = Session::open(
-        &fixture("label/candidates.jsonl"),
+        read_file_rows(&fixture("label/candidates.jsonl")).unwrap(),
+        "candidates.jsonl".into(),
         &out,
         load_targets(None).unwrap(),
         rater(),
@@ -213,7 +216,8 @@ fn a_candidate_without_text_is_named_by_its_line_blank_lines_counted() {
     let candidates = dir.path().join("candidates.jsonl");
     std::fs::write(&candidates, "{\"text\":\"a\"}\n\n{\"id\":2}\n").unwrap();
     let error = Session::open(
-        &candidates,
+        read_file_rows(&candidates).unwrap(),
+        "candidates.jsonl".into(),
         &dir.path().join("out.jsonl"),
         load_targets(None).unwrap(),
         rater(),

@@ -5,10 +5,13 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use refinery_core::Error;
+use refinery_core::{Error, Tool};
 
 use crate::decoder::LoadOptions;
+use crate::definition::Definition;
 use crate::error::LmError;
+use crate::judge::{JudgeQuestion, LmJudge};
+use crate::likelihood::LikelihoodJudge;
 use crate::model::CausalLm;
 use crate::prompt::PromptMode;
 
@@ -80,6 +83,38 @@ impl ModelArgs {
             crate::config::DEFAULT_MODEL
         );
         Ok((lm, crate::config::DEFAULT_MODEL.to_string(), Some(note)))
+    }
+
+    /// The LM judge on the judges' model ([`Self::load_judge`]), saying on
+    /// stderr when it fell back. Returns the judge and the name rows record
+    /// in `judge` (`lm:MODEL`).
+    pub fn lm_judge(
+        &self,
+        tool: &Tool,
+        question: JudgeQuestion,
+        trait_name: &str,
+        definition: &Definition,
+    ) -> refinery_core::Result<(LmJudge, String)> {
+        let (lm, model, fallback) = self.load_judge()?;
+        fallback.inspect(|n| tool.note(n));
+        let mode = self.prompt_mode(&lm);
+        let judge = LmJudge::new(lm, mode, question, trait_name, definition)?;
+        Ok((judge, format!("lm:{model}")))
+    }
+
+    /// The likelihood judge on the judges' model, its anchors read from
+    /// `definition` (loaded from `path`, named in errors). Returns the judge
+    /// and the name rows record (`likelihood:MODEL`).
+    pub fn likelihood_judge(
+        &self,
+        tool: &Tool,
+        definition: &Definition,
+        path: &std::path::Path,
+    ) -> refinery_core::Result<(LikelihoodJudge, String)> {
+        let (lm, model, fallback) = self.load_judge()?;
+        fallback.inspect(|n| tool.note(n));
+        let judge = LikelihoodJudge::new(lm, definition, path)?;
+        Ok((judge, format!("likelihood:{model}")))
     }
 
     pub fn prompt_mode(&self, lm: &CausalLm) -> PromptMode {

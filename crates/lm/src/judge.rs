@@ -33,6 +33,31 @@ pub struct Judgement {
     pub error: Option<String>,
 }
 
+/// What an LM judge is asked apart from the row: the template (with
+/// `{trait}`, `{definition}`, `{prompt}` and `{response}` filled in), the text
+/// that opens its answer (e.g. `Score:`), and the least probability on the
+/// integers 0..100 a score needs.
+#[derive(Clone, Debug)]
+pub struct JudgeQuestion {
+    pub template: String,
+    pub answer_lead: String,
+    pub min_mass: f64,
+}
+
+impl JudgeQuestion {
+    /// The template in `path` (`--template FILE`), else `builtin`, without
+    /// trailing whitespace (the answer lead follows it).
+    pub fn template(path: Option<&std::path::Path>, builtin: &str) -> Result<String> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+            None => builtin.to_string(),
+        };
+        Ok(text.trim_end().to_string())
+    }
+}
+
+/// A causal LM asked for a number from 0 to 100; the score is the
+/// probability-weighted mean over the integers it could answer.
 pub struct LmJudge {
     pub lm: CausalLm,
     pub digits: DigitTokens,
@@ -45,6 +70,30 @@ pub struct LmJudge {
 }
 
 impl LmJudge {
+    /// A judge ready to score: finds the model's digit tokens and runs the
+    /// prompt's shared start once ([`Self::warm_up`]). Errors: a vocabulary
+    /// that cannot spell the integers 0..100; a model error.
+    pub fn new(
+        lm: CausalLm,
+        mode: PromptMode,
+        question: JudgeQuestion,
+        trait_name: &str,
+        definition: &Definition,
+    ) -> Result<Self> {
+        let mut judge = LmJudge {
+            digits: DigitTokens::of(&lm)?,
+            mode,
+            lm,
+            template: question.template,
+            answer_lead: question.answer_lead,
+            min_mass: question.min_mass,
+            trait_name: trait_name.to_string(),
+            definition: definition.text.clone(),
+        };
+        judge.warm_up()?;
+        Ok(judge)
+    }
+
     /// The filled template, formatted for the model, with the answer opened.
     pub fn prompt_text(&self, item: &Item) -> crate::Result<String> {
         let filled = fill_template(&self.template, &self.trait_name, &self.definition, item);

@@ -39,7 +39,7 @@ pub use embed::Embedder;
 pub use error::{LmError, Result};
 pub use generate::{Finish, GenerateParams, Generation, Request};
 pub use integers::{DigitTokens, IntegerDistribution};
-pub use judge::{first_words, EmbedJudge, Item, Judgement, LmJudge};
+pub use judge::{first_words, EmbedJudge, Item, JudgeQuestion, Judgement, LmJudge};
 pub use likelihood::{Anchors, Calibration, LikelihoodJudge, RunCalibration};
 pub use model::{CausalLm, Fitted};
 pub use prompt::PromptMode;

@@ -104,7 +104,7 @@ fn with_predictions(row: &refinery_core::Row) -> std::borrow::Cow<'_, refinery_c
     view
 }
 
-refinery_core::impl_command!(Cli, common.quiet, run);
+refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {

@@ -35,7 +35,7 @@ pub struct Cli {
     pub min_chars: usize,
 }
 
-refinery_core::impl_command!(Cli, common.quiet, run);
+refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 /// Why replies were left out, for the summary.
 #[derive(Default)]

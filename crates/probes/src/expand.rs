@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use refinery_core::config::load_targets;
 use refinery_core::writer::JsonlWriter;
-use refinery_core::{Error, Result, Tool};
+use refinery_core::{Error, MessageArgs, Result, Tool};
 
 use crate::expansion::expand;
 use crate::probe::{fill, Probe};
@@ -43,12 +43,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub targets: Option<PathBuf>,
 
-    /// No summary line on stderr
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub messages: MessageArgs,
 }
 
-refinery_core::impl_command!(Cli, quiet, run);
+refinery_core::impl_command!(Cli, messages.quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {

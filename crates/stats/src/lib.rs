@@ -187,7 +187,7 @@ pub fn target_gates(targets: &[refinery_core::config::Target], share: f64) -> Ve
         .collect()
 }
 
-refinery_core::impl_command!(Cli, common.quiet, run);
+refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 fn parse_compare(spec: &str) -> Result<Vec<(String, String)>> {
     if let Some(prefix) = spec.strip_suffix('*') {

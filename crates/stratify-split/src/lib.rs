@@ -111,7 +111,7 @@ pub struct Cli {
     pub report: Option<PathBuf>,
 }
 
-refinery_core::impl_command!(Cli, common.quiet, run);
+refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 fn check_splits(cli: &Cli) -> Result<()> {
     if cli.splits.len() != cli.ratios.len() {
@@ -261,7 +261,7 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
         Mode::Exact => spool_stdin(&mut inputs)?,
         Mode::Hash => None,
     };
-    let progress = Progress::new(cli.common.quiet, total_size(&inputs));
+    let progress = Progress::new(cli.common.messages.quiet, total_size(&inputs));
     let mut reader = LineReader::new(inputs.clone(), cli.common.max_line_bytes);
     let mut rejects = cli.common.rejects()?;
     let mut tally = Tally::default();
@@ -349,7 +349,7 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
             p,
             &(serde_json::to_string_pretty(&report.to_json()).expect("plain data") + "\n"),
         )?,
-        None if !cli.common.quiet => eprint!("{}", report.to_text()),
+        None if !cli.common.messages.quiet => eprint!("{}", report.to_text()),
         None => {}
     }
     cli.common.finish(tool, tally, rejects)

@@ -80,7 +80,7 @@ pub struct Cli {
     pub max_messages: u64,
 }
 
-refinery_core::impl_command!(Cli, common.quiet, run);
+refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 /// First sightings of texts and ids, to name the line a duplicate repeats.
 #[derive(Default)]

@@ -7,7 +7,7 @@ use refinery_api::{map_all, ApiJudge, Failure};
 use refinery_core::{Error, Result};
 use refinery_lm::judge::{RESPONSE_NO_PREFIX_TEMPLATE, RESPONSE_TEMPLATE, SCENARIO_TEMPLATE};
 use refinery_lm::{
-    Definition, DigitTokens, EmbedJudge, Embedder, Item, Judgement, LikelihoodJudge, LmJudge,
+    Definition, EmbedJudge, Embedder, Item, JudgeQuestion, Judgement, LikelihoodJudge, LmJudge,
 };
 use serde_json::json;
 
@@ -33,15 +33,12 @@ impl AnyJudge {
 
 /// The template: `--template FILE`, or the built-in one for the stage.
 fn template(cli: &Cli) -> Result<String> {
-    let text = match &cli.template {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
-        None => match (cli.stage, cli.no_prefix) {
-            (Stage::Scenario, _) => SCENARIO_TEMPLATE.to_string(),
-            (Stage::Response, false) => RESPONSE_TEMPLATE.to_string(),
-            (Stage::Response, true) => RESPONSE_NO_PREFIX_TEMPLATE.to_string(),
-        },
+    let builtin = match (cli.stage, cli.no_prefix) {
+        (Stage::Scenario, _) => SCENARIO_TEMPLATE,
+        (Stage::Response, false) => RESPONSE_TEMPLATE,
+        (Stage::Response, true) => RESPONSE_NO_PREFIX_TEMPLATE,
     };
-    Ok(text.trim_end().to_string())
+    JudgeQuestion::template(cli.template.as_deref(), builtin)
 }
 
 /// The judge and the name rows record in `judge`.
@@ -56,20 +53,12 @@ pub fn open_judge(
     }
     match cli.judge.unwrap_or(JudgeKind::Likelihood) {
         JudgeKind::Lm => {
-            let (lm, model, fallback) = cli.model.load_judge()?;
-            fallback.inspect(|n| tool.note(n));
-            let name = format!("lm:{model}");
-            let mut judge = LmJudge {
-                digits: DigitTokens::of(&lm)?,
-                mode: cli.model.prompt_mode(&lm),
-                lm,
+            let question = JudgeQuestion {
                 template: template(cli)?,
                 answer_lead: cli.answer_lead.clone(),
                 min_mass: cli.min_mass,
-                trait_name: trait_name.to_string(),
-                definition: definition.text.clone(),
             };
-            judge.warm_up()?;
+            let (judge, name) = cli.model.lm_judge(tool, question, trait_name, definition)?;
             Ok((AnyJudge::Lm(Box::new(judge)), name))
         }
         JudgeKind::Embed => {
@@ -85,10 +74,9 @@ pub fn open_judge(
             Ok((AnyJudge::Embed(Box::new(judge)), name))
         }
         JudgeKind::Likelihood => {
-            let (lm, model, fallback) = cli.model.load_judge()?;
-            fallback.inspect(|n| tool.note(n));
-            let name = format!("likelihood:{model}");
-            let judge = LikelihoodJudge::new(lm, definition, &cli.definition)?;
+            let (judge, name) = cli
+                .model
+                .likelihood_judge(tool, definition, &cli.definition)?;
             Ok((AnyJudge::Likelihood(Box::new(judge)), name))
         }
     }

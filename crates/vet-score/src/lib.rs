@@ -23,7 +23,7 @@ use refinery_api::{input_hash, ApiArgs, Followups, Output};
 use refinery_core::experiment::{python_json, response_rows};
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
-use refinery_core::trait_files::{pair_rows, trait_name, ScenarioSource};
+use refinery_core::trait_files::{trait_name, ScenarioArgs, ScenarioSource};
 use refinery_core::writer::write_file_atomically;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::{
@@ -169,18 +169,8 @@ pub struct Cli {
     #[arg(long = "trait", value_name = "NAME")]
     pub trait_name: Option<String>,
 
-    /// Read trait-interp's positive scenarios (one per line), with --negative
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "negative",
-        conflicts_with = "files"
-    )]
-    pub positive: Option<PathBuf>,
-
-    /// trait-interp's negative scenarios, paired with --positive by order
-    #[arg(long, value_name = "FILE", requires = "positive")]
-    pub negative: Option<PathBuf>,
+    #[command(flatten)]
+    pub scenarios: ScenarioArgs,
 
     /// Read trait-interp's responses files, DIR/pos.json and DIR/neg.json
     /// (or DIR/responses/…)
@@ -280,7 +270,7 @@ struct Pending {
     coherence: Option<Value>,
 }
 
-refinery_core::impl_command!(Cli, common.quiet, run);
+refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
@@ -306,17 +296,13 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
         positive: cli.pos_threshold,
         negative: cli.neg_threshold,
     };
-    let mut source = match (&cli.positive, &cli.negative, &cli.responses) {
-        (Some(pos), Some(neg), _) => {
-            ScenarioSource::Pairs(pair_rows(pos, neg, &trait_name)?.into_iter())
-        }
-        (_, _, Some(dir)) => ScenarioSource::Pairs(response_rows(dir, &trait_name)?.into_iter()),
-        _ => ScenarioSource::Jsonl(refinery_core::reader::LineReader::new(
-            cli.common.inputs(tool)?,
-            cli.common.max_line_bytes,
-        )),
+    let mut source = match &cli.responses {
+        Some(dir) => ScenarioSource::Pairs(response_rows(dir, &trait_name)?.into_iter()),
+        None => cli
+            .scenarios
+            .open(&cli.common, tool, |_| Ok(trait_name.clone()))?,
     };
-    let progress = refinery_core::progress::Progress::new(cli.common.quiet, None);
+    let progress = refinery_core::progress::Progress::new(cli.common.messages.quiet, None);
     let (mut judge, judge_name) = open_judge(&cli, &definition, &trait_name, tool)?;
     let settings = judges::settings(&cli, &judge);
     let key = cli.stage.field();
