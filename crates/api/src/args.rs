@@ -10,8 +10,10 @@ use refinery_core::{Error, Result};
 use crate::client::{Client, RetryPolicy};
 use crate::secret::ApiKey;
 
+/// `--base-url`'s default: OpenAI's API root.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
+/// Where the model runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
     /// ONNX Runtime on this machine (--model DIR)
@@ -21,6 +23,7 @@ pub enum Backend {
     Openai,
 }
 
+/// The options of the OpenAI-compatible backend, flattened into a tool's `Cli`.
 #[derive(Args, Clone, Debug)]
 pub struct ApiArgs {
     /// Where the model runs
@@ -94,6 +97,7 @@ pub struct ApiArgs {
 }
 
 impl ApiArgs {
+    /// Whether `--backend openai` was given.
     pub fn is_openai(&self) -> bool {
         self.backend == Backend::Openai
     }
@@ -112,6 +116,7 @@ impl ApiArgs {
         Ok(())
     }
 
+    /// `--api-model`, required with `--backend openai`.
     pub fn model_name(&self) -> Result<&str> {
         self.api_model.as_deref().ok_or_else(|| {
             Error::usage("--backend openai needs --api-model NAME (the model the server serves)")

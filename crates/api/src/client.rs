@@ -23,10 +23,14 @@ use serde_json::Value;
 use crate::secret::{scrub, ApiKey};
 use crate::stats::Stats;
 
+/// How failed requests are retried.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
+    /// Retries after the first attempt.
     pub max_retries: u32,
+    /// Wait before the first retry; doubled each time, with jitter.
     pub first_wait: Duration,
+    /// Longest wait between attempts.
     pub max_wait: Duration,
 }
 
@@ -43,6 +47,7 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// What went wrong.
     pub fn message(&self) -> &str {
         match self {
             Failure::Fatal(m) | Failure::Row(m) => m,
@@ -63,11 +68,13 @@ enum Attempt {
     Fail(Failure),
 }
 
+/// JSON over HTTP(S) to one server, with retries and counts.
 pub struct Client {
     agent: ureq::Agent,
     base: String,
     key: Option<ApiKey>,
     policy: RetryPolicy,
+    /// Requests, retries and tokens so far.
     pub stats: Stats,
     /// Requests in a row that got no answer at all after every retry.
     unanswered_in_a_row: std::sync::atomic::AtomicU32,
@@ -79,6 +86,7 @@ pub struct Client {
 pub const MAX_UNANSWERED_IN_A_ROW: u32 = 8;
 
 impl Client {
+    /// A client of `base_url` (http:// or https://). Errors: any other URL.
     pub fn new(
         base_url: &str,
         key: Option<ApiKey>,

@@ -6,15 +6,23 @@ use serde_json::{json, Value};
 
 use crate::client::{Client, Failure};
 
+/// `generate` over the API: one request per response.
 pub struct ApiGenerator {
+    /// The server.
     pub client: Client,
+    /// The model the server serves (`--api-model`).
     pub model: String,
+    /// Completions with the prompt as text; otherwise chat completions.
     pub raw: bool,
+    /// Most tokens per response.
     pub max_new_tokens: usize,
+    /// Sampling temperature; 0 is greedy.
     pub temperature: f32,
+    /// Nucleus sampling mass (1 = off).
     pub top_p: f32,
     /// Sent only when not 0: not every server knows it (OpenAI does not).
     pub top_k: usize,
+    /// Strings that end a response.
     pub stop: Vec<String>,
     /// Ask for each token's log-probability (costly on some servers).
     pub logprobs: bool,
@@ -27,7 +35,9 @@ pub struct ApiGeneration {
     pub text: String,
     /// As the server says: `stop` (end of sequence or a stop string), `length`…
     pub finish_reason: String,
+    /// Tokens in the prompt, as the server counts them.
     pub prompt_tokens: Option<u64>,
+    /// Tokens generated, as the server counts them.
     pub completion_tokens: Option<u64>,
     /// Each generated token and its log-probability, when the server gives
     /// them; a null log-probability (how several servers write −∞) stays None.
@@ -35,6 +45,8 @@ pub struct ApiGeneration {
 }
 
 impl ApiGenerator {
+    /// One response to `prompt` (after `system`, in chat), on random stream
+    /// `seed`. A failure says whether the run can go on.
     pub fn generate(
         &self,
         system: Option<&str>,

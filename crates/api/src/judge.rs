@@ -33,7 +33,9 @@ use serde_json::{json, Value};
 use crate::client::{Client, Failure};
 use crate::generate::token_logprob;
 
+/// Most follow-up requests for one score (each reads one more digit).
 pub const MAX_FOLLOWUPS: usize = 24;
+/// A prefix of the answer is followed when at least this likely.
 pub const FOLLOW_ABOVE: f64 = 0.005;
 /// Candidates asked for per token, unless `--top-logprobs` says otherwise.
 pub const TOP_LOGPROBS: usize = 20;
@@ -43,26 +45,40 @@ pub const REQUEST_FAILED: &str = "request failed:";
 /// The next token's candidates: text and probability.
 pub type Top = Vec<(String, f64)>;
 
+/// Whether the judge asks again for the digits after a first digit token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Followups {
+    /// Complete numbers split into digit tokens with follow-up requests.
     Auto,
+    /// Read the first token's candidates only.
     Off,
 }
 
+/// The LM judge over the API: the same template and aggregation as the
+/// local judge, the integers' probabilities read from `top_logprobs`.
 pub struct ApiJudge {
+    /// The server.
     pub client: Client,
     /// What rows record in `judge`.
     pub name: String,
+    /// The model the server serves.
     pub model: String,
     /// Completions with the template as text, then `answer_lead`; otherwise
     /// chat completions with the template as the user's message.
     pub raw: bool,
+    /// The template.
     pub template: String,
+    /// The trait's name, for `{trait}`.
     pub trait_name: String,
+    /// The definition's text, for `{definition}`.
     pub definition: String,
+    /// Text that opens the answer.
     pub answer_lead: String,
+    /// Least probability on 0..100 for a score.
     pub min_mass: f64,
+    /// Seed sent with each request.
     pub seed: u64,
+    /// Whether to ask again for later digits.
     pub followups: Followups,
     /// Candidates asked for per token (some servers cap it, e.g. at 5).
     pub top_logprobs: usize,

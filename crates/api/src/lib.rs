@@ -10,6 +10,8 @@
 //! - [`resume`]: `input_hash` and the journal behind `--resume`.
 //! - [`stats`]: the requests/retries/tokens summary.
 
+#![warn(missing_docs)]
+
 pub mod args;
 pub mod client;
 pub mod generate;

@@ -34,12 +34,15 @@ pub fn input_hash(settings: &str, line: &[u8], rollout: u32) -> String {
     format!("{:032x}", h.digest128())
 }
 
+/// The `--resume` journal: rows finished by earlier runs, by `input_hash`,
+/// and the file new rows are appended to at once.
 pub struct Journal {
     path: PathBuf,
     done: HashMap<String, Vec<u8>>,
     file: File,
     /// Rows of the old file not yet reused.
     pub old_rows: u64,
+    /// Rows reused so far.
     pub reused: u64,
     /// A half-written last line was dropped.
     pub cut_line: bool,
@@ -139,14 +142,20 @@ impl Journal {
 /// Where finished rows go: stdout as they come, or, with `--resume`, the
 /// journal (appended at once) and then FILE in input order.
 pub enum Output {
+    /// rows straight to standard output
     Stdout(JsonlWriter<std::io::Stdout>),
+    /// rows to the journal, then to FILE in input order
     Resume {
+        /// the rows finished so far, this run's and earlier ones
         journal: Journal,
+        /// the lines to write, in input order
         lines: Vec<Vec<u8>>,
     },
 }
 
 impl Output {
+    /// Standard output, or the journal at `resume` (`finished` says which of
+    /// its rows need not be asked again).
     pub fn open(resume: Option<&Path>, finished: impl Fn(&Value) -> bool) -> Result<Output> {
         Ok(match resume {
             None => Output::Stdout(JsonlWriter::stdout()),

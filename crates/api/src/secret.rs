@@ -6,6 +6,7 @@ use std::fmt;
 
 use refinery_core::{Error, Result};
 
+/// An API key: never printed, in messages or in `Debug`.
 #[derive(Clone)]
 pub struct ApiKey(String);
 
@@ -23,10 +24,12 @@ impl ApiKey {
         }
     }
 
+    /// A key given as it is.
     pub fn new(key: impl Into<String>) -> ApiKey {
         ApiKey(key.into())
     }
 
+    /// The `Authorization` header's value.
     pub fn header_value(&self) -> String {
         format!("Bearer {}", self.0)
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde_json::Value;
 
+/// Counts of a run's requests, shared by its threads.
 #[derive(Debug, Default)]
 pub struct Stats {
     requests: AtomicU64,
@@ -15,14 +16,17 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Counts a request.
     pub fn add_request(&self) {
         self.requests.fetch_add(1, Relaxed);
     }
 
+    /// Counts a retry.
     pub fn add_retry(&self) {
         self.retries.fetch_add(1, Relaxed);
     }
 
+    /// Counts a request that failed after its retries.
     pub fn add_failed(&self) {
         self.failed.fetch_add(1, Relaxed);
     }
@@ -35,10 +39,12 @@ impl Stats {
             .fetch_add(get("completion_tokens"), Relaxed);
     }
 
+    /// Requests sent.
     pub fn requests(&self) -> u64 {
         self.requests.load(Relaxed)
     }
 
+    /// Retries made.
     pub fn retries(&self) -> u64 {
         self.retries.load(Relaxed)
     }

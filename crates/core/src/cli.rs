@@ -33,6 +33,7 @@ pub struct CommonArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES, help_heading = "Common options")]
     pub max_line_bytes: usize,
 
+    /// `-q`, the option every tool takes.
     #[command(flatten)]
     pub messages: MessageArgs,
 }
@@ -59,12 +60,15 @@ impl CommonArgs {
         Ok(inputs)
     }
 
+    /// A reader over the inputs and a progress bar sized to them (none on
+    /// a pipe or with `--quiet`).
     pub fn reader(&self, tool: &Tool) -> Result<(LineReader, Progress)> {
         let inputs = self.inputs(tool)?;
         let progress = Progress::new(self.messages.quiet, total_size(&inputs));
         Ok((LineReader::new(inputs, self.max_line_bytes), progress))
     }
 
+    /// The reject policy `--rejects` asks for: fail fast without it.
     pub fn rejects(&self) -> Result<Rejects> {
         Rejects::new(self.rejects.as_deref())
     }
@@ -82,11 +86,14 @@ impl CommonArgs {
 /// A running tool: its name, for every message, and whether to be quiet.
 #[derive(Clone, Debug)]
 pub struct Tool {
+    /// The tool's name, the prefix of every message.
     pub name: &'static str,
+    /// Whether `--quiet` silenced [`Tool::note`].
     pub quiet: bool,
 }
 
 impl Tool {
+    /// A tool named `name`, not quiet.
     pub fn new(name: &'static str) -> Self {
         Tool { name, quiet: false }
     }

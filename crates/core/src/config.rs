@@ -19,15 +19,21 @@ pub const DEFAULT_ARCHETYPES: &str = include_str!("../../../pipelines/archetypes
 pub struct Baseline {
     /// rows with intimacy at or below this are "distant"
     pub distant_intimacy_max: f64,
+    /// A turn is positive from this valence up.
     pub positive_valence_min: f64,
+    /// A turn is negative up to this valence.
     pub negative_valence_max: f64,
+    /// Intimacy is high from this value up.
     pub high_intimacy_min: f64,
+    /// Tension is high from this value up.
     pub high_tension_min: f64,
     /// how many of the most common tags to list
     pub top_tags: usize,
 }
 
 impl Baseline {
+    /// The thresholds in `path` (JSON), or the built-in ones. Errors: an
+    /// unreadable or malformed file, a threshold outside -1..1.
     pub fn load(path: Option<&Path>) -> Result<Baseline> {
         load_json(path, DEFAULT_BASELINE, "pipelines/baseline.json")
     }
@@ -38,7 +44,9 @@ impl Baseline {
 /// other rules in the same file) is `map-archetype`'s business.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct Target {
+    /// The archetype, as rows name it in `archetype`.
     pub name: String,
+    /// Rows wanted for it.
     pub target: u64,
     /// The archetype's region of the affect space, when it has one.
     #[serde(default)]
@@ -48,6 +56,7 @@ pub struct Target {
 /// An axes rule: a predicate over valence, intimacy and tension.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct AxesRule {
+    /// The predicate, in `--where` syntax.
     pub rule: String,
 }
 

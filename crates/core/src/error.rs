@@ -13,7 +13,9 @@ use std::sync::Arc;
 /// and its 1-based line number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
+    /// The file (or `<stdin>`) the line came from.
     pub source: Arc<str>,
+    /// The line number, from 1.
     pub line: u64,
 }
 
@@ -33,16 +35,34 @@ impl fmt::Display for Location {
     }
 }
 
+/// Every way a tool can fail, each mapped to its exit status by
+/// [`Error::exit_code`]: 2 for usage, files and configuration, 1 for data
+/// and checks, 0 for a closed pipe.
 #[derive(Debug)]
 pub enum Error {
     /// The command line or a flag value is wrong (exit 2).
     Usage(String),
     /// A file could not be opened, read or written (exit 2).
-    Io { path: String, source: io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// What the system said.
+        source: io::Error,
+    },
     /// A config file (thresholds, targets, mapping) is malformed (exit 2).
-    Config { path: String, message: String },
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// An input line is bad (exit 1).
-    Data { location: Location, message: String },
+    Data {
+        /// The file and line.
+        location: Location,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The data is well-formed but a check failed: invalid rows, failed gates,
     /// rows rejected under `--rejects` (exit 1). The details were already
     /// reported; this carries the one-line conclusion.
@@ -51,9 +71,11 @@ pub enum Error {
     BrokenPipe,
 }
 
+/// The result every fallible function of the tools returns.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The process exit status: 2 usage/file/config, 1 data/check, 0 closed pipe.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::BrokenPipe => 0,
@@ -62,6 +84,7 @@ impl Error {
         }
     }
 
+    /// A usage error (exit 2): the command line is wrong.
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage(message.into())
     }
@@ -71,6 +94,7 @@ impl Error {
         Error::Usage(format!("{flag}: {e}"))
     }
 
+    /// A bad input line at `location` (exit 1).
     pub fn data(location: Location, message: impl Into<String>) -> Self {
         Error::Data {
             location,
@@ -78,6 +102,7 @@ impl Error {
         }
     }
 
+    /// A malformed config file at `path` (exit 2).
     pub fn config(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
         Error::Config {
             path: path.as_ref().display().to_string(),

@@ -129,8 +129,11 @@ pub fn vetting_passed(row: &crate::Row) -> bool {
 /// One entry of a responses file.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ResponseEntry {
+    /// The scenario the model continued.
     pub prompt: String,
+    /// The model's continuation.
     pub response: String,
+    /// The system prompt, when the scenario had one.
     pub system_prompt: Option<String>,
 }
 
@@ -140,10 +143,15 @@ pub struct ResponseEntry {
 /// scenario stage only.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VettingResult {
+    /// Position in the scored file, per polarity, from 0.
     pub idx: u64,
+    /// The scenario's text (scenario stage only).
     pub scenario: Option<String>,
+    /// Whether the row is a positive (else a negative).
     pub positive: bool,
+    /// The judge's score, 0..100, when it gave one.
     pub score: Option<f64>,
+    /// Whether the row passed its polarity's threshold.
     pub passed: bool,
 }
 

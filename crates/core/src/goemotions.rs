@@ -34,6 +34,7 @@ pub const LABELS: [&str; 28] = [
     "neutral",
 ];
 
+/// Whether `name` is one of the 28 GoEmotions labels.
 pub fn is_label(name: &str) -> bool {
     LABELS.contains(&name)
 }

@@ -12,6 +12,8 @@
 //! - [`cli`] and [`progress`] are the plumbing every `main` uses;
 //! - [`error`] is the one error type, mapped to exit statuses 0/1/2.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod error;

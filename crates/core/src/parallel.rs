@@ -25,6 +25,7 @@ pub struct ChunkLine<'a> {
     /// source name's reference count, one cache line shared by the reading
     /// thread, the workers and the writer, for every line.
     pub location: &'a Location,
+    /// The line's bytes, without its end.
     pub bytes: &'a [u8],
     /// the line's full length when it was over the cap (`bytes` is cut)
     pub too_long: Option<usize>,
@@ -44,14 +45,17 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// Lines in the chunk.
     pub fn len(&self) -> usize {
         self.spans.len()
     }
 
+    /// Whether the chunk has no lines.
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
 
+    /// The chunk's lines in input order.
     pub fn lines(&self) -> impl Iterator<Item = ChunkLine<'_>> {
         self.spans.iter().map(|s| ChunkLine {
             location: &s.location,
@@ -64,7 +68,9 @@ impl Chunk {
 /// What the reading thread saw.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReadStats {
+    /// Blank lines skipped.
     pub blank_lines: u64,
+    /// Bytes read.
     pub bytes: u64,
 }
 

@@ -64,10 +64,12 @@ impl Progress {
         }
     }
 
+    /// Text shown after the bar.
     pub fn set_message(&self, message: String) {
         self.bar.set_message(message);
     }
 
+    /// Clears the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }

@@ -20,12 +20,16 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// One input: standard input or a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
+    /// standard input, named `<stdin>` in messages
     Stdin,
+    /// a file, named by its path
     File(PathBuf),
     /// a file read under another name: standard input spooled to disk by a
     /// tool that reads its input twice, still reported as `<stdin>`
     Spooled {
+        /// where the spooled bytes are
         path: PathBuf,
+        /// the name messages use
         name: String,
     },
 }
@@ -86,8 +90,13 @@ impl Input {
 /// the cap (then `bytes` holds only the first `cap` bytes).
 #[derive(Debug)]
 pub struct RawLine<'a> {
+    /// Where the line is.
     pub location: Location,
+    /// The line without its end (`\
+    /// ` or `\\r\
+    /// `) and, on line 1, a BOM.
     pub bytes: &'a [u8],
+    /// The line's full length when it was over the cap (`bytes` is cut).
     pub too_long: Option<usize>,
 }
 
@@ -113,6 +122,8 @@ pub struct LineReader {
 }
 
 impl LineReader {
+    /// A reader over `inputs` in order; a line over `max_line_bytes` is
+    /// given cut, with its length in `too_long`.
     pub fn new(inputs: Vec<Input>, max_line_bytes: usize) -> Self {
         LineReader {
             pending: inputs.into(),

@@ -193,14 +193,17 @@ pub struct FieldSet {
 }
 
 impl FieldSet {
+    /// An empty set.
     pub fn new() -> Self {
         FieldSet::default()
     }
 
+    /// Adds a field name.
     pub fn insert(&mut self, name: impl Into<String>) {
         self.names.insert(name.into());
     }
 
+    /// Whether `name` is in the set.
     pub fn contains(&self, name: &str) -> bool {
         self.names.contains(name)
     }

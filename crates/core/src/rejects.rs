@@ -19,8 +19,11 @@ use crate::writer::JsonlFile;
 /// in input order.
 #[derive(Clone, Debug)]
 pub struct BadLine {
+    /// Where the line is.
     pub location: Location,
+    /// Why it is bad.
     pub reason: String,
+    /// The line as read.
     pub raw: Vec<u8>,
 }
 
@@ -60,6 +63,7 @@ impl Rejects {
         })
     }
 
+    /// Fail fast without `path`; with it, keep going and write bad lines there.
     pub fn new(path: Option<&Path>) -> Result<Self> {
         match path {
             Some(p) => Rejects::to_file(p),
@@ -67,10 +71,12 @@ impl Rejects {
         }
     }
 
+    /// Whether bad lines are recorded rather than fatal.
     pub fn keeps_going(&self) -> bool {
         self.keep_going
     }
 
+    /// Lines rejected so far.
     pub fn count(&self) -> u64 {
         self.count
     }
@@ -181,10 +187,15 @@ pub fn read_file_rows(path: &Path) -> Result<Vec<(Location, Row)>> {
 /// Rows in and where they went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
+    /// Lines read (rows, not blank lines).
     pub read: u64,
+    /// Rows written.
     pub written: u64,
+    /// Rows left out on purpose (`--where`, selection, duplicates).
     pub filtered: u64,
+    /// Bad lines rejected.
     pub rejected: u64,
+    /// Blank lines skipped (not rows).
     pub blank: u64,
 }
 
@@ -206,6 +217,7 @@ impl Tally {
         self.read == self.written + self.filtered + self.rejected
     }
 
+    /// The counts as JSON, for reports.
     pub fn to_json(&self) -> Value {
         json!({
             "read": self.read,

@@ -13,7 +13,9 @@ use crate::{Error, Location, Result, Tool};
 /// One scenario as a row: where it came from and its JSON text.
 #[derive(Debug)]
 pub struct ScenarioLine {
+    /// Where the scenario came from.
     pub location: Location,
+    /// The row as JSON text.
     pub bytes: Vec<u8>,
     /// Set when the line was longer than --max-line-bytes (its full length).
     pub too_long: Option<usize>,
@@ -162,11 +164,14 @@ impl ScenarioArgs {
 /// Rows to process: JSON Lines, or rows made from trait-interp's files
 /// (scenario files, responses files).
 pub enum ScenarioSource {
+    /// rows read from JSON Lines
     Jsonl(LineReader),
+    /// rows made from trait-interp's files
     Pairs(std::vec::IntoIter<ScenarioLine>),
 }
 
 impl ScenarioSource {
+    /// The next row, or `None` at the end.
     pub fn next_line(&mut self) -> Result<Option<ScenarioLine>> {
         match self {
             ScenarioSource::Jsonl(reader) => Ok(reader.next_line()?.map(|line| ScenarioLine {
@@ -186,6 +191,7 @@ impl ScenarioSource {
         }
     }
 
+    /// Blank lines skipped so far.
     pub fn blank_lines(&self) -> u64 {
         match self {
             ScenarioSource::Jsonl(reader) => reader.blank_lines(),

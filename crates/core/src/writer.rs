@@ -18,12 +18,14 @@ pub struct JsonlWriter<W: Write> {
 }
 
 impl JsonlWriter<io::Stdout> {
+    /// A writer to standard output.
     pub fn stdout() -> Self {
         JsonlWriter::new("<stdout>", io::stdout())
     }
 }
 
 impl<W: Write> JsonlWriter<W> {
+    /// A writer to `out`, named `name` in errors.
     pub fn new(name: impl Into<String>, out: W) -> Self {
         JsonlWriter {
             out: BufWriter::with_capacity(WRITE_BUFFER_BYTES, out),
@@ -35,11 +37,13 @@ impl<W: Write> JsonlWriter<W> {
         Error::io(&self.name, e)
     }
 
+    /// Writes a row as one line.
     pub fn write_row(&mut self, row: &Row) -> Result<()> {
         serde_json::to_writer(&mut self.out, row).map_err(|e| self.fail(e.into()))?;
         self.out.write_all(b"\n").map_err(|e| self.fail(e))
     }
 
+    /// Writes any JSON value as one line.
     pub fn write_value(&mut self, value: &serde_json::Value) -> Result<()> {
         serde_json::to_writer(&mut self.out, value).map_err(|e| self.fail(e.into()))?;
         self.out.write_all(b"\n").map_err(|e| self.fail(e))
@@ -58,6 +62,7 @@ impl<W: Write> JsonlWriter<W> {
             .map_err(|e| self.fail(e))
     }
 
+    /// Flushes the buffer.
     pub fn flush(&mut self) -> Result<()> {
         self.out.flush().map_err(|e| self.fail(e))
     }
@@ -82,6 +87,7 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
+    /// A temporary file beside `path`, renamed onto it by [`Self::commit`].
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         // `--rejects /dev/null` or a named pipe: renaming over it would
@@ -109,10 +115,12 @@ impl AtomicFile {
         })
     }
 
+    /// The temporary file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Flushes, syncs and renames the file into place.
     pub fn commit(mut self) -> Result<()> {
         let mut file = self.file.take().expect("not yet committed");
         let Some(temp) = &self.temp else {
@@ -145,11 +153,13 @@ impl Drop for AtomicFile {
 pub type JsonlFile = JsonlWriter<AtomicFile>;
 
 impl JsonlFile {
+    /// A JSONL file written to a temporary beside `path`.
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let file = AtomicFile::create(path.as_ref())?;
         Ok(JsonlWriter::new(path.as_ref().display().to_string(), file))
     }
 
+    /// Flushes and renames the file into place.
     pub fn commit(self) -> Result<()> {
         self.into_inner()?.commit()
     }

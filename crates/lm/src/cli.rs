@@ -15,6 +15,7 @@ use crate::likelihood::LikelihoodJudge;
 use crate::model::CausalLm;
 use crate::prompt::PromptMode;
 
+/// The model options every model-running tool takes, flattened into its `Cli`.
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
     /// Model directory holding model.onnx, tokenizer.json and lm.json
@@ -50,6 +51,7 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The model `--model` names, or the default model (`make models`).
     pub fn load(&self) -> refinery_core::Result<CausalLm> {
         Ok(CausalLm::load(
             self.model.as_deref(),
@@ -117,6 +119,8 @@ impl ModelArgs {
         Ok((judge, format!("likelihood:{model}")))
     }
 
+    /// Chat with `--chat`, raw with `--raw`, else chat when the model has a
+    /// chat template.
     pub fn prompt_mode(&self, lm: &CausalLm) -> PromptMode {
         if self.raw || (!self.chat && lm.config.chat_template.is_none()) {
             PromptMode::Raw

@@ -30,17 +30,26 @@ pub fn default_judge_dir() -> Option<PathBuf> {
     dir.join("model.onnx").is_file().then_some(dir)
 }
 
+/// A model directory's `lm.json`: what the tools need to know beside the
+/// graph and the tokenizer (written by `scripts/lm/gguf_to_onnx.py`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct LmConfig {
+    /// The model's name, as rows record it.
     pub name: String,
+    /// Longest sequence the model takes, in tokens (prompt + response).
     pub context_length: usize,
+    /// Whether prompts start with the BOS token.
     #[serde(default)]
     pub add_bos_token: bool,
+    /// The BOS token's id.
     #[serde(default)]
     pub bos_token_id: Option<u32>,
+    /// Tokens that end a response.
     pub eos_token_ids: Vec<u32>,
+    /// The token that pads a batch's shorter rows [default: the first EOS].
     #[serde(default)]
     pub pad_token_id: Option<u32>,
+    /// The chat template (Jinja, as in Hugging Face's tokenizer_config.json).
     #[serde(default)]
     pub chat_template: Option<String>,
     /// Which side a batch's shorter prompts are padded on: what the graph's
@@ -69,15 +78,19 @@ pub enum PaddingSide {
 /// The files of one model directory.
 #[derive(Clone, Debug)]
 pub struct ModelDir {
+    /// The directory.
     pub dir: PathBuf,
+    /// Its `lm.json`.
     pub config: LmConfig,
 }
 
 impl ModelDir {
+    /// `model.onnx`
     pub fn onnx(&self) -> PathBuf {
         self.dir.join("model.onnx")
     }
 
+    /// `tokenizer.json`
     pub fn tokenizer(&self) -> PathBuf {
         self.dir.join("tokenizer.json")
     }

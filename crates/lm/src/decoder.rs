@@ -20,9 +20,13 @@ pub struct LoadOptions {
     pub threads: usize,
 }
 
+/// A decoder-only graph on ONNX Runtime: one session, run a step at a
+/// time over a batch with its KV cache.
 pub struct Decoder {
     session: Session,
+    /// Layers, heads and inputs read from the graph.
     pub layout: DecoderLayout,
+    /// The `model.onnx` it was loaded from, for messages.
     pub path: PathBuf,
 }
 
@@ -30,16 +34,22 @@ pub struct Decoder {
 /// `[batch, kv_heads, len, head_dim]`, key then value per layer.
 pub struct KvCache {
     values: Vec<DynValue>,
+    /// Rows in the batch.
     pub batch: usize,
+    /// Positions cached per row.
     pub len: usize,
 }
 
 /// The inputs of one step, row-major: `input_ids` is `batch * seq`, the mask
 /// `batch * (past + seq)`.
 pub struct StepInput<'a> {
+    /// Rows in the step.
     pub batch: usize,
+    /// Token ids, `batch * seq`.
     pub input_ids: &'a [i64],
+    /// 1 for a real token, 0 for padding, `batch * (past + seq)`.
     pub attention_mask: &'a [i64],
+    /// Each token's position, `batch * seq` (graphs that take them).
     pub position_ids: &'a [i64],
     /// Logits for the last `keep` positions only (0 = every position).
     pub keep: usize,
@@ -47,24 +57,32 @@ pub struct StepInput<'a> {
 
 /// `[batch, positions, vocab]` logits.
 pub struct Logits {
+    /// The logits, row-major.
     pub data: Vec<f32>,
+    /// Rows.
     pub batch: usize,
+    /// Positions per row.
     pub positions: usize,
+    /// Vocabulary size.
     pub vocab: usize,
 }
 
 impl Logits {
+    /// The logits of row `b` at `position`, `vocab` long.
     pub fn row(&self, b: usize, position: usize) -> &[f32] {
         let start = (b * self.positions + position) * self.vocab;
         &self.data[start..start + self.vocab]
     }
 
+    /// The logits of row `b` at its last position.
     pub fn last(&self, b: usize) -> &[f32] {
         self.row(b, self.positions - 1)
     }
 }
 
 impl Decoder {
+    /// Loads `path` with `options`' threads. Errors: no runtime, a graph
+    /// that is not a decoder in a known layout.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
         let env = environment()?;
         let mut builder =
@@ -84,6 +102,7 @@ impl Decoder {
         })
     }
 
+    /// A cache holding nothing, for `batch` rows.
     pub fn empty_cache(&self, batch: usize) -> Result<KvCache> {
         let shape = [
             batch as i64,

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use refinery_core::{Error, Result};
 
+/// One band of a definition (`HIGH (70-100): …`, `LOW (0-30): …`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Band {
     /// The band's description, header removed.
@@ -14,14 +15,20 @@ pub struct Band {
     pub examples: Vec<String>,
 }
 
+/// trait-interp's `definition.txt`: the text the judges are given, and its
+/// HIGH and LOW bands when it has them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Definition {
+    /// The whole file.
     pub text: String,
+    /// The band of text that expresses the trait.
     pub high: Option<Band>,
+    /// The band of text that does not.
     pub low: Option<Band>,
 }
 
 impl Definition {
+    /// Reads and parses `path`. Errors: unreadable or empty.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         if text.trim().is_empty() {
@@ -30,6 +37,7 @@ impl Definition {
         Ok(Definition::parse(text.trim()))
     }
 
+    /// Finds the bands in a definition's text.
     pub fn parse(text: &str) -> Self {
         let mut bands: [Option<Band>; 3] = Default::default(); // high, mid, low
         let mut current: Option<usize> = None;

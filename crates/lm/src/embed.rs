@@ -17,6 +17,7 @@ pub const DEFAULT_EMBED_MODEL: &str = "all-minilm-l6-v2";
 /// Longest input in tokens (sentence-transformers' limit for this model).
 const MAX_TOKENS: usize = 256;
 
+/// A sentence-embedding model on ONNX Runtime (mean-pooled, normalised).
 pub struct Embedder {
     session: Session,
     tokenizer: Tokenizer,

@@ -4,18 +4,33 @@
 use std::fmt;
 use std::path::PathBuf;
 
+/// Every way the model crate fails; the tools map them to exit statuses
+/// (see `From<LmError> for refinery_core::Error`).
 #[derive(Debug)]
 pub enum LmError {
     /// No ONNX Runtime library could be found or opened.
     Runtime(String),
     /// The model directory or one of its files is missing or malformed.
-    Model { path: PathBuf, message: String },
+    Model {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The graph is not a decoder in the layout the crate expects.
-    Layout { path: PathBuf, message: String },
+    Layout {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A prompt does not fit the context and truncation is off.
     TooLong {
+        /// The prompt's tokens.
         tokens: usize,
+        /// Tokens a prompt may have (the context less room for the response).
         limit: usize,
+        /// The model's context length.
         context: usize,
     },
     /// A request that makes no sense (bad sampling parameters, empty input).
@@ -24,6 +39,7 @@ pub enum LmError {
     Inference(String),
 }
 
+/// The result of the model crate's functions.
 pub type Result<T, E = LmError> = std::result::Result<T, E>;
 
 impl LmError {

@@ -10,9 +10,12 @@ use crate::error::{LmError, Result};
 use crate::model::CausalLm;
 use crate::sampling::Sampling;
 
+/// How to continue prompts.
 #[derive(Clone, Debug)]
 pub struct GenerateParams {
+    /// Most tokens per response.
     pub max_new_tokens: usize,
+    /// Greedy or sampled, and the seed.
     pub sampling: Sampling,
     /// Strings that end a response; the response is cut before the first one.
     pub stop: Vec<String>,
@@ -34,10 +37,13 @@ impl Default for GenerateParams {
 /// One prompt to continue; `stream` picks its random stream when sampling.
 #[derive(Clone, Debug)]
 pub struct Request {
+    /// The prompt's token ids.
     pub ids: Vec<u32>,
+    /// Its random stream: the same stream and seed draw the same tokens.
     pub stream: u64,
 }
 
+/// Why a response ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Finish {
     /// The model produced an end-of-sequence token (not part of the response).
@@ -49,6 +55,7 @@ pub enum Finish {
 }
 
 impl Finish {
+    /// The reason as rows record it in `finish_reason`.
     pub fn as_str(self) -> &'static str {
         match self {
             Finish::Eos => "eos",
@@ -58,12 +65,14 @@ impl Finish {
     }
 }
 
+/// One continued prompt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Generation {
     /// The generated tokens, without the end-of-sequence token.
     pub token_ids: Vec<u32>,
     /// The decoded response, exactly as the tokenizer gives it.
     pub text: String,
+    /// Why it ended.
     pub finish: Finish,
 }
 

@@ -18,11 +18,13 @@ use std::collections::HashMap;
 use crate::error::{LmError, Result};
 use crate::model::CausalLm;
 
+/// The largest score a judge may answer.
 pub const MAX_SCORE: usize = 100;
 
 /// The distribution over 0..=100 (not normalised: see [`Self::mass`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct IntegerDistribution {
+    /// `probs[n]` is the probability of answering n.
     pub probs: Vec<f64>,
 }
 
@@ -52,7 +54,9 @@ impl IntegerDistribution {
 /// Token ids of the ten digits and of a bare leading space, for one tokenizer.
 #[derive(Clone, Debug)]
 pub struct DigitTokens {
+    /// The ids of `0`..`9`.
     pub digits: [u32; 10],
+    /// The id of a lone space, when the tokenizer has one.
     pub space: Option<u32>,
 }
 

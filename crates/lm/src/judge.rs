@@ -10,12 +10,15 @@ use crate::{CausalLm, DigitTokens, Embedder, IntegerDistribution, PromptMode};
 
 /// The built-in prompt templates (pipelines/judge/, editable copies there).
 pub const SCENARIO_TEMPLATE: &str = include_str!("../../../pipelines/judge/scenario.txt");
+/// The built-in template of the response stage (scenario and response).
 pub const RESPONSE_TEMPLATE: &str = include_str!("../../../pipelines/judge/response.txt");
+/// The built-in template of the response stage without the scenario.
 pub const RESPONSE_NO_PREFIX_TEMPLATE: &str =
     include_str!("../../../pipelines/judge/response_no_prefix.txt");
 
 /// What one row gives the judge.
 pub struct Item<'a> {
+    /// The scenario (empty when the judge sees the response alone).
     pub prompt: &'a str,
     /// The start of the completion (response stage), already cut to N words.
     pub response: Option<&'a str>,
@@ -24,12 +27,14 @@ pub struct Item<'a> {
 /// A score, or why there is none.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Judgement {
+    /// 0..100, when the judge gave one.
     pub score: Option<f64>,
     /// LM judge: probability on valid integers.
     pub mass: Option<f64>,
     /// Likelihood judge: the contrast d the score was calibrated from
     /// (nats per token, see [`crate::likelihood`]).
     pub contrast: Option<f64>,
+    /// Why there is no score.
     pub error: Option<String>,
 }
 
@@ -39,8 +44,11 @@ pub struct Judgement {
 /// integers 0..100 a score needs.
 #[derive(Clone, Debug)]
 pub struct JudgeQuestion {
+    /// The template.
     pub template: String,
+    /// Text after the prompt that opens the answer.
     pub answer_lead: String,
+    /// Least probability on 0..100 for a score.
     pub min_mass: f64,
 }
 
@@ -59,13 +67,21 @@ impl JudgeQuestion {
 /// A causal LM asked for a number from 0 to 100; the score is the
 /// probability-weighted mean over the integers it could answer.
 pub struct LmJudge {
+    /// The model asked.
     pub lm: CausalLm,
+    /// Its digit tokens.
     pub digits: DigitTokens,
+    /// The template, filled per row.
     pub template: String,
+    /// Chat or raw.
     pub mode: PromptMode,
+    /// Text that opens the answer.
     pub answer_lead: String,
+    /// Least probability on 0..100 for a score.
     pub min_mass: f64,
+    /// The trait's name, for `{trait}`.
     pub trait_name: String,
+    /// The definition's text, for `{definition}`.
     pub definition: String,
 }
 
@@ -120,6 +136,8 @@ impl LmJudge {
         Ok(self.lm.remember_prefix(&ids)?)
     }
 
+    /// Scores one row: the probability-weighted mean over the integers
+    /// 0..100 the model could answer (see [`IntegerDistribution`]), or why not.
     pub fn judge(&mut self, item: &Item) -> Result<Judgement> {
         let text = self.prompt_text(item)?;
         let ids = self.lm.encode(&text)?;
@@ -175,13 +193,18 @@ pub fn judgement_from(dist: &IntegerDistribution, min_mass: f64) -> Judgement {
 /// Equal similarity is 50; a difference of 0.1 is about 88 (or 12).
 pub const SHARPNESS: f64 = 0.05;
 
+/// An embedding model comparing a text with the definition's HIGH and LOW
+/// anchors: 100 / (1 + exp(−(best HIGH cosine − best LOW cosine) / [`SHARPNESS`])).
 pub struct EmbedJudge {
+    /// The embedding model.
     pub embedder: Embedder,
     high: Vec<Vec<f32>>,
     low: Vec<Vec<f32>>,
 }
 
 impl EmbedJudge {
+    /// Embeds the anchors of `definition` (read from `path`, named in errors).
+    /// Errors: a definition without HIGH and LOW bands.
     pub fn new(
         mut embedder: Embedder,
         definition: &Definition,
@@ -208,6 +231,7 @@ impl EmbedJudge {
         })
     }
 
+    /// Scores texts in one batch.
     pub fn judge_batch(&mut self, texts: &[&str]) -> Result<Vec<Judgement>> {
         let vectors = self.embedder.embed(texts)?;
         Ok(vectors
@@ -230,10 +254,12 @@ impl EmbedJudge {
     }
 }
 
+/// The embedding judge's score, 0..100, from the best HIGH and LOW cosines.
 pub fn logistic_score(s_high: f64, s_low: f64) -> f64 {
     100.0 / (1.0 + (-(s_high - s_low) / SHARPNESS).exp())
 }
 
+/// A judgement without a score, saying why.
 pub fn failed(reason: String) -> Judgement {
     Judgement {
         score: None,

@@ -12,22 +12,31 @@ use ort::value::ValueType;
 
 use crate::error::{LmError, Result};
 
+/// What a decoder graph looks like, read from its inputs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecoderLayout {
+    /// Transformer layers (`past_key_values.N.key` inputs).
     pub layers: usize,
+    /// Key/value heads.
     pub kv_heads: usize,
+    /// Width of a head.
     pub head_dim: usize,
+    /// Whether the graph takes `position_ids`.
     pub has_position_ids: bool,
+    /// Whether the graph takes `num_logits_to_keep`.
     pub has_logits_to_keep: bool,
 }
 
 /// Input and output names and shapes, as read from a session.
 pub struct Signature<'a> {
+    /// Each input's name and shape (-1 for a free dimension).
     pub inputs: Vec<(&'a str, Vec<i64>)>,
+    /// Each output's name.
     pub outputs: Vec<&'a str>,
 }
 
 impl<'a> Signature<'a> {
+    /// The signature of a session's inputs and outputs.
     pub fn of(inputs: &'a [Outlet], outputs: &'a [Outlet]) -> Self {
         let shape = |t: &ValueType| match t {
             ValueType::Tensor { shape, .. } => shape.iter().copied().collect(),
@@ -44,6 +53,8 @@ impl<'a> Signature<'a> {
 }
 
 impl DecoderLayout {
+    /// The layout of the graph in `path`. Errors name the inputs found when
+    /// they are not a decoder's.
     pub fn read(path: &Path, sig: &Signature) -> Result<Self> {
         let found = || {
             let names: Vec<&str> = sig.inputs.iter().map(|(n, _)| *n).collect();

@@ -13,6 +13,8 @@
 //! - [`likelihood`]: the likelihood judge (HIGH vs LOW phrases after the text).
 //! - [`selfcheck`]: how well a judge separates positives from negatives on the data it vets.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod decoder;

@@ -35,7 +35,11 @@ pub const FRAME: &str = "\n\nIn one word, the speaker here is";
 /// 0.1-0.25 nats per token either side of the no-text contrast.
 pub const TAU: f64 = 0.1;
 
+/// The likelihood judge: how much likelier the model finds the text after
+/// the definition's HIGH anchors than after its LOW anchors (see the module
+/// docs).
 pub struct LikelihoodJudge {
+    /// The model scoring.
     pub lm: CausalLm,
     /// The definition's anchors.
     anchors: Anchors,
@@ -167,6 +171,7 @@ pub enum Calibration {
 /// positives' and negatives' labels are not used.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RunCalibration {
+    /// The run's median contrast.
     pub median: f64,
     /// Half the interquartile range.
     pub spread: f64,
@@ -197,6 +202,7 @@ impl RunCalibration {
         })
     }
 
+    /// The calibrated score, 0..100, of a contrast.
     pub fn score(&self, contrast: f64) -> f64 {
         100.0 / (1.0 + (-(4f64.ln()) * (contrast - self.median) / self.spread).exp())
     }

@@ -10,9 +10,11 @@ use crate::decoder::{Decoder, LoadOptions};
 use crate::error::{LmError, Result};
 use crate::prompt::{ChatTemplate, PromptMode};
 
+/// A causal LM: decoder graph, tokenizer, `lm.json` and chat template.
 pub struct CausalLm {
     pub(crate) decoder: Decoder,
     tokenizer: Tokenizer,
+    /// The model's `lm.json`.
     pub config: LmConfig,
     template: Option<ChatTemplate>,
     /// A prefix run once and reused (see `remember_prefix`).
@@ -22,7 +24,9 @@ pub struct CausalLm {
 /// A prompt cut to fit the context: the ids and how many were dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fitted {
+    /// The ids kept.
     pub ids: Vec<u32>,
+    /// How many were dropped from the start.
     pub dropped: usize,
 }
 
@@ -76,14 +80,17 @@ impl CausalLm {
         self.template.is_some()
     }
 
+    /// The model's name (`lm.json`).
     pub fn name(&self) -> &str {
         &self.config.name
     }
 
+    /// Longest sequence, in tokens.
     pub fn context_length(&self) -> usize {
         self.config.context_length
     }
 
+    /// Whether `id` ends a response.
     pub fn is_eos(&self, id: u32) -> bool {
         self.config.eos_token_ids.contains(&id)
     }
@@ -93,6 +100,7 @@ impl CausalLm {
         self.config.padding_side
     }
 
+    /// The token that pads a batch's shorter rows.
     pub fn pad_id(&self) -> u32 {
         self.config
             .pad_token_id

@@ -6,6 +6,7 @@ use minijinja::{context, Environment};
 
 use crate::error::{LmError, Result};
 
+/// How a prompt becomes model input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PromptMode {
     /// The prompt text as it is: a prefix for a base model to continue.
@@ -20,6 +21,7 @@ pub struct ChatTemplate {
 }
 
 impl ChatTemplate {
+    /// Compiles a chat template. Errors: bad Jinja.
     pub fn new(source: &str) -> Result<Self> {
         let mut env = Environment::new();
         env.add_template_owned("chat", source.to_string())
@@ -27,6 +29,7 @@ impl ChatTemplate {
         Ok(ChatTemplate { env })
     }
 
+    /// The chat as the model expects it, the assistant's turn opened.
     pub fn render(&self, system: Option<&str>, user: &str, bos: &str, eos: &str) -> Result<String> {
         let mut messages = Vec::with_capacity(2);
         if let Some(system) = system {

@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{LmError, Result};
 
+/// How the next token is chosen.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sampling {
     /// 0 = greedy.
@@ -16,6 +17,7 @@ pub struct Sampling {
     pub top_p: f32,
     /// Keep the `top_k` most likely tokens (0 = off).
     pub top_k: usize,
+    /// Seed of the random streams.
     pub seed: u64,
 }
 
@@ -31,10 +33,12 @@ impl Default for Sampling {
 }
 
 impl Sampling {
+    /// Whether the likeliest token is always taken.
     pub fn is_greedy(&self) -> bool {
         self.temperature == 0.0 || self.top_k == 1
     }
 
+    /// Refuses a temperature below 0, a top-p outside (0, 1].
     pub fn check(&self) -> Result<()> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
             return Err(LmError::Invalid(format!(

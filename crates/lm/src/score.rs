@@ -26,15 +26,19 @@ const LOGITS_BUDGET: usize = 32 << 20;
 
 /// A prefix that has been run: its length, the next-token log-probs and its cache.
 pub struct PrefixState {
+    /// Tokens in the prefix.
     pub len: usize,
+    /// Log-probabilities of the next token, over the vocabulary.
     pub logprobs: Vec<f32>,
     cache: crate::decoder::KvCache,
 }
 
+/// How likely a continuation is after a prefix.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContinuationScore {
     /// Sum of the token log-probabilities (natural log).
     pub logprob: f64,
+    /// Each token's log-probability.
     pub token_logprobs: Vec<f32>,
 }
 

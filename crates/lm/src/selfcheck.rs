@@ -43,7 +43,9 @@ pub struct Separation {
 /// when a pair has several rollouts), of the pairs with both sides scored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PairOrder {
+    /// Pairs with the positive above its negative.
     pub ordered: usize,
+    /// Pairs with both sides scored.
     pub pairs: usize,
 }
 
@@ -85,6 +87,7 @@ pub enum Finding {
 }
 
 impl Finding {
+    /// The finding as summaries record it.
     pub fn as_str(self) -> &'static str {
         match self {
             Finding::Separates => "separates",
@@ -130,6 +133,8 @@ impl Separation {
         (a > 0.0 && b > 0.0).then(|| 0.5 + 1.645 * ((a + b + 1.0) / (12.0 * a * b)).sqrt())
     }
 
+    /// What the check says at `min_auc`: separates, cannot separate, or too
+    /// few rows to tell (chance alone could reach the floor).
     pub fn finding(&self, min_auc: f64) -> Finding {
         match (self.auc, self.chance_ceiling()) {
             (Some(auc), Some(ceiling)) if auc >= min_auc && auc >= ceiling => Finding::Separates,

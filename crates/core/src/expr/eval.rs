@@ -10,14 +10,18 @@ use crate::record::{lookup, Row};
 /// A value during evaluation: borrowed from the row where possible.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Val<'a> {
+    /// JSON null, or a missing field.
     Null,
+    /// A boolean.
     Bool(bool),
     /// A number as written in the row or the expression: compared exactly
     /// (big integers, long decimals).
     Exact(&'a serde_json::Number),
     /// A number the expression computed (`abs`, `len`, `-x`).
     Num(f64),
+    /// A string.
     Str(Cow<'a, str>),
+    /// An array or object.
     Json(Cow<'a, Value>),
 }
 
@@ -36,6 +40,7 @@ impl<'a> Val<'a> {
         Val::from_json(v)
     }
 
+    /// The value as a number, when it is one.
     pub fn as_num(&self) -> Option<f64> {
         match self {
             Val::Num(n) => Some(*n),

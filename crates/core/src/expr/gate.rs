@@ -24,10 +24,13 @@ pub enum Aggregate {
     Share(Expr),
     /// over the numeric values of a field (rows without one are not counted)
     Mean(Vec<String>),
+    /// the smallest numeric value of a field
     Min(Vec<String>),
+    /// the largest numeric value of a field
     Max(Vec<String>),
     /// population standard deviation
     Std(Vec<String>),
+    /// the sum of a field's numeric values
     Sum(Vec<String>),
     /// prediction against label, over rows that have both as numbers
     Paired(PairedMetric, Vec<String>, Vec<String>),
@@ -38,13 +41,18 @@ pub enum Aggregate {
 /// A measure of a prediction against its label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PairedMetric {
+    /// mean absolute error
     Mae,
+    /// root mean squared error
     Rmse,
+    /// mean of prediction minus label
     Bias,
+    /// Spearman's rank correlation (ties get their mean rank)
     Spearman,
 }
 
 impl PairedMetric {
+    /// The metric's name in gate text (`mae`, `rmse`, `bias`, `spearman`).
     pub fn name(self) -> &'static str {
         match self {
             PairedMetric::Mae => "mae",
@@ -58,15 +66,21 @@ impl PairedMetric {
 /// A parsed gate.
 #[derive(Clone, Debug)]
 pub struct Gate {
+    /// The gate as written, for messages.
     pub source: String,
+    /// What is measured over the rows.
     pub aggregate: Aggregate,
+    /// How the measure is compared with the threshold.
     pub op: CmpOp,
+    /// The number the measure is compared with.
     pub threshold: f64,
 }
 
 const AGGREGATES: &str = "count, share, mean, min, max, std, sum, mae, rmse, bias, spearman, alpha";
 
 impl Gate {
+    /// Parses `AGGREGATE OP NUMBER`, e.g. `share(intimacy <= -0.1) >= 0.05`.
+    /// Errors name the column of the first bad character.
     pub fn parse(source: &str) -> Result<Gate, ParseError> {
         let mut p = Parser::new(source)?;
         let Tok::Ident(name) = p.peek().clone() else {

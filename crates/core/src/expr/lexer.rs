@@ -30,15 +30,22 @@ pub(crate) enum Tok {
 /// The comparison operators, shared by predicates and gates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CmpOp {
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
 }
 
 impl CmpOp {
+    /// The operator as written.
     pub fn symbol(self) -> &'static str {
         match self {
             CmpOp::Eq => "==",

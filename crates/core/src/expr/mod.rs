@@ -37,8 +37,11 @@ use crate::record::Row;
 /// A parse error: the column (1-based, in characters) and what was expected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
+    /// The expression as written.
     pub source: String,
+    /// Where the problem starts, in characters from 1.
     pub column: usize,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -67,9 +70,11 @@ impl std::error::Error for ParseError {}
 pub enum Func {
     /// present and not null
     Exists,
+    /// absolute value of a number
     Abs,
     /// characters of a string, elements of an array, fields of an object
     Len,
+    /// a string in lower case
     Lower,
 }
 
@@ -88,16 +93,27 @@ impl Func {
 /// A parsed expression.
 #[derive(Clone, Debug)]
 pub enum Expr {
+    /// a number, string, boolean or null written in the expression
     Literal(serde_json::Value),
+    /// a field, `a.b.c` for nested ones
     Path(Vec<String>),
+    /// `-x`
     Neg(Box<Expr>),
+    /// `not x`
     Not(Box<Expr>),
+    /// `x and y`
     And(Box<Expr>, Box<Expr>),
+    /// `x or y`
     Or(Box<Expr>, Box<Expr>),
+    /// `x OP y`
     Compare(CmpOp, Box<Expr>, Box<Expr>),
+    /// `x has y`: an array holding y, or a string holding y
     Has(Box<Expr>, Box<Expr>),
+    /// `x in [..]`
     In(Box<Expr>, Vec<serde_json::Value>),
+    /// `x matches "regex"`
     Matches(Box<Expr>, regex::Regex),
+    /// `f(x)`
     Call(Func, Box<Expr>),
 }
 
@@ -124,11 +140,14 @@ impl Expr {
 /// A row predicate: an expression with its source text, for messages.
 #[derive(Clone, Debug)]
 pub struct Predicate {
+    /// The predicate as written.
     pub source: String,
+    /// The parsed expression.
     pub expr: Expr,
 }
 
 impl Predicate {
+    /// Parses `--where` text. Errors name the column of the first bad character.
     pub fn parse(source: &str) -> Result<Self, ParseError> {
         Ok(Predicate {
             source: source.to_string(),
