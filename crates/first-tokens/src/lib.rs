@@ -21,7 +21,7 @@ use refinery_core::experiment::response_rows;
 use refinery_core::progress::Progress;
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::{parse_row, type_name, with_fields};
-use refinery_core::trait_files::{trait_name, ScenarioSource};
+use refinery_core::trait_files::ScenarioSource;
 use refinery_core::writer::{write_file_atomically, JsonlWriter};
 use refinery_core::{CommonArgs, Result, Row, Tally, Tool};
 use refinery_lm::judge::RESPONSE_NO_PREFIX_TEMPLATE;
@@ -250,13 +250,8 @@ refinery_core::impl_command!(Cli, common.messages.quiet, run);
 
 /// Runs the tool on a parsed command line.
 pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
-    let definition = Definition::load(&cli.definition)?;
-    let trait_name = trait_name(
-        cli.trait_name.as_deref(),
-        &cli.definition,
-        "--definition",
-        tool,
-    )?;
+    let (definition, trait_name) =
+        Definition::load_named(&cli.definition, cli.trait_name.as_deref(), tool)?;
     let (mut reader, progress) = match &cli.responses {
         Some(dir) => (
             ScenarioSource::Pairs(response_rows(dir, &trait_name)?.into_iter()),

@@ -218,3 +218,49 @@ fn an_exported_sheet_always_imports() {
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
 }
+
+/// Candidates are read as every tool reads JSON Lines: from a pipe for the
+/// export, and with `--rejects` a bad line is set aside and `label` exits 1
+/// once the sheet is written.
+#[test]
+fn the_export_reads_a_pipe_and_sets_bad_lines_aside_with_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("s.csv");
+    let rejects = dir.path().join("rejects.jsonl");
+    let input = b"{\"text\": \"fine\"}\n{\"text\": \n{\"text\": \"also fine\"}\n";
+    let r = run(
+        LABEL,
+        &[
+            "--export-csv",
+            sheet.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ],
+        Some(input),
+    );
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("2 candidates written"), "{}", r.stderr);
+    assert!(r.stderr.contains("1 row rejected"), "{}", r.stderr);
+    let sheet = std::fs::read_to_string(&sheet).unwrap();
+    assert_eq!(sheet.lines().count(), 3, "{sheet}");
+    let rejected = std::fs::read_to_string(&rejects).unwrap();
+    assert!(rejected.contains("\"file\":\"<stdin>\",\"line\":2"), "{rejected}");
+}
+
+#[test]
+fn labelling_in_the_terminal_takes_one_file() {
+    let r = run(
+        LABEL,
+        &[
+            "label/candidates.jsonl",
+            "label/candidates.jsonl",
+            "-o",
+            "/dev/null",
+            "--rater",
+            "ana",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("takes one candidates FILE"), "{}", r.stderr);
+}

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use refinery_core::{Error, Result};
+use refinery_core::trait_files::trait_name;
+use refinery_core::{Error, Result, Tool};
 
 /// One band of a definition (`HIGH (70-100): …`, `LOW (0-30): …`).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -35,6 +36,14 @@ impl Definition {
             return Err(Error::config(path, "the definition is empty"));
         }
         Ok(Definition::parse(text.trim()))
+    }
+
+    /// `--definition FILE` and the trait's name: `--trait` when given, else
+    /// the name of the directory holding the file (said on stderr).
+    pub fn load_named(path: &Path, given: Option<&str>, tool: &Tool) -> Result<(Self, String)> {
+        let definition = Definition::load(path)?;
+        let name = trait_name(given, path, "--definition", tool)?;
+        Ok((definition, name))
     }
 
     /// Finds the bands in a definition's text.

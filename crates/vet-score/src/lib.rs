@@ -23,7 +23,7 @@ use refinery_api::{input_hash, ApiArgs, Followups, Output};
 use refinery_core::experiment::{python_json, response_rows};
 use refinery_core::reader::too_long_reason;
 use refinery_core::record::parse_row;
-use refinery_core::trait_files::{trait_name, ScenarioArgs, ScenarioSource};
+use refinery_core::trait_files::{ScenarioArgs, ScenarioSource};
 use refinery_core::writer::write_file_atomically;
 use refinery_core::{CommonArgs, Error, Result, Row, Tally, Tool};
 use refinery_lm::{
@@ -285,13 +285,8 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
         ));
     }
     cli.api.check_backend()?;
-    let definition = Definition::load(&cli.definition)?;
-    let trait_name = trait_name(
-        cli.trait_name.as_deref(),
-        &cli.definition,
-        "--definition",
-        tool,
-    )?;
+    let (definition, trait_name) =
+        Definition::load_named(&cli.definition, cli.trait_name.as_deref(), tool)?;
     let thresholds = Thresholds {
         positive: cli.pos_threshold,
         negative: cli.neg_threshold,
