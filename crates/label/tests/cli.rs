@@ -244,7 +244,10 @@ fn the_export_reads_a_pipe_and_sets_bad_lines_aside_with_rejects() {
     let sheet = std::fs::read_to_string(&sheet).unwrap();
     assert_eq!(sheet.lines().count(), 3, "{sheet}");
     let rejected = std::fs::read_to_string(&rejects).unwrap();
-    assert!(rejected.contains("\"file\":\"<stdin>\",\"line\":2"), "{rejected}");
+    assert!(
+        rejected.contains("\"file\":\"<stdin>\",\"line\":2"),
+        "{rejected}"
+    );
 }
 
 #[test]
@@ -262,5 +265,9 @@ fn labelling_in_the_terminal_takes_one_file() {
         None,
     );
     assert_eq!(r.status, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("takes one candidates FILE"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("takes one candidates FILE"),
+        "{}",
+        r.stderr
+    );
 }
