@@ -68,6 +68,11 @@ impl CommonArgs {
         Ok((LineReader::new(inputs, self.max_line_bytes), progress))
     }
 
+    /// A reader over the inputs, without a progress bar.
+    pub fn line_reader(&self, tool: &Tool) -> Result<LineReader> {
+        Ok(LineReader::new(self.inputs(tool)?, self.max_line_bytes))
+    }
+
     /// The reject policy `--rejects` asks for: fail fast without it.
     pub fn rejects(&self) -> Result<Rejects> {
         Rejects::new(self.rejects.as_deref())

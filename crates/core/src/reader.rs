@@ -151,6 +151,11 @@ impl LineReader {
         r
     }
 
+    /// The longest line given whole, in bytes (`--max-line-bytes`).
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
     /// Blank (empty or all white space) lines skipped so far.
     pub fn blank_lines(&self) -> u64 {
         self.blank_lines

@@ -150,21 +150,13 @@ impl Rejects {
 
 /// Every row `reader` gives, with its place, for a tool that needs them
 /// all at once; a bad line goes to `rejects` (an error when failing fast).
-/// Counts the lines read and the blank lines in `tally`.
-pub fn read_rows(
-    reader: &mut LineReader,
-    max_line_bytes: usize,
-    rejects: &mut Rejects,
-    tally: &mut Tally,
-) -> Result<Vec<(Location, Row)>> {
-    let mut rows = Vec::new();
+pub fn read_rows(reader: &mut LineReader, rejects: &mut Rejects) -> Result<Vec<(Location, Row)>> {
+    let (mut rows, max_line_bytes) = (Vec::new(), reader.max_line_bytes());
     while let Some(line) = reader.next_line()? {
-        tally.read += 1;
         if let Some(row) = rejects.parse_or_reject(&line, max_line_bytes)? {
             rows.push((line.location, row));
         }
     }
-    tally.blank = reader.blank_lines();
     Ok(rows)
 }
 
@@ -175,13 +167,7 @@ pub fn read_file_rows(path: &Path) -> Result<Vec<(Location, Row)>> {
         vec![Input::File(path.to_path_buf())],
         DEFAULT_MAX_LINE_BYTES,
     );
-    let mut tally = Tally::default();
-    read_rows(
-        &mut reader,
-        DEFAULT_MAX_LINE_BYTES,
-        &mut Rejects::fail_fast(),
-        &mut tally,
-    )
+    read_rows(&mut reader, &mut Rejects::fail_fast())
 }
 
 /// Rows in and where they went.

@@ -154,9 +154,7 @@ impl ScenarioArgs {
             Some((pos, neg)) => {
                 ScenarioSource::Pairs(pair_rows(pos, neg, &trait_name(pos)?)?.into_iter())
             }
-            None => {
-                ScenarioSource::Jsonl(LineReader::new(common.inputs(tool)?, common.max_line_bytes))
-            }
+            None => ScenarioSource::Jsonl(common.line_reader(tool)?),
         })
     }
 }

@@ -40,7 +40,7 @@ enum Judge {
 }
 
 impl Judge {
-    /// The judge and the name rows record in `judge`.
+    /// The judge and its model's name.
     fn open(
         cli: &Cli,
         definition: &Definition,
@@ -48,10 +48,10 @@ impl Judge {
         tool: &Tool,
     ) -> Result<(Self, String)> {
         if cli.judge == JudgeKind::Likelihood {
-            let (judge, name) = cli
+            let (judge, model) = cli
                 .model
                 .likelihood_judge(tool, definition, &cli.definition)?;
-            return Ok((Judge::Likelihood(Box::new(judge)), name));
+            return Ok((Judge::Likelihood(Box::new(judge)), model));
         }
         let question = JudgeQuestion {
             template: JudgeQuestion::template(
@@ -61,8 +61,16 @@ impl Judge {
             answer_lead: "Score:".into(),
             min_mass: cli.min_mass,
         };
-        let (judge, name) = cli.model.lm_judge(tool, question, trait_name, definition)?;
-        Ok((Judge::Lm(Box::new(judge)), name))
+        let (judge, model) = cli.model.lm_judge(tool, question, trait_name, definition)?;
+        Ok((Judge::Lm(Box::new(judge)), model))
+    }
+
+    /// What rows record in `judge`: the kind and the model.
+    fn name(&self, model: &str) -> String {
+        match self {
+            Judge::Lm(_) => format!("lm:{model}"),
+            Judge::Likelihood(_) => format!("likelihood:{model}"),
+        }
     }
 
     fn lm(&self) -> &CausalLm {
@@ -104,12 +112,8 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
             (ScenarioSource::Jsonl(reader), progress)
         }
     };
-    let (mut judge, judge_name) = Judge::open(&cli, &definition, &trait_name, tool)?;
-    // The model after the judge's kind ("lm:MODEL"), to know rows it generated.
-    let judge_model = judge_name
-        .split_once(':')
-        .map_or("", |(_, m)| m)
-        .to_string();
+    let (mut judge, judge_model) = Judge::open(&cli, &definition, &trait_name, tool)?;
+    let judge_name = judge.name(&judge_model);
     let mut rejects = cli.common.rejects()?;
     let mut out = JsonlWriter::stdout();
     let mut tally = Tally::default();

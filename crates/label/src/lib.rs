@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use refinery_core::config::load_targets;
-use refinery_core::rejects::{read_rows, rejected_error, Tally};
+use refinery_core::rejects::{read_rows, rejected_error};
 use refinery_core::writer::{AtomicFile, JsonlFile, JsonlWriter};
 use refinery_core::{CommonArgs, Error, Location, Result, Row, Tool};
 use serde_json::Value;
@@ -217,14 +217,8 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
 
 /// The candidates with their places, and how many lines went to --rejects.
 fn read_candidates(cli: &Cli, tool: &Tool) -> Result<(Vec<(Location, Row)>, u64)> {
-    let (mut reader, _) = cli.common.reader(tool)?;
     let mut rejects = cli.common.rejects()?;
-    let located = read_rows(
-        &mut reader,
-        cli.common.max_line_bytes,
-        &mut rejects,
-        &mut Tally::default(),
-    )?;
+    let located = read_rows(&mut cli.common.line_reader(tool)?, &mut rejects)?;
     Ok((located, rejects.finish()?))
 }
 

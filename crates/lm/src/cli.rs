@@ -88,8 +88,8 @@ impl ModelArgs {
     }
 
     /// The LM judge on the judges' model ([`Self::load_judge`]), saying on
-    /// stderr when it fell back. Returns the judge and the name rows record
-    /// in `judge` (`lm:MODEL`).
+    /// stderr when it fell back. Returns the judge and its model's name (rows
+    /// record `lm:MODEL` in `judge`).
     pub fn lm_judge(
         &self,
         tool: &Tool,
@@ -101,12 +101,12 @@ impl ModelArgs {
         fallback.inspect(|n| tool.note(n));
         let mode = self.prompt_mode(&lm);
         let judge = LmJudge::new(lm, mode, question, trait_name, definition)?;
-        Ok((judge, format!("lm:{model}")))
+        Ok((judge, model))
     }
 
     /// The likelihood judge on the judges' model, its anchors read from
     /// `definition` (loaded from `path`, named in errors). Returns the judge
-    /// and the name rows record (`likelihood:MODEL`).
+    /// and its model's name (rows record `likelihood:MODEL`).
     pub fn likelihood_judge(
         &self,
         tool: &Tool,
@@ -116,7 +116,7 @@ impl ModelArgs {
         let (lm, model, fallback) = self.load_judge()?;
         fallback.inspect(|n| tool.note(n));
         let judge = LikelihoodJudge::new(lm, definition, path)?;
-        Ok((judge, format!("likelihood:{model}")))
+        Ok((judge, model))
     }
 
     /// Chat with `--chat`, raw with `--raw`, else chat when the model has a

@@ -58,8 +58,8 @@ pub fn open_judge(
                 answer_lead: cli.answer_lead.clone(),
                 min_mass: cli.min_mass,
             };
-            let (judge, name) = cli.model.lm_judge(tool, question, trait_name, definition)?;
-            Ok((AnyJudge::Lm(Box::new(judge)), name))
+            let (judge, model) = cli.model.lm_judge(tool, question, trait_name, definition)?;
+            Ok((AnyJudge::Lm(Box::new(judge)), format!("lm:{model}")))
         }
         JudgeKind::Embed => {
             let embedder = Embedder::load(cli.model.model.as_deref(), cli.model.threads)?;
@@ -74,10 +74,13 @@ pub fn open_judge(
             Ok((AnyJudge::Embed(Box::new(judge)), name))
         }
         JudgeKind::Likelihood => {
-            let (judge, name) = cli
+            let (judge, model) = cli
                 .model
                 .likelihood_judge(tool, definition, &cli.definition)?;
-            Ok((AnyJudge::Likelihood(Box::new(judge)), name))
+            Ok((
+                AnyJudge::Likelihood(Box::new(judge)),
+                format!("likelihood:{model}"),
+            ))
         }
     }
 }
