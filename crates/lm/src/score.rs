@@ -59,37 +59,26 @@ impl CausalLm {
             return Err(LmError::Invalid(format!("continuation {i} has no tokens")));
         }
         let longest = continuations.iter().map(Vec::len).max().unwrap_or(0);
-        if prefix.len() + longest > self.context_length() {
-            return Err(LmError::TooLong {
-                tokens: prefix.len() + longest,
-                limit: self.context_length(),
-                context: self.context_length(),
-            });
-        }
+        self.check_fits(prefix.len() + longest)?;
         let (last, cache) = self.run_prefix(prefix)?;
         let first = log_softmax(&last);
-        let mut scores = Vec::with_capacity(continuations.len());
-        let batch = self.continuation_batch(prefix.len() + longest, longest);
-        for chunk in continuations.chunks(batch) {
-            let width = chunk.iter().map(Vec::len).max().unwrap_or(1) - 1;
-            if width == 0 {
-                scores.extend(chunk.iter().map(|c| single(first[c[0] as usize])));
-                continue;
-            }
-            let fed: Vec<Vec<u32>> = chunk.iter().map(|c| c[..c.len() - 1].to_vec()).collect();
-            let logits = self.run_after_prefix(prefix.len(), &cache, &fed, width)?;
-            for (b, c) in chunk.iter().enumerate() {
-                let mut token_logprobs = vec![first[c[0] as usize]];
-                for (j, &t) in c.iter().enumerate().skip(1) {
-                    token_logprobs.push(log_softmax(logits.row(b, j - 1))[t as usize]);
-                }
-                scores.push(ContinuationScore {
-                    logprob: token_logprobs.iter().map(|&l| l as f64).sum(),
-                    token_logprobs,
-                });
-            }
-        }
-        Ok(scores)
+        let mut token_logprobs: Vec<Vec<f32>> = continuations
+            .iter()
+            .map(|c| vec![first[c[0] as usize]])
+            .collect();
+        // Each token after the first is scored on the logits after the ones before it.
+        let fed: Vec<&[u32]> = continuations.iter().map(|c| &c[..c.len() - 1]).collect();
+        self.visit_after_prefix(prefix.len(), &cache, &fed, &mut |i, j, logits| {
+            let next = continuations[i][j + 1] as usize;
+            token_logprobs[i].push(log_softmax(logits)[next]);
+        })?;
+        Ok(token_logprobs
+            .into_iter()
+            .map(|token_logprobs| ContinuationScore {
+                logprob: token_logprobs.iter().map(|&l| l as f64).sum(),
+                token_logprobs,
+            })
+            .collect())
     }
 
     /// Runs `prefix` once and keeps its cache, for [`Self::logprobs_along`].
@@ -111,131 +100,155 @@ impl CausalLm {
         paths: &[Vec<u32>],
         picks: &[u32],
     ) -> Result<Vec<Vec<Vec<f32>>>> {
-        let pick = |lp: &[f32]| picks.iter().map(|&t| lp[t as usize]).collect::<Vec<f32>>();
         let longest = paths.iter().map(Vec::len).max().unwrap_or(0);
-        if prefix.len + longest > self.context_length() {
+        self.check_fits(prefix.len + longest)?;
+        let mut along: Vec<Vec<Vec<f32>>> =
+            paths.iter().map(|p| Vec::with_capacity(p.len())).collect();
+        let fed: Vec<&[u32]> = paths.iter().map(Vec::as_slice).collect();
+        self.visit_after_prefix(prefix.len, &prefix.cache, &fed, &mut |i, _, logits| {
+            let lp = log_softmax(logits);
+            along[i].push(picks.iter().map(|&t| lp[t as usize]).collect());
+        })?;
+        Ok(along)
+    }
+
+    fn check_fits(&self, tokens: usize) -> Result<()> {
+        if tokens > self.context_length() {
             return Err(LmError::TooLong {
-                tokens: prefix.len + longest,
+                tokens,
                 limit: self.context_length(),
                 context: self.context_length(),
             });
         }
-        let mut along = Vec::with_capacity(paths.len());
-        let batch = self.continuation_batch(prefix.len + longest, longest);
-        for chunk in paths.chunks(batch) {
-            let width = chunk.iter().map(Vec::len).max().unwrap_or(0);
-            if width == 0 {
-                along.extend(chunk.iter().map(|_| Vec::new()));
-                continue;
-            }
-            let logits = self.run_after_prefix(prefix.len, &prefix.cache, chunk, width)?;
-            for (b, path) in chunk.iter().enumerate() {
-                along.push(
-                    (0..path.len())
-                        .map(|j| pick(&log_softmax(logits.row(b, j))))
-                        .collect(),
-                );
-            }
-        }
-        Ok(along)
+        Ok(())
     }
 
-    /// How many continuations of up to `width` tokens after a prefix
-    /// (`total` tokens in all) share one forward pass: as many as
+    /// Feeds every row behind a cached prefix of `prefix_len` tokens and
+    /// calls `visit(i, j, logits)` with the logits after row `i`'s first
+    /// `j + 1` tokens, for every token of every row (empty rows get no
+    /// call). Rows run longest first in batches that fit [`CACHE_BUDGET`]
+    /// and [`LOGITS_BUDGET`], so a batch's rows are of similar length.
+    fn visit_after_prefix(
+        &mut self,
+        prefix_len: usize,
+        cache: &crate::decoder::KvCache,
+        rows: &[&[u32]],
+        visit: &mut dyn FnMut(usize, usize, &[f32]),
+    ) -> Result<()> {
+        let mut order: Vec<usize> = (0..rows.len()).filter(|&i| !rows[i].is_empty()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(rows[i].len()));
+        let stepped = self.padding_side() == PaddingSide::Right;
+        let mut rest = &order[..];
+        while let Some(&widest) = rest.first() {
+            let width = rows[widest].len();
+            // Stepping keeps one position of logits per row and pass.
+            let logits_positions = if stepped { 1 } else { width };
+            let batch = self
+                .continuation_batch(prefix_len + width, logits_positions)
+                .min(rest.len());
+            let (chunk, later) = rest.split_at(batch);
+            if stepped {
+                self.step_after_prefix(prefix_len, cache, rows, chunk, visit)?;
+            } else {
+                self.run_after_prefix(prefix_len, cache, rows, chunk, visit)?;
+            }
+            rest = later;
+        }
+        Ok(())
+    }
+
+    /// How many rows after a prefix (`total` tokens in all, `positions`
+    /// of logits kept per row and pass) share one forward pass: as many as
     /// [`CACHE_BUDGET`] and [`LOGITS_BUDGET`] hold, 1 to [`CONTINUATION_BATCH`].
-    fn continuation_batch(&self, total: usize, width: usize) -> usize {
+    fn continuation_batch(&self, total: usize, positions: usize) -> usize {
         let cache = self.decoder.cache_bytes_per_token() * total.max(1);
-        let logits = self.vocab_size() * 4 * width.max(1);
+        let logits = self.vocab_size() * 4 * positions.max(1);
         (CACHE_BUDGET / cache)
             .min(LOGITS_BUDGET / logits)
             .clamp(1, CONTINUATION_BATCH)
     }
 
-    /// Feeds token rows, padded after their end, behind a cached prefix;
-    /// logits at every position.
+    /// [`Self::visit_after_prefix`] for the rows `chunk` (longest first) in
+    /// one pass: every row padded after its end to the longest's width.
     fn run_after_prefix(
         &mut self,
         prefix_len: usize,
         cache: &crate::decoder::KvCache,
-        rows: &[Vec<u32>],
-        width: usize,
-    ) -> Result<crate::decoder::Logits> {
-        if self.padding_side() == PaddingSide::Right && width > 1 {
-            return self.step_after_prefix(prefix_len, cache, rows, width);
-        }
+        rows: &[&[u32]],
+        chunk: &[usize],
+        visit: &mut dyn FnMut(usize, usize, &[f32]),
+    ) -> Result<()> {
+        let width = rows[chunk[0]].len();
         let pad = self.pad_id() as i64;
         let (mut ids, mut mask, mut positions) = (Vec::new(), Vec::new(), Vec::new());
-        for row in rows {
-            let padding = width - row.len();
+        for &i in chunk {
+            let padding = width - rows[i].len();
             ids.extend(
-                row.iter()
+                rows[i]
+                    .iter()
                     .map(|&t| t as i64)
                     .chain(std::iter::repeat_n(pad, padding)),
             );
             // The padding follows the row's tokens, so causal attention keeps
-            // it out of their logits; marking it real keeps every row as wide
-            // as the batch, which a packed (right-padded) cache needs.
+            // it out of their logits.
             mask.extend(std::iter::repeat_n(1, prefix_len + width));
             positions.extend((prefix_len as i64..).take(width));
         }
-        let shared = self.decoder.repeat_cache(cache, rows.len())?;
+        let shared = self.decoder.repeat_cache(cache, chunk.len())?;
         let input = StepInput {
-            batch: rows.len(),
+            batch: chunk.len(),
             input_ids: &ids,
             attention_mask: &mask,
             position_ids: &positions,
             keep: 0,
         };
-        Ok(self.decoder.forward(&input, shared)?.0)
+        let logits = self.decoder.forward(&input, shared)?.0;
+        for (b, &i) in chunk.iter().enumerate() {
+            for j in 0..rows[i].len() {
+                visit(i, j, logits.row(b, j));
+            }
+        }
+        Ok(())
     }
 
-    /// [`Self::run_after_prefix`] a token at a time: GroupQueryAttention runs
-    /// a batch of several rows over a cache only one token per row per pass.
-    /// A single row goes the same way, so its scores are the same bits alone
-    /// or in a batch. Paths are short (an answer, a number's digits): a pass
-    /// per token of the longest one.
+    /// [`Self::visit_after_prefix`] for the rows `chunk` (longest first) a
+    /// token at a time: GroupQueryAttention runs a batch of several rows
+    /// over a cache only one token per row per pass. A row leaves the
+    /// batch when its tokens are done, so a pass costs what its rows need.
+    /// A single row goes the same way, so its logits are the same bits
+    /// alone or in a batch.
     fn step_after_prefix(
         &mut self,
         prefix_len: usize,
         cache: &crate::decoder::KvCache,
-        rows: &[Vec<u32>],
-        width: usize,
-    ) -> Result<crate::decoder::Logits> {
-        let pad = self.pad_id() as i64;
-        let batch = rows.len();
-        let mut cache = self.decoder.repeat_cache(cache, batch)?;
-        let mut steps = Vec::with_capacity(width);
-        for j in 0..width {
-            let ids: Vec<i64> = rows
-                .iter()
-                .map(|r| r.get(j).map_or(pad, |&t| t as i64))
-                .collect();
-            let mask = vec![1; batch * (prefix_len + j + 1)];
-            let positions = vec![(prefix_len + j) as i64; batch];
+        rows: &[&[u32]],
+        chunk: &[usize],
+        visit: &mut dyn FnMut(usize, usize, &[f32]),
+    ) -> Result<()> {
+        let mut cache = self.decoder.repeat_cache(cache, chunk.len())?;
+        for j in 0..rows[chunk[0]].len() {
+            let active = chunk.iter().take_while(|&&i| rows[i].len() > j).count();
+            if active < cache.batch {
+                let kept: Vec<_> = (0..active).map(|r| (&cache, r)).collect();
+                cache = self.decoder.gather_rows(&kept)?;
+            }
+            let ids: Vec<i64> = chunk[..active].iter().map(|&i| rows[i][j] as i64).collect();
+            let mask = vec![1; active * (prefix_len + j + 1)];
+            let positions = vec![(prefix_len + j) as i64; active];
             let input = StepInput {
-                batch,
+                batch: active,
                 input_ids: &ids,
                 attention_mask: &mask,
                 position_ids: &positions,
                 keep: 1,
             };
             let (logits, grown) = self.decoder.forward(&input, cache)?;
-            steps.push(logits);
+            for (b, &i) in chunk[..active].iter().enumerate() {
+                visit(i, j, logits.last(b));
+            }
             cache = grown;
         }
-        let vocab = self.vocab_size();
-        let mut data = Vec::with_capacity(batch * width * vocab);
-        for b in 0..batch {
-            for step in &steps {
-                data.extend_from_slice(step.last(b));
-            }
-        }
-        Ok(crate::decoder::Logits {
-            data,
-            batch,
-            positions: width,
-            vocab,
-        })
+        Ok(())
     }
 
     /// Runs a prefix alone: its last logits and its cache (batch of one).
@@ -293,12 +306,5 @@ impl CausalLm {
             keep: 0,
         };
         Ok(self.decoder.forward(&input, cache)?.0)
-    }
-}
-
-fn single(logprob: f32) -> ContinuationScore {
-    ContinuationScore {
-        logprob: logprob as f64,
-        token_logprobs: vec![logprob],
     }
 }
