@@ -169,11 +169,12 @@ impl CausalLm {
         }
         let mut picks: Vec<u32> = tokens.digits.to_vec();
         picks.push(space.unwrap_or(tokens.digits[0]));
-        let pick = |lp: &[f32]| -> [f64; 11] {
-            std::array::from_fn(|i| (lp[picks[i] as usize] as f64).exp())
+        let pick = |logits: &[f32]| -> [f64; 11] {
+            let lp = crate::sampling::log_softmax_at(logits, &picks);
+            std::array::from_fn(|i| (lp[i] as f64).exp())
         };
         let (root_logits, root_cache) = self.run_prefix(prefix)?;
-        let root = pick(&crate::sampling::log_softmax(&root_logits));
+        let root = pick(&root_logits);
         let mut trie = Trie {
             p_space: if space.is_some() { root[10] } else { 0.0 },
             after: HashMap::from([(Vec::new(), root)]),
@@ -227,10 +228,7 @@ impl CausalLm {
                 };
                 let (logits, present) = self.decoder.forward(&input, cache)?;
                 for (b, child) in chunk.iter().enumerate() {
-                    trie.after.insert(
-                        child.node.clone(),
-                        pick(&crate::sampling::log_softmax(logits.last(b))),
-                    );
+                    trie.after.insert(child.node.clone(), pick(logits.last(b)));
                     if extendable(&child.node) {
                         next.push((
                             child.node.clone(),

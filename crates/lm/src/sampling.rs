@@ -101,13 +101,12 @@ impl Sampling {
             .collect();
         let n = all.len();
         let k = if self.top_k > 0 { self.top_k.min(n) } else { n };
-        let all_mass: f64 = all.iter().map(|c| c.1).sum();
+        // The mass top-p is a share of: the whole vocabulary's, or top-k's.
+        let all_mass = (k == n).then(|| all.iter().map(|c| c.1).sum::<f64>());
         let mut sorted = LazySorted::new(all);
-        let top_k_mass = |sorted: &mut LazySorted| (0..k).map(|i| sorted.get(i).1).sum::<f64>();
-        let base = if k == n {
-            all_mass
-        } else {
-            top_k_mass(&mut sorted)
+        let base = match all_mass {
+            Some(mass) => mass,
+            None => (0..k).map(|i| sorted.get(i).1).sum(),
         };
         if self.top_p >= 1.0 {
             return (sorted, k, base);
@@ -186,10 +185,24 @@ pub fn argmax(logits: &[f32]) -> u32 {
 
 /// Natural-log probabilities of a row of logits, computed in f64.
 pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let log_z = log_normalizer(logits);
+    logits.iter().map(|&l| (l as f64 - log_z) as f32).collect()
+}
+
+/// [`log_softmax`] of the tokens `ids` only (the same bits), without a
+/// vocabulary-sized row for each position scored.
+pub fn log_softmax_at(logits: &[f32], ids: &[u32]) -> Vec<f32> {
+    let log_z = log_normalizer(logits);
+    ids.iter()
+        .map(|&t| (logits[t as usize] as f64 - log_z) as f32)
+        .collect()
+}
+
+/// log Σ exp(logit), shifted by the largest logit so no term overflows.
+fn log_normalizer(logits: &[f32]) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
-    let log_z = max + sum.ln();
-    logits.iter().map(|&l| (l as f64 - log_z) as f32).collect()
+    max + sum.ln()
 }
 
 #[cfg(test)]
@@ -317,6 +330,15 @@ mod tests {
                 proptest::prop_assert_eq!(s.pick(&logits, &mut lazy), full_sort_pick(&s, &logits, &mut full));
             }
         }
+    }
+
+    #[test]
+    fn log_softmax_at_gives_log_softmax_bits() {
+        let logits = [0.3f32, -2.0, 7.5, 7.5, -1e4, 1.25];
+        let all = log_softmax(&logits);
+        let at = log_softmax_at(&logits, &[5, 2, 0, 4]);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&at), bits(&[all[5], all[2], all[0], all[4]]));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::config::PaddingSide;
 use crate::decoder::StepInput;
 use crate::error::{LmError, Result};
 use crate::model::CausalLm;
-use crate::sampling::log_softmax;
+use crate::sampling::{log_softmax, log_softmax_at};
 
 /// Continuations scored per forward pass at most (bounds the logits held at once).
 const CONTINUATION_BATCH: usize = 32;
@@ -69,8 +69,8 @@ impl CausalLm {
         // Each token after the first is scored on the logits after the ones before it.
         let fed: Vec<&[u32]> = continuations.iter().map(|c| &c[..c.len() - 1]).collect();
         self.visit_after_prefix(prefix.len(), &cache, &fed, &mut |i, j, logits| {
-            let next = continuations[i][j + 1] as usize;
-            token_logprobs[i].push(log_softmax(logits)[next]);
+            let next = continuations[i][j + 1];
+            token_logprobs[i].push(log_softmax_at(logits, &[next])[0]);
         })?;
         Ok(token_logprobs
             .into_iter()
@@ -106,8 +106,7 @@ impl CausalLm {
             paths.iter().map(|p| Vec::with_capacity(p.len())).collect();
         let fed: Vec<&[u32]> = paths.iter().map(Vec::as_slice).collect();
         self.visit_after_prefix(prefix.len, &prefix.cache, &fed, &mut |i, _, logits| {
-            let lp = log_softmax(logits);
-            along[i].push(picks.iter().map(|&t| lp[t as usize]).collect());
+            along[i].push(log_softmax_at(logits, picks));
         })?;
         Ok(along)
     }
