@@ -11,6 +11,9 @@ python3 scripts/models.py runtime venv smollm2 minilm
 cargo build --release --locked -q -p refinery-generate -p refinery-vet-score -p refinery-expand-scenarios -p refinery-first-tokens
 "$cache/venv/bin/python" scripts/lm/parity.py target/release/generate \
   "$cache/models/smollm2-135m-instruct" testdata/parity/prompts.jsonl
+# The output head runs in slices of the vocabulary (it bounds the memory a
+# load peaks at); the slices give the one product's logits, bit for bit.
+"$cache/venv/bin/python" scripts/lm/head_slices.py "$cache/gguf/SmolLM2-135M-Instruct.Q4_1.gguf"
 # The Qwen2 graph (biases, untied 8-bit head: what the converter writes for the
 # judge model) decodes the same in Rust and in Python.
 "$cache/venv/bin/python" scripts/lm/parity.py target/release/generate \

@@ -162,6 +162,30 @@ def _gather_block_quantized(g, table: BlockQuantized, hidden):
     return g.op("Reshape", [g.op("Add", [blocked, per_block]), g.const(np.int64([0, 0, hidden]))])
 
 
+# ONNX Runtime repacks each MatMulNBits weight for its kernel at load and
+# frees the stored copy only once that weight is done, so for a moment the
+# largest weight is held twice: the output head (vocabulary x width) is by far
+# the largest, so it runs in slices of the vocabulary of at most this size.
+HEAD_SLICE_BYTES = 16 << 20
+
+
+def _output_projection(g, x, head: BlockQuantized):
+    """logits [batch, seq, vocab] = x @ head^T as MatMulNBits over slices of
+    the vocabulary (rows in multiples of 128, each slice's q at most
+    HEAD_SLICE_BYTES), concatenated. Each logit is the dot product of its
+    own row either way; slicing only bounds the memory a load peaks at."""
+    vocab = head.q.shape[0]
+    row_bytes = head.q.shape[1] * 32 * head.bits // 8
+    rows = max(128, HEAD_SLICE_BYTES // row_bytes // 128 * 128)
+    parts = []
+    for i, start in enumerate(range(0, vocab, rows)):
+        stop = min(vocab, start + rows)
+        piece = BlockQuantized(head.bits, head.q[start:stop], head.scale[start:stop],
+                               None if head.offset is None else head.offset[start:stop])
+        parts.append(g.linear(x, g.quantized(piece, f"lm_head.{i}")))
+    return parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=-1)
+
+
 def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer="refinery",
                   packed=True) -> onnx.ModelProto:
     """weights: `embed` [V,H] (float, or a 4-bit BlockQuantized table, which
@@ -200,7 +224,7 @@ def build_decoder(hp: Hparams, weights: dict, weight_dtype=np.float16, producer=
     # Tied embeddings: logits = x @ embed^T, done as a 2-D Gemm with transB so
     # the embedding matrix is not stored twice.
     if head is not None:
-        logits = g.linear(x, g.quantized(head, "lm_head"))
+        logits = _output_projection(g, x, head)
     else:
         flat = g.op("Reshape", [x, g.const(np.int64([-1, hp.hidden]))])
         logits = g.op("Gemm", [flat, embed], transB=1)

@@ -34,9 +34,11 @@ impl CausalLm {
     /// Loads `dir`, or the default model from the project cache when `None`.
     pub fn load(dir: Option<&Path>, options: &LoadOptions) -> Result<Self> {
         let model = ModelDir::open(dir)?;
+        // The session first: its load peaks (ONNX Runtime holds a weight
+        // twice while repacking it) before the tokenizer's memory is added.
+        let decoder = Decoder::load(&model.onnx(), options)?;
         let tokenizer = Tokenizer::from_file(model.tokenizer())
             .map_err(|e| LmError::model(model.tokenizer(), format!("not a tokenizer.json: {e}")))?;
-        let decoder = Decoder::load(&model.onnx(), options)?;
         let template = match &model.config.chat_template {
             Some(source) => Some(
                 ChatTemplate::new(source)
