@@ -23,7 +23,7 @@ pub struct LoadOptions {
 /// A decoder-only graph on ONNX Runtime: one session, run a step at a
 /// time over a batch with its KV cache.
 pub struct Decoder {
-    session: Session,
+    pub(crate) session: Session,
     /// Layers, heads and inputs read from the graph.
     pub layout: DecoderLayout,
     /// The `model.onnx` it was loaded from, for messages.
@@ -33,7 +33,7 @@ pub struct Decoder {
 /// Past keys and values for a batch: `2 * layers` tensors
 /// `[batch, kv_heads, len, head_dim]`, key then value per layer.
 pub struct KvCache {
-    values: Vec<DynValue>,
+    pub(crate) values: Vec<DynValue>,
     /// Rows in the batch.
     pub batch: usize,
     /// Positions cached per row.
@@ -77,6 +77,32 @@ impl Logits {
     /// The logits of row `b` at its last position.
     pub fn last(&self, b: usize) -> &[f32] {
         self.row(b, self.positions - 1)
+    }
+
+    /// The last `input.keep` positions of each row of a step's `logits`
+    /// output `[batch, positions, vocab]` (all of them when `keep` is 0 or
+    /// the graph returned no more).
+    pub(crate) fn kept(logits: &DynValue, input: &StepInput) -> Result<Self> {
+        let (shape, data) = logits.try_extract_tensor::<f32>()?;
+        let (positions, vocab) = (shape[1] as usize, shape[2] as usize);
+        // Without num_logits_to_keep the graph returns every position.
+        let skip = if input.keep > 0 && positions > input.keep {
+            positions - input.keep
+        } else {
+            0
+        };
+        let kept = positions - skip;
+        let mut out = Vec::with_capacity(input.batch * kept * vocab);
+        for row in 0..input.batch {
+            let start = (row * positions + skip) * vocab;
+            out.extend_from_slice(&data[start..start + kept * vocab]);
+        }
+        Ok(Logits {
+            data: out,
+            batch: input.batch,
+            positions: kept,
+            vocab,
+        })
     }
 }
 
@@ -151,28 +177,7 @@ impl Decoder {
             feed.push((format!("past_key_values.{}.{part}", i / 2), value));
         }
         let mut outputs = self.session.run(feed)?;
-        let logits = {
-            let (shape, data) = outputs["logits"].try_extract_tensor::<f32>()?;
-            let (positions, vocab) = (shape[1] as usize, shape[2] as usize);
-            // Without num_logits_to_keep the graph returns every position.
-            let skip = if input.keep > 0 && positions > input.keep {
-                positions - input.keep
-            } else {
-                0
-            };
-            let kept = positions - skip;
-            let mut out = Vec::with_capacity(input.batch * kept * vocab);
-            for row in 0..input.batch {
-                let start = (row * positions + skip) * vocab;
-                out.extend_from_slice(&data[start..start + kept * vocab]);
-            }
-            Logits {
-                data: out,
-                batch: input.batch,
-                positions: kept,
-                vocab,
-            }
-        };
+        let logits = Logits::kept(&outputs["logits"], input)?;
         let mut values = Vec::with_capacity(2 * self.layout.layers);
         for i in 0..self.layout.layers {
             for part in ["key", "value"] {
@@ -229,6 +234,6 @@ impl Decoder {
     }
 }
 
-fn tensor_i64(shape: [i64; 2], data: &[i64]) -> Result<DynValue> {
+pub(crate) fn tensor_i64(shape: [i64; 2], data: &[i64]) -> Result<DynValue> {
     Ok(Tensor::from_array((shape, data.to_vec()))?.into_dyn())
 }

@@ -9,6 +9,17 @@ use crate::decoder::{KvCache, Logits, StepInput};
 use crate::error::{LmError, Result};
 use crate::model::CausalLm;
 use crate::sampling::Sampling;
+use crate::shared_cache::SharedKvCache;
+
+/// What a decoding step reads the past from.
+enum Past {
+    /// A cache each step copies into new, longer tensors (left-padded graphs).
+    Copied(KvCache),
+    /// A cache the attention extends in place (right-padded graphs).
+    Shared(Box<SharedKvCache>),
+    /// None: each step re-runs every row's whole sequence.
+    Recomputed,
+}
 
 /// How to continue prompts.
 #[derive(Clone, Debug)]
@@ -129,7 +140,15 @@ impl CausalLm {
             })
             .collect();
         let width = requests.iter().map(|r| r.ids.len()).max().unwrap_or(0);
-        let (mut logits, mut cache) = self.prefill(requests, width)?;
+        let (mut logits, cache) = self.prefill(requests, width)?;
+        let mut past = match (params.use_cache, self.padding_side()) {
+            (false, _) => Past::Recomputed,
+            (true, PaddingSide::Left) => Past::Copied(cache),
+            (true, PaddingSide::Right) => Past::Shared(Box::new(
+                self.decoder
+                    .share_cache(&cache, width + params.max_new_tokens)?,
+            )),
+        };
         loop {
             for (b, row) in rows
                 .iter_mut()
@@ -142,10 +161,18 @@ impl CausalLm {
             if rows.iter().all(|r| r.done.is_some()) {
                 break;
             }
-            (logits, cache) = if params.use_cache {
-                self.decode_step(&rows, width, cache)?
-            } else {
-                self.full_step(&rows, width)?
+            logits = match past {
+                Past::Recomputed => self.full_step(&rows, width)?.0,
+                Past::Copied(cache) => {
+                    let step = self.decode_step(&rows, width, cache.len);
+                    let (logits, grown) = self.decoder.forward(&step.input(), cache)?;
+                    past = Past::Copied(grown);
+                    logits
+                }
+                Past::Shared(ref mut cache) => {
+                    let step = self.decode_step(&rows, width, cache.len);
+                    self.decoder.forward_shared(&step.input(), cache)?
+                }
             };
         }
         rows.into_iter()
@@ -200,49 +227,36 @@ impl CausalLm {
         self.decoder.forward(&step.input(batch), cache)
     }
 
-    /// Feeds each row's newest token through the cache.
-    fn decode_step(
-        &mut self,
-        rows: &[Row],
-        width: usize,
-        cache: KvCache,
-    ) -> Result<(Logits, KvCache)> {
+    /// The step that feeds each row's newest token after `cached` positions.
+    fn decode_step(&self, rows: &[Row], width: usize, cached: usize) -> NextTokens {
         let pad = self.pad_id() as i64;
-        let side = self.padding_side();
-        let total = cache.len + 1;
-        let mut ids = Vec::with_capacity(rows.len());
-        let mut positions = Vec::with_capacity(rows.len());
-        let mut mask = Vec::with_capacity(rows.len() * total);
+        let total = cached + 1;
+        let mut next = NextTokens {
+            ids: Vec::with_capacity(rows.len()),
+            positions: Vec::with_capacity(rows.len()),
+            mask: Vec::with_capacity(rows.len() * total),
+        };
         for row in rows {
             let prompt = row.request.ids.len();
             // This row's real tokens once the one fed now is in the cache (a
             // row that ended on its first token is fed a pad, and not read).
             let real = prompt + row.out.len().max(1);
-            ids.push(row.out.last().map_or(pad, |&t| t as i64));
-            positions.push(real as i64 - 1);
-            match side {
+            next.ids.push(row.out.last().map_or(pad, |&t| t as i64));
+            next.positions.push(real as i64 - 1);
+            match self.padding_side() {
                 PaddingSide::Left => {
                     let padding = width - prompt;
-                    mask.extend(
+                    next.mask.extend(
                         std::iter::repeat_n(0, padding)
                             .chain(std::iter::repeat_n(1, total - padding)),
                     );
                 }
-                PaddingSide::Right => mask.extend(
+                PaddingSide::Right => next.mask.extend(
                     std::iter::repeat_n(1, real).chain(std::iter::repeat_n(0, total - real)),
                 ),
             }
         }
-        self.decoder.forward(
-            &StepInput {
-                batch: rows.len(),
-                input_ids: &ids,
-                attention_mask: &mask,
-                position_ids: &positions,
-                keep: 1,
-            },
-            cache,
-        )
+        next
     }
 
     /// Re-runs every row's whole sequence with no cache (rows that finished
@@ -262,6 +276,25 @@ impl CausalLm {
         }
         let cache = self.decoder.empty_cache(rows.len())?;
         self.decoder.forward(&step.input(rows.len()), cache)
+    }
+}
+
+/// One token per row after a cache: ids, positions and the mask.
+struct NextTokens {
+    ids: Vec<i64>,
+    positions: Vec<i64>,
+    mask: Vec<i64>,
+}
+
+impl NextTokens {
+    fn input(&self) -> StepInput<'_> {
+        StepInput {
+            batch: self.ids.len(),
+            input_ids: &self.ids,
+            attention_mask: &self.mask,
+            position_ids: &self.positions,
+            keep: 1,
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub mod runtime;
 pub mod sampling;
 pub mod score;
 pub mod selfcheck;
+pub mod shared_cache;
 
 pub use cli::ModelArgs;
 pub use config::{LmConfig, ModelDir, DEFAULT_MODEL};
