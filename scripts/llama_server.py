@@ -28,6 +28,14 @@ CACHE = os.environ.get("REFINERY_CACHE") or os.path.join(REPO, ".cache", "refine
 VENV = os.path.join(CACHE, "llama-server")
 PACKAGE = "llama-cpp-python[server]==0.3.36"
 STAMP = os.path.join(VENV, "installed")
+# Only the library the server loads: no tests, examples or curl.
+CMAKE_ARGS = "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF"
+# Without Intel AMX: llama.cpp's native build uses it on CPUs that have it
+# (Sapphire Rapids and later), and its AMX matrix product segfaults there on
+# the first prompt of a few tokens (ggml-org/llama.cpp#20824, seen here with
+# SmolLM2's Q4_1 GGUF). Explicit -mno- flags win over -march=native in gcc.
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+BUILD = f"{PACKAGE} CMAKE_ARGS={CMAKE_ARGS} CFLAGS=CXXFLAGS={NO_AMX}"
 # What `start` can serve: the model's alias, its GGUF, the models.py step that fetches it.
 MODELS = {
     "smollm2": ("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2"),
@@ -41,23 +49,23 @@ def say(msg):
 
 
 def install():
-    if os.path.exists(STAMP) and open(STAMP).read().strip() == PACKAGE:
+    if os.path.exists(STAMP) and open(STAMP).read().strip() == BUILD:
         return
     say(f"building {PACKAGE} into {VENV} (llama.cpp from source, a few minutes, once)")
     subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True)
     env = dict(os.environ)
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
-    # Only the library the server loads: no tests, examples or curl.
-    env["CMAKE_ARGS"] = "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF"
+    env["CMAKE_ARGS"] = CMAKE_ARGS
+    env["CFLAGS"] = env["CXXFLAGS"] = NO_AMX
     result = subprocess.run(
         [os.path.join(VENV, "bin", "pip"), "install", "--quiet", "--progress-bar", "off",
-         "--disable-pip-version-check", PACKAGE],
+         "--disable-pip-version-check", "--no-cache-dir", PACKAGE],
         env=env, timeout=3600)
     if result.returncode != 0:
         say(f"error: pip could not install {PACKAGE} (it needs gcc, g++ and network access to PyPI)")
         sys.exit(1)
     with open(STAMP, "w") as f:
-        f.write(PACKAGE + "\n")
+        f.write(BUILD + "\n")
 
 
 def pid_file(port):
