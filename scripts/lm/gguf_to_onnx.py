@@ -17,7 +17,10 @@ tensors, become 8-bit blocks of 32), run by ONNX Runtime's MatMulNBits at
 accuracy level 4 (activations quantized to 8 bits per block of 32, integer
 dot products, as llama.cpp does), and gathers token embeddings from a 4-bit
 table with GatherBlockQuantized: the GGUF's own values, a quarter of the
-bytes to read per token. --weights q8 requantizes every projection
+bytes to read per token. The output head runs in vocabulary slices of at
+most 16 MB (decoder_graph.HEAD_SLICE_BYTES): ONNX Runtime holds a weight
+twice while it repacks it at load, so this bounds the load's peak memory.
+--weights q8 requantizes every projection
 (whatever its GGUF type) to 8-bit blocks of 32 and keeps the embedding table
 float16. --weights f16 / f32 dequantize everything (float16 is widened to
 float32 when ONNX Runtime loads it): exact float arithmetic, half the speed
