@@ -13,7 +13,8 @@ use crate::shared_cache::SharedKvCache;
 
 /// What a decoding step reads the past from.
 enum Past {
-    /// A cache each step copies into new, longer tensors (left-padded graphs).
+    /// A cache each step copies into new, longer tensors (left-padded graphs;
+    /// on right-padded ones, the prompts' cache until the first step).
     Copied(KvCache),
     /// A cache the attention extends in place (right-padded graphs).
     Shared(Box<SharedKvCache>),
@@ -141,14 +142,13 @@ impl CausalLm {
             .collect();
         let width = requests.iter().map(|r| r.ids.len()).max().unwrap_or(0);
         let (mut logits, cache) = self.prefill(requests, width)?;
-        let mut past = match (params.use_cache, self.padding_side()) {
-            (false, _) => Past::Recomputed,
-            (true, PaddingSide::Left) => Past::Copied(cache),
-            (true, PaddingSide::Right) => Past::Shared(Box::new(
-                self.decoder
-                    .share_cache(&cache, width + params.max_new_tokens)?,
-            )),
+        let mut past = if params.use_cache {
+            Past::Copied(cache)
+        } else {
+            Past::Recomputed
         };
+        // The most positions a row's cache holds: the last token is never fed.
+        let limit = width.saturating_add(params.max_new_tokens - 1);
         loop {
             for (b, row) in rows
                 .iter_mut()
@@ -163,6 +163,16 @@ impl CausalLm {
             }
             logits = match past {
                 Past::Recomputed => self.full_step(&rows, width)?.0,
+                // Right-padded graphs move the prompts' cache, at the first
+                // step that reads it, into one the attention extends in place.
+                Past::Copied(cache) if self.padding_side() == PaddingSide::Right => {
+                    let mut shared = Box::new(self.decoder.share_cache(&cache, limit)?);
+                    drop(cache);
+                    let step = self.decode_step(&rows, width, shared.len);
+                    let logits = self.decoder.forward_shared(&step.input(), &mut shared)?;
+                    past = Past::Shared(shared);
+                    logits
+                }
                 Past::Copied(cache) => {
                     let step = self.decode_step(&rows, width, cache.len);
                     let (logits, grown) = self.decoder.forward(&step.input(), cache)?;

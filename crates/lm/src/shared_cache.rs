@@ -7,7 +7,8 @@
 //! "past and present share a buffer"): the attention writes each row's new
 //! key and value at the row's own position (its length, read from the
 //! attention mask) and reads that row's first positions only. The arithmetic
-//! is that of the copying cache; only the copies go.
+//! is that of the copying cache; the per-step copies go (the cache is still
+//! copied once into its tensors and once per growth, `GROW` positions apart).
 //!
 //! Only for graphs whose attention is GroupQueryAttention over rows packed
 //! from column 0, the right-padded graphs the converter writes
@@ -36,7 +37,8 @@ pub struct SharedKvCache {
     binding: IoBinding,
     /// Rows in the batch.
     pub batch: usize,
-    /// Positions written per row (the mask's width).
+    /// Positions in use per row: the width of the next step's mask, less
+    /// the step's own positions (rows shorter than it are padded).
     pub len: usize,
     capacity: usize,
     /// The most positions a row will need; capacity never passes it.
@@ -69,7 +71,9 @@ impl Decoder {
             .iter()
             .map(|v| Ok(v.try_extract_tensor::<f32>()?.1))
             .collect::<Result<Vec<_>>>()?;
-        self.reallocate(&mut shared, (cache.len + GROW).min(limit), &sources)?;
+        let capacity = (cache.len + GROW).min(limit);
+        let tensors = self.widened(cache.batch, cache.len, capacity, &sources)?;
+        bind(&mut shared, tensors, capacity)?;
         let logits = MemoryInfo::new(
             AllocationDevice::CPU,
             0,
@@ -99,9 +103,13 @@ impl Decoder {
         debug_assert_eq!(input.attention_mask.len(), input.batch * total);
         if total > cache.capacity {
             let grown = (cache.capacity + GROW).max(total).min(cache.limit);
-            let old = std::mem::take(&mut cache.tensors);
-            let sources = old.iter().map(|t| t.extract_tensor().1).collect::<Vec<_>>();
-            self.reallocate(cache, grown, &sources)?;
+            let sources = cache
+                .tensors
+                .iter()
+                .map(|t| t.extract_tensor().1)
+                .collect::<Vec<_>>();
+            let tensors = self.widened(cache.batch, cache.len, grown, &sources)?;
+            bind(cache, tensors, grown)?;
         }
         let b = input.batch as i64;
         let binding = &mut cache.binding;
@@ -122,45 +130,49 @@ impl Decoder {
         Ok(logits)
     }
 
-    /// Gives `cache` new tensors of `capacity` positions holding the first
-    /// `cache.len` positions of `sources` (one per tensor, rows of any
-    /// length), and binds them as the past and present of every layer.
-    fn reallocate(
+    /// New tensors `[batch, kv_heads, capacity, head_dim]` holding the first
+    /// `len` positions of each of `sources` (tensors of the same layout with
+    /// rows of any length).
+    fn widened(
         &self,
-        cache: &mut SharedKvCache,
+        batch: usize,
+        len: usize,
         capacity: usize,
         sources: &[&[f32]],
-    ) -> Result<()> {
+    ) -> Result<Vec<Tensor<f32>>> {
         let (heads, dim) = (self.layout.kv_heads, self.layout.head_dim);
-        let lanes = cache.batch * heads;
         let allocator = Allocator::default();
         let mut tensors = Vec::with_capacity(sources.len());
         for source in sources {
-            let mut tensor = Tensor::<f32>::new(
-                &allocator,
-                [cache.batch, heads, capacity, dim].map(|d| d as i64),
-            )?;
+            let shape = [batch, heads, capacity, dim].map(|d| d as i64);
+            let mut tensor = Tensor::<f32>::new(&allocator, shape)?;
             copy_positions(
                 source,
                 tensor.extract_tensor_mut().1,
-                lanes,
-                cache.len * dim,
+                batch * heads,
+                len * dim,
             );
             tensors.push(tensor);
         }
-        for (i, tensor) in tensors.iter_mut().enumerate() {
-            let (layer, part) = (i / 2, if i % 2 == 0 { "key" } else { "value" });
-            cache
-                .binding
-                .bind_input(format!("past_key_values.{layer}.{part}"), tensor)?;
-            cache
-                .binding
-                .bind_output(format!("present.{layer}.{part}"), tensor)?;
-        }
-        cache.tensors = tensors;
-        cache.capacity = capacity;
-        Ok(())
+        Ok(tensors)
     }
+}
+
+/// Makes `tensors` (key then value per layer) `cache`'s, bound as the past
+/// and the present of every layer; the old ones are freed.
+fn bind(cache: &mut SharedKvCache, mut tensors: Vec<Tensor<f32>>, capacity: usize) -> Result<()> {
+    for (i, tensor) in tensors.iter_mut().enumerate() {
+        let (layer, part) = (i / 2, if i % 2 == 0 { "key" } else { "value" });
+        cache
+            .binding
+            .bind_input(format!("past_key_values.{layer}.{part}"), tensor)?;
+        cache
+            .binding
+            .bind_output(format!("present.{layer}.{part}"), tensor)?;
+    }
+    cache.tensors = tensors;
+    cache.capacity = capacity;
+    Ok(())
 }
 
 /// Copies the first `width` values of each of `lanes` equal lanes of `src`
