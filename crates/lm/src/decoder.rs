@@ -151,43 +151,24 @@ impl Decoder {
         let seq = input.input_ids.len() / input.batch;
         let total = cache.len + seq;
         debug_assert_eq!(input.attention_mask.len(), input.batch * total);
-        let b = input.batch as i64;
-        let mut feed: Vec<(String, DynValue)> = vec![
-            (
-                "input_ids".into(),
-                tensor_i64([b, seq as i64], input.input_ids)?,
-            ),
-            (
-                "attention_mask".into(),
-                tensor_i64([b, total as i64], input.attention_mask)?,
-            ),
-        ];
-        if self.layout.has_position_ids {
-            feed.push((
-                "position_ids".into(),
-                tensor_i64([b, seq as i64], input.position_ids)?,
-            ));
-        }
-        if self.layout.has_logits_to_keep {
-            let keep = Tensor::from_array(([0usize; 0], vec![input.keep as i64]))?;
-            feed.push(("num_logits_to_keep".into(), keep.into_dyn()));
-        }
+        let mut feed: Vec<(String, DynValue)> = self
+            .step_inputs(input, total)?
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
         for (i, value) in cache.values.into_iter().enumerate() {
-            let part = if i % 2 == 0 { "key" } else { "value" };
-            feed.push((format!("past_key_values.{}.{part}", i / 2), value));
+            feed.push((past_name(i), value));
         }
         let mut outputs = self.session.run(feed)?;
         let logits = Logits::kept(&outputs["logits"], input)?;
         let mut values = Vec::with_capacity(2 * self.layout.layers);
-        for i in 0..self.layout.layers {
-            for part in ["key", "value"] {
-                let name = format!("present.{i}.{part}");
-                values.push(
-                    outputs
-                        .remove(&name)
-                        .ok_or_else(|| LmError::Inference(format!("no output {name}")))?,
-                );
-            }
+        for i in 0..2 * self.layout.layers {
+            let name = present_name(i);
+            values.push(
+                outputs
+                    .remove(&name)
+                    .ok_or_else(|| LmError::Inference(format!("no output {name}")))?,
+            );
         }
         Ok((
             logits,
@@ -197,6 +178,34 @@ impl Decoder {
                 len: total,
             },
         ))
+    }
+
+    /// A step's inputs other than the cache, by graph input name: ids,
+    /// the mask over `total` positions, and the positions and logits to
+    /// keep where the graph takes them.
+    pub(crate) fn step_inputs(
+        &self,
+        input: &StepInput,
+        total: usize,
+    ) -> Result<Vec<(&'static str, DynValue)>> {
+        let seq = input.input_ids.len() / input.batch;
+        let b = input.batch as i64;
+        let mut inputs = vec![
+            ("input_ids", tensor_i64([b, seq as i64], input.input_ids)?),
+            (
+                "attention_mask",
+                tensor_i64([b, total as i64], input.attention_mask)?,
+            ),
+        ];
+        if self.layout.has_position_ids {
+            let positions = tensor_i64([b, seq as i64], input.position_ids)?;
+            inputs.push(("position_ids", positions));
+        }
+        if self.layout.has_logits_to_keep {
+            let keep = Tensor::from_array(([0usize; 0], vec![input.keep as i64]))?;
+            inputs.push(("num_logits_to_keep", keep.into_dyn()));
+        }
+        Ok(inputs)
     }
 
     /// Bytes of KV cache one row holds per token (keys and values, every
@@ -234,6 +243,18 @@ impl Decoder {
     }
 }
 
-pub(crate) fn tensor_i64(shape: [i64; 2], data: &[i64]) -> Result<DynValue> {
+/// The graph input of cache tensor `i` (key then value per layer).
+pub(crate) fn past_name(i: usize) -> String {
+    format!("past_key_values.{}.{}", i / 2, KV_PARTS[i % 2])
+}
+
+/// The graph output of cache tensor `i` (key then value per layer).
+pub(crate) fn present_name(i: usize) -> String {
+    format!("present.{}.{}", i / 2, KV_PARTS[i % 2])
+}
+
+const KV_PARTS: [&str; 2] = ["key", "value"];
+
+fn tensor_i64(shape: [i64; 2], data: &[i64]) -> Result<DynValue> {
     Ok(Tensor::from_array((shape, data.to_vec()))?.into_dyn())
 }

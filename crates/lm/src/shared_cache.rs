@@ -19,7 +19,7 @@ use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, Memory
 use ort::session::IoBinding;
 use ort::value::Tensor;
 
-use crate::decoder::{tensor_i64, Decoder, KvCache, Logits, StepInput};
+use crate::decoder::{past_name, present_name, Decoder, KvCache, Logits, StepInput};
 use crate::error::{LmError, Result};
 
 /// Positions added when the cache is full (and room made at the start).
@@ -111,20 +111,10 @@ impl Decoder {
             let tensors = self.widened(cache.batch, cache.len, grown, &sources)?;
             bind(cache, tensors, grown)?;
         }
-        let b = input.batch as i64;
-        let binding = &mut cache.binding;
-        binding.bind_input("input_ids", &tensor_i64([b, seq as i64], input.input_ids)?)?;
-        let mask = tensor_i64([b, total as i64], input.attention_mask)?;
-        binding.bind_input("attention_mask", &mask)?;
-        if self.layout.has_position_ids {
-            let positions = tensor_i64([b, seq as i64], input.position_ids)?;
-            binding.bind_input("position_ids", &positions)?;
+        for (name, value) in self.step_inputs(input, total)? {
+            cache.binding.bind_input(name, &value)?;
         }
-        if self.layout.has_logits_to_keep {
-            let keep = Tensor::from_array(([0usize; 0], vec![input.keep as i64]))?;
-            binding.bind_input("num_logits_to_keep", &keep)?;
-        }
-        let outputs = self.session.run_binding(binding)?;
+        let outputs = self.session.run_binding(&cache.binding)?;
         let logits = Logits::kept(&outputs["logits"], input)?;
         cache.len = total;
         Ok(logits)
@@ -162,13 +152,8 @@ impl Decoder {
 /// and the present of every layer; the old ones are freed.
 fn bind(cache: &mut SharedKvCache, mut tensors: Vec<Tensor<f32>>, capacity: usize) -> Result<()> {
     for (i, tensor) in tensors.iter_mut().enumerate() {
-        let (layer, part) = (i / 2, if i % 2 == 0 { "key" } else { "value" });
-        cache
-            .binding
-            .bind_input(format!("past_key_values.{layer}.{part}"), tensor)?;
-        cache
-            .binding
-            .bind_output(format!("present.{layer}.{part}"), tensor)?;
+        cache.binding.bind_input(past_name(i), tensor)?;
+        cache.binding.bind_output(present_name(i), tensor)?;
     }
     cache.tensors = tensors;
     cache.capacity = capacity;
@@ -198,10 +183,6 @@ mod tests {
 
     fn bits(logits: &Logits) -> Vec<u32> {
         logits.data.iter().map(|x| x.to_bits()).collect()
-    }
-
-    fn argmax(row: &[f32]) -> i64 {
-        (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best }) as i64
     }
 
     /// Three right-padded rows (5, 2 and 7 tokens) decoded greedily through
@@ -242,7 +223,9 @@ mod tests {
             let mut shared = decoder.share_cache(&copied, width + steps).unwrap();
             for step in 0..steps {
                 let total = width + step + 1;
-                let ids: Vec<i64> = (0..lens.len()).map(|b| argmax(last.last(b))).collect();
+                let ids: Vec<i64> = (0..lens.len())
+                    .map(|b| i64::from(crate::sampling::argmax(last.last(b))))
+                    .collect();
                 let real: Vec<usize> = lens.iter().map(|len| len + step + 1).collect();
                 let positions: Vec<i64> = real.iter().map(|&r| r as i64 - 1).collect();
                 let mask: Vec<i64> = real
