@@ -172,8 +172,9 @@ HEAD_SLICE_BYTES = 16 << 20
 def _output_projection(g, x, head: BlockQuantized):
     """logits [batch, seq, vocab] = x @ head^T as MatMulNBits over slices of
     the vocabulary (rows in multiples of 128, each slice's q at most
-    HEAD_SLICE_BYTES unless 128 rows are more), concatenated. Each logit is the dot product of its
-    own row either way; slicing only bounds the memory a load peaks at."""
+    HEAD_SLICE_BYTES unless 128 rows are more), concatenated. Each logit is
+    the dot product of its own row either way; slicing only bounds the
+    memory a load peaks at."""
     vocab = head.q.shape[0]
     row_bytes = head.q.shape[1] * 32 * head.bits // 8
     rows = max(128, HEAD_SLICE_BYTES // row_bytes // 128 * 128)
