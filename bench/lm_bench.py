@@ -160,13 +160,15 @@ def side_by_side(out, prompts):
     bandwidth = memory_bandwidth()
     print(f"\n## lm: generate vs llama.cpp (llama-cpp-python 0.3.36, in process), greedy, up to {NEW_TOKENS} new "
           f"tokens, 16 scenarios continued raw, 2 cores; memory bandwidth {bandwidth:.1f} GB/s (large copy)\n")
+    # The memory target is the model file plus the KV cache: generate
+    # says how large its cache grew, and the last column leaves it out.
     print("| model | command | new tokens | model s | tokens/s | vs llama.cpp batch 1 | load s | peak MB | "
-          "peak / model file |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+          "peak / model file | KV cache MB | (peak - KV cache) / model file |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     limits = []
     for title, model_dir, gguf in SIDE_BY_SIDE:
         if not (os.path.exists(os.path.join(model_dir, "model.onnx")) and os.path.exists(gguf)):
-            print(f"| {title} | not fetched (`make models`) | | | | | | | |")
+            print(f"| {title} | not fetched (`make models`) | | | | | | | | | |")
             continue
         with open(os.path.join(model_dir, "lm.json")) as f:
             stops = [str(t) for t in json.load(f)["eos_token_ids"]]
@@ -183,7 +185,7 @@ def side_by_side(out, prompts):
         base = sum(r["tokens"] for r in per_prompt) / sum(r["seconds"] for r in per_prompt)
         print(f"| {title} | llama.cpp, batch 1 | {sum(r['tokens'] for r in per_prompt)} | "
               f"{sum(r['seconds'] for r in per_prompt):.2f} | {base:.1f} | 1.00x | {results[-1]['load_seconds']:.2f} | "
-              f"{peak:.0f} | {peak / (os.path.getsize(gguf) / 1e6):.2f} (GGUF) |")
+              f"{peak:.0f} | {peak / (os.path.getsize(gguf) / 1e6):.2f} (GGUF) | in the peak | |")
         for batch in (1, 8):
             target = os.path.join(out, f"gen-side-b{batch}.jsonl")
             cmd = [os.path.join(BIN, "generate"), "--raw", "--max-new-tokens", str(NEW_TOKENS), "--model", model_dir,
@@ -194,8 +196,10 @@ def side_by_side(out, prompts):
                 sys.exit("bench: generate did not continue the 16 scenarios")
             tokens, seconds = sum(len(t) for t in ids), model_seconds(err)
             load = float(re.search(r"loaded in ([0-9.]+) s", err).group(1)) if "loaded in" in err else wall - seconds
+            kv = float(re.search(r"KV cache at its largest ([0-9.]+) MB", err).group(1))
             print(f"| {title} | refinery generate, batch {batch} | {tokens} | {seconds:.2f} | {tokens / seconds:.1f} | "
-                  f"{tokens / seconds / base:.2f}x | {load:.2f} | {peak:.0f} | {peak / size_mb:.2f} |")
+                  f"{tokens / seconds / base:.2f}x | {load:.2f} | {peak:.0f} | {peak / size_mb:.2f} | {kv:.1f} | "
+                  f"{(peak - kv) / size_mb:.2f} |")
             if batch == 1:
                 limits.append((title, read_per_token(model_dir), tokens / seconds, base))
     print()

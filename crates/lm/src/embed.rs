@@ -44,8 +44,7 @@ impl Embedder {
                 ));
             }
         }
-        let mut tokenizer = Tokenizer::from_file(&tok)
-            .map_err(|e| LmError::model(&tok, format!("not a tokenizer.json: {e}")))?;
+        let mut tokenizer = crate::model::load_tokenizer(&tok)?;
         // The shipped tokenizer pads every input to 128; batches pad themselves.
         tokenizer.with_padding(None);
         tokenizer

@@ -142,6 +142,7 @@ impl CausalLm {
             .collect();
         let width = requests.iter().map(|r| r.ids.len()).max().unwrap_or(0);
         let (mut logits, cache) = self.prefill(requests, width)?;
+        self.note_cache(cache.batch * cache.len);
         let mut past = if params.use_cache {
             Past::Copied(cache)
         } else {
@@ -184,6 +185,12 @@ impl CausalLm {
                     self.decoder.forward_shared(&step.input(), cache)?
                 }
             };
+            let positions = match &past {
+                Past::Copied(cache) => cache.batch * cache.len,
+                Past::Shared(cache) => cache.batch * cache.capacity(),
+                Past::Recomputed => 0,
+            };
+            self.note_cache(positions);
         }
         rows.into_iter()
             .map(|row| {
@@ -195,6 +202,13 @@ impl CausalLm {
                 })
             })
             .collect()
+    }
+
+    /// Records a cache of `positions` (rows × positions per row) for
+    /// `kv_cache_peak`.
+    fn note_cache(&mut self, positions: usize) {
+        let bytes = positions * self.decoder.cache_bytes_per_token();
+        self.kv_cache_peak = self.kv_cache_peak.max(bytes);
     }
 
     /// Adds `token` to a row and says whether (and how) the row is finished.

@@ -45,6 +45,13 @@ pub struct SharedKvCache {
     limit: usize,
 }
 
+impl SharedKvCache {
+    /// Positions allocated per row (at least `len`, at most the limit).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
 impl Decoder {
     /// `cache` (as a prefill leaves it) copied into tensors that later steps
     /// update in place, with room for up to `limit` positions per row (the

@@ -421,3 +421,36 @@ fn quantized_packed_graphs_do_not_depend_on_the_batch() {
         }
     }
 }
+
+#[test]
+fn the_kv_cache_peak_is_what_generate_allocated() {
+    // The copying cache (tiny: left padding) holds what the last step wrote;
+    // the in-place one (tiny-q4) the room for every position a step feeds.
+    for (name, in_place) in [("tiny", false), ("tiny-q4", true)] {
+        let mut lm =
+            CausalLm::load(Some(&models().join(name)), &LoadOptions { threads: 1 }).unwrap();
+        assert_eq!(lm.kv_cache_peak(), 0);
+        let layout = lm.decoder_layout();
+        let per_token = 2 * layout.layers * layout.kv_heads * layout.head_dim * 4;
+        let reqs = requests(&lm);
+        let width = reqs.iter().map(|r| r.ids.len()).max().unwrap();
+        let out = lm.generate(&reqs, &params(0.0, 12)).unwrap();
+        // Steps run: one fewer than the tokens picked (an end token is picked too).
+        let steps = out
+            .iter()
+            .map(|g| g.token_ids.len() + usize::from(g.finish == Finish::Eos))
+            .max()
+            .unwrap()
+            - 1;
+        assert!(steps > 0, "{name}: no decoding step ran");
+        let positions = if in_place { width + 12 - 1 } else { width + steps };
+        assert_eq!(
+            lm.kv_cache_peak(),
+            reqs.len() * positions * per_token,
+            "{name}"
+        );
+        // A later, smaller call leaves the peak where it was.
+        lm.generate(&reqs[..1], &params(0.0, 2)).unwrap();
+        assert_eq!(lm.kv_cache_peak(), reqs.len() * positions * per_token);
+    }
+}
