@@ -28,11 +28,17 @@ fn memory_freed_in_the_scope_goes_back_to_the_os() {
     let base = rss_mb();
     churn();
     let kept = rss_mb() - base;
-    assert!(kept > 100.0, "without the scope the freed memory stays: {kept:.0} MB");
+    assert!(
+        kept > 100.0,
+        "without the scope the freed memory stays: {kept:.0} MB"
+    );
     {
         let _purging = purge_freed();
         churn();
     }
     let after = rss_mb() - base;
-    assert!(after < 20.0, "freed in the scope, still held: {after:.0} MB");
+    assert!(
+        after < 20.0,
+        "freed in the scope, still held: {after:.0} MB"
+    );
 }

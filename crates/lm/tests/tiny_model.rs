@@ -443,7 +443,11 @@ fn the_kv_cache_peak_is_what_generate_allocated() {
             .unwrap()
             - 1;
         assert!(steps > 0, "{name}: no decoding step ran");
-        let positions = if in_place { width + 12 - 1 } else { width + steps };
+        let positions = if in_place {
+            width + 12 - 1
+        } else {
+            width + steps
+        };
         assert_eq!(
             lm.kv_cache_peak(),
             reqs.len() * positions * per_token,
