@@ -87,7 +87,8 @@ def run(cmd, out_path):
         wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed:\n{err}")
-    return wall, usage.ru_maxrss / 1024.0, err
+    # ru_maxrss is in KiB; MB here are 10^6 bytes, as the model file sizes are.
+    return wall, usage.ru_maxrss * 1024 / 1e6, err
 
 
 def model_seconds(stderr):
@@ -168,8 +169,9 @@ def memory_bandwidth(threads=2):
     reads every weight once per token on the same threads, is bound by when
     the weights do not fit in the CPU's caches. The buffer is 1 GiB or twice
     the last-level cache, whichever is larger (some server CPUs have an L3
-    of several hundred MB). One thread reads about half as fast here, and a
-    one-thread copy measured less than either, so neither is the bound."""
+    of several hundred MB). One thread reads about half as fast here (16-18
+    GB/s), and a one-thread copy reads 12 GB/s (23-24 counting its writes):
+    decoding runs on two threads, so neither is its bound."""
     python = os.path.join(CACHE, "venv", "bin", "python")
     out = subprocess.run([python, "-c", BANDWIDTH.replace("THREADS", str(threads))], check=True,
                          capture_output=True, text=True).stdout

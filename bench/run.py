@@ -31,7 +31,8 @@ def measure(cmd, stdout_path, stdin_path=None):
         proc = subprocess.Popen(cmd, stdout=out, stdin=inp, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
-    return seconds, usage.ru_maxrss / 1024.0, os.waitstatus_to_exitcode(status)
+    # ru_maxrss is in KiB; MB here are 10^6 bytes, as the input sizes are.
+    return seconds, usage.ru_maxrss * 1024 / 1e6, os.waitstatus_to_exitcode(status)
 
 
 def best_of(cmd, stdout_path, repeat, stdin_path=None):

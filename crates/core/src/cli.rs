@@ -193,34 +193,45 @@ pub fn tune_allocator() {
 
 /// While alive, memory the tool frees goes back to the OS at once (purging
 /// is otherwise off for the whole run, see `tune_allocator`); on drop the
-/// pages left empty are handed back too and purging is off again. For a
-/// burst of short-lived allocations before something large: parsing a
-/// tokenizer's JSON frees about 60 MB (SmolLM2's 49k tokens) to 400 MB
+/// pages left empty are handed back too and the purge delay is restored.
+/// For a burst of short-lived allocations before something large: parsing a
+/// tokenizer's JSON frees about 65 MB (SmolLM2's 49k tokens) to 470 MB
 /// (Gemma 3's 262k), which would otherwise stay under the model's weights
 /// and raise the process's peak memory by as much. mimalloc only schedules
 /// a purge at the moment memory is freed, hence a scope and not a call
-/// afterwards. Does nothing when the allocator is not mimalloc (tests).
-pub struct PurgeFreed(());
+/// afterwards. Frees on other threads during the scope are purged too.
+/// Does nothing when the allocator is not mimalloc (unit tests), nor for
+/// memory in huge pages the system reserves (`/proc/sys/vm/nr_hugepages`
+/// above 0, which `tune_allocator`'s large OS pages then use): mimalloc
+/// never purges those.
+#[must_use = "purging stops when the guard is dropped"]
+pub struct PurgeFreed {
+    delay: std::os::raw::c_long,
+}
 
 /// Starts a [`PurgeFreed`] scope.
 pub fn purge_freed() -> PurgeFreed {
+    // SAFETY: a plain option getter.
+    let delay = unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) };
     set_purge_delay(0);
-    PurgeFreed(())
+    PurgeFreed { delay }
 }
 
 impl Drop for PurgeFreed {
     fn drop(&mut self) {
         // SAFETY: collects this thread's heap; mimalloc allows it at any time.
         unsafe { libmimalloc_sys::mi_collect(true) };
-        set_purge_delay(-1);
+        set_purge_delay(self.delay);
     }
 }
+
+/// mimalloc's option number for the purge delay (mimalloc.h, v2 and v3
+/// alike).
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc's purge delay, in milliseconds: 0 purges freed memory at once,
 /// -1 never.
 fn set_purge_delay(milliseconds: std::os::raw::c_long) {
-    // Option number from mimalloc.h (v2 and v3 alike).
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     // SAFETY: a plain option setter; mimalloc reads it at each free.
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, milliseconds) };
 }

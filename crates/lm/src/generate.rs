@@ -163,7 +163,12 @@ impl CausalLm {
                 break;
             }
             logits = match past {
-                Past::Recomputed => self.full_step(&rows, width)?.0,
+                Past::Recomputed => {
+                    // The step's own cache, built and dropped: it counts too.
+                    let (logits, cache) = self.full_step(&rows, width)?;
+                    self.note_cache(cache.batch * cache.len);
+                    logits
+                }
                 // Right-padded graphs move the prompts' cache, at the first
                 // step that reads it, into one the attention extends in place.
                 Past::Copied(cache) if self.padding_side() == PaddingSide::Right => {
@@ -185,12 +190,11 @@ impl CausalLm {
                     self.decoder.forward_shared(&step.input(), cache)?
                 }
             };
-            let positions = match &past {
-                Past::Copied(cache) => cache.batch * cache.len,
-                Past::Shared(cache) => cache.batch * cache.capacity(),
-                Past::Recomputed => 0,
-            };
-            self.note_cache(positions);
+            match &past {
+                Past::Copied(cache) => self.note_cache(cache.batch * cache.len),
+                Past::Shared(cache) => self.note_cache(cache.batch * cache.capacity()),
+                Past::Recomputed => {}
+            }
         }
         rows.into_iter()
             .map(|row| {

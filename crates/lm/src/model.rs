@@ -26,7 +26,7 @@ pub struct CausalLm {
 /// Reads a tokenizer.json, handing the memory its parsing frees back to the
 /// OS (`refinery_core::cli::purge_freed`): the parse's leftovers would
 /// otherwise stay under the model loaded next and add to the peak (a short
-/// generate's peak: Gemma 3 270M 891 -> 524 MB, SmolLM2 263 -> 213 MB).
+/// generate's peak: Gemma 3 270M 913 -> 536 MB, SmolLM2 269 -> 218 MB).
 /// Errors: a missing or malformed file, named.
 pub(crate) fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
     let _purging = refinery_core::cli::purge_freed();
@@ -87,8 +87,10 @@ impl CausalLm {
 
     /// The largest KV cache any `generate` call has held since the model
     /// loaded, in bytes: rows × positions allocated × `cache_bytes_per_token`
-    /// (the in-place cache counts the room it has allocated, used or not).
-    /// Peak memory less this is what the model itself costs.
+    /// (the in-place cache counts the room it has allocated, used or not;
+    /// `--no-kv-cache` counts the cache each step builds and drops). For a
+    /// moment a step can hold about twice this: the copying cache's old and
+    /// new tensors, or the in-place cache's while it grows.
     pub fn kv_cache_peak(&self) -> usize {
         self.kv_cache_peak
     }

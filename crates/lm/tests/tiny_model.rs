@@ -424,9 +424,15 @@ fn quantized_packed_graphs_do_not_depend_on_the_batch() {
 
 #[test]
 fn the_kv_cache_peak_is_what_generate_allocated() {
-    // The copying cache (tiny: left padding) holds what the last step wrote;
-    // the in-place one (tiny-q4) the room for every position a step feeds.
-    for (name, in_place) in [("tiny", false), ("tiny-q4", true)] {
+    // The copying cache (tiny: left padding) and recomputing without one hold
+    // what the last step wrote; the in-place cache (tiny-q4) holds room for
+    // every position a step can feed. Rows end early (their 6th greedy token
+    // made an end token), so the two differ.
+    for (name, use_cache, in_place) in [
+        ("tiny", true, false),
+        ("tiny", false, false),
+        ("tiny-q4", true, true),
+    ] {
         let mut lm =
             CausalLm::load(Some(&models().join(name)), &LoadOptions { threads: 1 }).unwrap();
         assert_eq!(lm.kv_cache_peak(), 0);
@@ -434,7 +440,14 @@ fn the_kv_cache_peak_is_what_generate_allocated() {
         let per_token = 2 * layout.layers * layout.kv_heads * layout.head_dim * 4;
         let reqs = requests(&lm);
         let width = reqs.iter().map(|r| r.ids.len()).max().unwrap();
-        let out = lm.generate(&reqs, &params(0.0, 12)).unwrap();
+        let params = GenerateParams {
+            use_cache,
+            ..params(0.0, 12)
+        };
+        let plain = lm.generate(&reqs, &params).unwrap();
+        let ends: Vec<u32> = plain.iter().map(|g| g.token_ids[5]).collect();
+        lm.config.eos_token_ids.extend(ends);
+        let out = lm.generate(&reqs, &params).unwrap();
         // Steps run: one fewer than the tokens picked (an end token is picked too).
         let steps = out
             .iter()
@@ -442,19 +455,24 @@ fn the_kv_cache_peak_is_what_generate_allocated() {
             .max()
             .unwrap()
             - 1;
-        assert!(steps > 0, "{name}: no decoding step ran");
+        assert!(steps > 0 && steps < 11, "{name}: {steps} steps");
         let positions = if in_place {
             width + 12 - 1
         } else {
             width + steps
         };
+        let expected = reqs.len() * positions * per_token;
+        // The first call, whose rows all ran 12 tokens, set the peak; a
+        // shorter call leaves it.
         assert_eq!(
             lm.kv_cache_peak(),
-            reqs.len() * positions * per_token,
+            reqs.len() * (width + 11) * per_token,
             "{name}"
         );
-        // A later, smaller call leaves the peak where it was.
-        lm.generate(&reqs[..1], &params(0.0, 2)).unwrap();
-        assert_eq!(lm.kv_cache_peak(), reqs.len() * positions * per_token);
+        let mut fresh =
+            CausalLm::load(Some(&models().join(name)), &LoadOptions { threads: 1 }).unwrap();
+        fresh.config.eos_token_ids = lm.config.eos_token_ids.clone();
+        fresh.generate(&reqs, &params).unwrap();
+        assert_eq!(fresh.kv_cache_peak(), expected, "{name}, cache {use_cache}");
     }
 }
