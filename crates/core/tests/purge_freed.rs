@@ -30,6 +30,15 @@ fn huge_pages_reserved() -> bool {
         .unwrap_or(false)
 }
 
+/// MB still resident (over `base`) after 160 MB are allocated and freed,
+/// inside `scopes` nested purge scopes (none: outside any).
+fn held_after_churn(base: f64, scopes: usize) -> f64 {
+    let guards: Vec<_> = (0..scopes).map(|_| purge_freed()).collect();
+    churn();
+    drop(guards);
+    rss_mb() - base
+}
+
 #[test]
 fn memory_freed_in_the_scope_goes_back_to_the_os() {
     if huge_pages_reserved() {
@@ -38,37 +47,30 @@ fn memory_freed_in_the_scope_goes_back_to_the_os() {
     }
     tune_allocator();
     let base = rss_mb();
-    churn();
-    let kept = rss_mb() - base;
+    let kept = held_after_churn(base, 0);
     assert!(
         kept > 100.0,
-        "without the scope the freed memory stays: {kept:.0} MB"
+        "without a scope the freed memory stays: {kept:.0} MB"
     );
-    {
-        let _purging = purge_freed();
-        churn();
-    }
-    let after = rss_mb() - base;
+    let purged = held_after_churn(base, 1);
     assert!(
-        after < 20.0,
-        "freed in the scope, still held: {after:.0} MB"
+        purged < 20.0,
+        "freed in a scope, still held: {purged:.0} MB"
     );
-    // Purging is off again after the scope, and an inner scope leaves the
-    // outer one purging.
-    churn();
-    let again = rss_mb() - base;
+    // Purging is off again after the scope.
+    let again = held_after_churn(base, 0);
     assert!(
         again > 100.0,
         "purging stayed on after the scope: {again:.0} MB held"
     );
-    {
+    // Two scopes, the inner one dropped first: the outer one still purges.
+    let nested = {
         let _outer = purge_freed();
-        {
-            let _inner = purge_freed();
-        }
+        let inner_left = held_after_churn(base, 1);
         churn();
-    }
-    let nested = rss_mb() - base;
+        assert!(inner_left < 20.0, "an inner scope: {inner_left:.0} MB held");
+        rss_mb() - base
+    };
     assert!(
         nested < 20.0,
         "an inner scope turned purging off: {nested:.0} MB held"
