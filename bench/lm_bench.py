@@ -87,8 +87,13 @@ def run(cmd, out_path):
         wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed:\n{err}")
-    # ru_maxrss is in KiB; MB here are 10^6 bytes, as the model file sizes are.
-    return wall, usage.ru_maxrss * 1024 / 1e6, err
+    return wall, peak_mb(usage), err
+
+
+def peak_mb(usage):
+    """A child's peak resident memory (wait4's ru_maxrss, in KiB) in MB of
+    10^6 bytes, the unit the suites count file sizes in."""
+    return usage.ru_maxrss * 1024 / 1e6
 
 
 def model_seconds(stderr):

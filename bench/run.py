@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from lm_bench import peak_mb
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
 DATA = os.environ.get("BENCH_DATA", os.path.join(ROOT, "bench", "data"))
@@ -31,8 +33,7 @@ def measure(cmd, stdout_path, stdin_path=None):
         proc = subprocess.Popen(cmd, stdout=out, stdin=inp, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
-    # ru_maxrss is in KiB; MB here are 10^6 bytes, as the input sizes are.
-    return seconds, usage.ru_maxrss * 1024 / 1e6, os.waitstatus_to_exitcode(status)
+    return seconds, peak_mb(usage), os.waitstatus_to_exitcode(status)
 
 
 def best_of(cmd, stdout_path, repeat, stdin_path=None):

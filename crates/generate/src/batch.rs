@@ -28,8 +28,6 @@ pub struct Counts {
     pub new_tokens: u64,
     pub truncated: u64,
     pub model_time: Duration,
-    /// Bytes: the largest KV cache the model held (`CausalLm::kv_cache_peak`).
-    pub kv_cache_peak: usize,
 }
 
 pub struct Batch<'a> {

@@ -183,8 +183,7 @@ pub fn run(cli: Cli, tool: &mut Tool) -> Result<()> {
     progress.finish();
     out.flush()?;
     tally.blank = scenarios.blank_lines();
-    counts.kv_cache_peak = batch.lm.kv_cache_peak();
-    report(tool, &counts, &cli);
+    report(tool, &counts, batch.lm.kv_cache_peak(), &cli);
     cli.common.finish(tool, tally, rejects)
 }
 
@@ -263,7 +262,8 @@ fn show_progress(progress: &refinery_core::progress::Progress, tally: &Tally, co
     ));
 }
 
-fn report(tool: &Tool, counts: &Counts, cli: &Cli) {
+/// The summary lines; `kv_cache_peak` in bytes.
+fn report(tool: &Tool, counts: &Counts, kv_cache_peak: usize, cli: &Cli) {
     let seconds = counts.model_time.as_secs_f64();
     tool.note(&format!(
         "{} responses, {} prompt tokens, {} new tokens in {:.1} s of model time ({:.1} new tokens/s); \
@@ -273,7 +273,7 @@ fn report(tool: &Tool, counts: &Counts, cli: &Cli) {
         counts.new_tokens,
         seconds,
         counts.new_tokens as f64 / seconds.max(1e-9),
-        counts.kv_cache_peak as f64 / 1e6
+        kv_cache_peak as f64 / 1e6
     ));
     if counts.truncated > 0 {
         tool.say(&format!(

@@ -151,22 +151,18 @@ impl Decoder {
         let seq = input.input_ids.len() / input.batch;
         let total = cache.len + seq;
         debug_assert_eq!(input.attention_mask.len(), input.batch * total);
-        let mut feed: Vec<(String, DynValue)> = self
-            .step_inputs(input, total)?
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value))
-            .collect();
+        let mut feed: Vec<(&str, DynValue)> = self.step_inputs(input, total)?;
         for (i, value) in cache.values.into_iter().enumerate() {
-            feed.push((past_name(i), value));
+            feed.push((self.layout.past_name(i), value));
         }
         let mut outputs = self.session.run(feed)?;
         let logits = Logits::kept(&outputs["logits"], input)?;
         let mut values = Vec::with_capacity(2 * self.layout.layers);
         for i in 0..2 * self.layout.layers {
-            let name = present_name(i);
+            let name = self.layout.present_name(i);
             values.push(
                 outputs
-                    .remove(&name)
+                    .remove(name)
                     .ok_or_else(|| LmError::Inference(format!("no output {name}")))?,
             );
         }
@@ -242,18 +238,6 @@ impl Decoder {
         })
     }
 }
-
-/// The graph input of cache tensor `i` (key then value per layer).
-pub(crate) fn past_name(i: usize) -> String {
-    format!("past_key_values.{}.{}", i / 2, KV_PARTS[i % 2])
-}
-
-/// The graph output of cache tensor `i` (key then value per layer).
-pub(crate) fn present_name(i: usize) -> String {
-    format!("present.{}.{}", i / 2, KV_PARTS[i % 2])
-}
-
-const KV_PARTS: [&str; 2] = ["key", "value"];
 
 fn tensor_i64(shape: [i64; 2], data: &[i64]) -> Result<DynValue> {
     Ok(Tensor::from_array((shape, data.to_vec()))?.into_dyn())

@@ -25,6 +25,10 @@ pub struct DecoderLayout {
     pub has_position_ids: bool,
     /// Whether the graph takes `num_logits_to_keep`.
     pub has_logits_to_keep: bool,
+    /// The cache's graph names, `2 * layers` of them, key then value per
+    /// layer: the input (`past_key_values.N.key`) and the output
+    /// (`present.N.key`) of each cache tensor.
+    cache_names: Vec<(String, String)>,
 }
 
 /// Input and output names and shapes, as read from a session.
@@ -107,14 +111,25 @@ impl DecoderLayout {
                 ),
             ));
         };
-        check_layers(path, sig, layers)?;
+        let cache_names = check_layers(path, sig, layers)?;
         Ok(DecoderLayout {
             layers,
             kv_heads,
             head_dim,
             has_position_ids: has("position_ids"),
             has_logits_to_keep: has("num_logits_to_keep"),
+            cache_names,
         })
+    }
+
+    /// The graph input of cache tensor `i` (key then value per layer).
+    pub fn past_name(&self, i: usize) -> &str {
+        &self.cache_names[i].0
+    }
+
+    /// The graph output of cache tensor `i` (key then value per layer).
+    pub fn present_name(&self, i: usize) -> &str {
+        &self.cache_names[i].1
     }
 }
 
@@ -128,7 +143,9 @@ fn kv_dims(path: &Path, name: &str, shape: &[i64]) -> Result<(usize, usize)> {
     }
 }
 
-fn check_layers(path: &Path, sig: &Signature, layers: usize) -> Result<()> {
+/// Checks the graph has `logits` and each layer's cache input and output;
+/// returns the cache's (input, output) names, key then value per layer.
+fn check_layers(path: &Path, sig: &Signature, layers: usize) -> Result<Vec<(String, String)>> {
     if !sig.outputs.contains(&"logits") {
         return Err(LmError::layout(
             path,
@@ -139,6 +156,7 @@ fn check_layers(path: &Path, sig: &Signature, layers: usize) -> Result<()> {
         ));
     }
     let has_input = |n: &str| sig.inputs.iter().any(|(i, _)| *i == n);
+    let mut names = Vec::with_capacity(2 * layers);
     for i in 0..layers {
         for part in ["key", "value"] {
             let input = format!("past_key_values.{i}.{part}");
@@ -152,9 +170,10 @@ fn check_layers(path: &Path, sig: &Signature, layers: usize) -> Result<()> {
             if !sig.outputs.contains(&output.as_str()) {
                 return Err(LmError::layout(path, format!("missing output `{output}`")));
             }
+            names.push((input, output));
         }
     }
-    Ok(())
+    Ok(names)
 }
 
 #[cfg(test)]

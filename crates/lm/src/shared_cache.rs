@@ -19,8 +19,9 @@ use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, Memory
 use ort::session::IoBinding;
 use ort::value::Tensor;
 
-use crate::decoder::{past_name, present_name, Decoder, KvCache, Logits, StepInput};
+use crate::decoder::{Decoder, KvCache, Logits, StepInput};
 use crate::error::{LmError, Result};
+use crate::layout::DecoderLayout;
 
 /// Positions added when the cache is full (and room made at the start).
 #[cfg(not(test))]
@@ -80,7 +81,7 @@ impl Decoder {
             .collect::<Result<Vec<_>>>()?;
         let capacity = (cache.len + GROW).min(limit);
         let tensors = self.widened(cache.batch, cache.len, capacity, &sources)?;
-        bind(&mut shared, tensors, capacity)?;
+        bind(&self.layout, &mut shared, tensors, capacity)?;
         let logits = MemoryInfo::new(
             AllocationDevice::CPU,
             0,
@@ -116,7 +117,7 @@ impl Decoder {
                 .map(|t| t.extract_tensor().1)
                 .collect::<Vec<_>>();
             let tensors = self.widened(cache.batch, cache.len, grown, &sources)?;
-            bind(cache, tensors, grown)?;
+            bind(&self.layout, cache, tensors, grown)?;
         }
         for (name, value) in self.step_inputs(input, total)? {
             cache.binding.bind_input(name, &value)?;
@@ -157,10 +158,15 @@ impl Decoder {
 
 /// Makes `tensors` (key then value per layer) `cache`'s, bound as the past
 /// and the present of every layer; the old ones are freed.
-fn bind(cache: &mut SharedKvCache, mut tensors: Vec<Tensor<f32>>, capacity: usize) -> Result<()> {
+fn bind(
+    layout: &DecoderLayout,
+    cache: &mut SharedKvCache,
+    mut tensors: Vec<Tensor<f32>>,
+    capacity: usize,
+) -> Result<()> {
     for (i, tensor) in tensors.iter_mut().enumerate() {
-        cache.binding.bind_input(past_name(i), tensor)?;
-        cache.binding.bind_output(present_name(i), tensor)?;
+        cache.binding.bind_input(layout.past_name(i), tensor)?;
+        cache.binding.bind_output(layout.present_name(i), tensor)?;
     }
     cache.tensors = tensors;
     cache.capacity = capacity;
